@@ -1,0 +1,1 @@
+"""lash: a durable agent runtime."""

@@ -1,0 +1,61 @@
+"""THE converter: every kernel record is (de)serialised here and nowhere else.
+
+Rule: tagged unions use each class's stable ``KIND`` string (never the class name) under the
+``kind`` key. Persisted data is read leniently (unknown keys are ignored, so newer writers stay
+readable); decoding errors are raised as ``RecordDecodeError`` with readable paths.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import cattrs
+from cattrs.preconf.json import make_converter
+from cattrs.strategies import configure_tagged_union
+
+from lash_kernel.errors import RecordDecodeError
+from lash_kernel.messages import Part
+from lash_kernel.outcomes import Outcome
+
+__all__ = ["converter", "dumps", "loads", "structure", "unstructure"]
+
+T = TypeVar("T")
+
+
+def _build() -> cattrs.Converter:
+    c = make_converter(omit_if_default=True)
+    for union in (Part, Outcome):
+        configure_tagged_union(union, c, tag_name="kind", tag_generator=lambda cl: cl.KIND)
+    return c
+
+
+converter = _build()
+
+
+def unstructure(obj: Any, type_: Any = None) -> Any:
+    """Turn a record into JSON-ready builtins (dicts, lists, str, numbers)."""
+    return converter.unstructure(obj, unstructure_as=type_)
+
+
+def structure(data: Any, type_: type[T]) -> T:
+    """Build a ``type_`` record from builtins. Raises ``RecordDecodeError``."""
+    try:
+        return converter.structure(data, type_)
+    except Exception as exc:  # cattrs raises ExceptionGroups; flatten them for humans
+        lines = cattrs.transform_error(exc) if isinstance(exc, cattrs.BaseValidationError) else [str(exc)]
+        name = getattr(type_, "__name__", str(type_))
+        raise RecordDecodeError(f"cannot decode {name}: " + "; ".join(lines)) from exc
+
+
+def dumps(obj: Any, type_: Any = None) -> str:
+    """Serialise a record to compact JSON text."""
+    return converter.dumps(obj, unstructure_as=type_, separators=(",", ":"), ensure_ascii=False)
+
+
+def loads(data: str | bytes, type_: type[T]) -> T:
+    """Parse JSON text into a ``type_`` record. Raises ``RecordDecodeError``."""
+    try:
+        raw = converter.loads(data, Any)
+    except ValueError as exc:
+        raise RecordDecodeError(f"invalid JSON for {getattr(type_, '__name__', type_)}: {exc}") from exc
+    return structure(raw, type_)

@@ -1,0 +1,184 @@
+"""Token usage: the five buckets, and a per-(source, model) ledger.
+
+Bucket semantics (all integers, tokens):
+- ``input_tokens``: uncached input only (OpenAI: ``prompt_tokens - cached_tokens``).
+- ``output_tokens``: all output, reasoning included.
+- ``cache_read_input_tokens``: input served from the provider's prompt cache.
+- ``cache_write_input_tokens``: input written to the prompt cache (Anthropic cache creation).
+- ``reasoning_output_tokens``: the reasoning subset of ``output_tokens``.
+
+``total = input + output + cache_read + cache_write`` (reasoning is already inside output).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import ClassVar
+
+import attrs
+
+__all__ = ["BUCKETS", "TokenUsage", "UsageKey", "UsageLedger", "UsageReport", "diff_ledgers"]
+
+BUCKETS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_write_input_tokens",
+    "reasoning_output_tokens",
+)
+
+
+@attrs.frozen(kw_only=True)
+class TokenUsage:
+    """Token counts for one or more model calls. See the module docstring for bucket meanings."""
+
+    KIND: ClassVar[str] = "usage"
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cache_write_input_tokens: int = 0
+    reasoning_output_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        """input + output + cache read + cache write (reasoning is a subset of output)."""
+        return (
+            self.input_tokens
+            + self.output_tokens
+            + self.cache_read_input_tokens
+            + self.cache_write_input_tokens
+        )
+
+    def __add__(self, other: TokenUsage) -> TokenUsage:
+        if not isinstance(other, TokenUsage):
+            return NotImplemented
+        return TokenUsage(**{b: getattr(self, b) + getattr(other, b) for b in BUCKETS})
+
+    def __sub__(self, other: TokenUsage) -> TokenUsage:
+        if not isinstance(other, TokenUsage):
+            return NotImplemented
+        return TokenUsage(**{b: getattr(self, b) - getattr(other, b) for b in BUCKETS})
+
+    def is_zero(self) -> bool:
+        """True when every bucket is 0."""
+        return not any(getattr(self, b) for b in BUCKETS)
+
+    def as_dict(self) -> dict[str, int]:
+        """The five buckets as a plain dict (JSON output of the CLI uses this shape)."""
+        return {b: getattr(self, b) for b in BUCKETS}
+
+
+@attrs.frozen(kw_only=True)
+class UsageKey:
+    """Ledger key: who spent the tokens (``source``, e.g. ``turn``) on which ``model``."""
+
+    source: str
+    model: str
+
+
+@attrs.frozen(kw_only=True)
+class UsageLedger:
+    """Usage per (source, model), plus the number of model calls per key.
+
+    Attributes:
+        entries: ``((key, usage, calls), ...)`` sorted by (source, model); at most one entry a key.
+    """
+
+    entries: tuple[tuple[UsageKey, TokenUsage, int], ...] = ()
+
+    @classmethod
+    def of(cls, rows: Iterable[tuple[UsageKey, TokenUsage, int]]) -> UsageLedger:
+        """Build a ledger from rows, merging rows with the same key."""
+        merged: dict[UsageKey, tuple[TokenUsage, int]] = {}
+        for key, usage, calls in rows:
+            prev = merged.get(key)
+            merged[key] = (usage, calls) if prev is None else (prev[0] + usage, prev[1] + calls)
+        return cls(
+            entries=tuple(
+                (k, u, c) for k, (u, c) in sorted(merged.items(), key=lambda kv: (kv[0].source, kv[0].model))
+            )
+        )
+
+    def __add__(self, other: UsageLedger) -> UsageLedger:
+        return UsageLedger.of((*self.entries, *other.entries))
+
+    def total(self) -> TokenUsage:
+        """Sum of every entry."""
+        out = TokenUsage()
+        for _, usage, _ in self.entries:
+            out = out + usage
+        return out
+
+    def get(self, source: str, model: str) -> TokenUsage:
+        """Usage for one key, zero if absent."""
+        for key, usage, _ in self.entries:
+            if key.source == source and key.model == model:
+                return usage
+        return TokenUsage()
+
+    def report(self) -> UsageReport:
+        """Aggregate into a ``UsageReport`` (by source, by model, by both)."""
+        return UsageReport.from_ledger(self)
+
+
+@attrs.frozen(kw_only=True)
+class UsageReport:
+    """A ledger aggregated three ways. Mappings are plain dicts sorted by key.
+
+    Attributes:
+        by_source: source -> usage.
+        by_model: model -> usage.
+        by_source_model: (source, model) -> usage.
+        calls: (source, model) -> number of model calls.
+        total: everything summed.
+    """
+
+    by_source: Mapping[str, TokenUsage]
+    by_model: Mapping[str, TokenUsage]
+    by_source_model: Mapping[tuple[str, str], TokenUsage]
+    calls: Mapping[tuple[str, str], int]
+    total: TokenUsage
+
+    @classmethod
+    def from_ledger(cls, ledger: UsageLedger) -> UsageReport:
+        """Aggregate ``ledger``."""
+        by_source: dict[str, TokenUsage] = {}
+        by_model: dict[str, TokenUsage] = {}
+        both: dict[tuple[str, str], TokenUsage] = {}
+        calls: dict[tuple[str, str], int] = {}
+        for key, usage, n in ledger.entries:
+            by_source[key.source] = by_source.get(key.source, TokenUsage()) + usage
+            by_model[key.model] = by_model.get(key.model, TokenUsage()) + usage
+            both[(key.source, key.model)] = usage
+            calls[(key.source, key.model)] = n
+        return cls(
+            by_source=dict(sorted(by_source.items())),
+            by_model=dict(sorted(by_model.items())),
+            by_source_model=dict(sorted(both.items())),
+            calls=dict(sorted(calls.items())),
+            total=ledger.total(),
+        )
+
+    def to_json(self) -> dict[str, object]:
+        """A JSON-ready dict: ``{total, by_source, by_model, by_source_model: [{source, model, calls, ...}]}``."""
+        return {
+            "total": self.total.as_dict(),
+            "by_source": {k: v.as_dict() for k, v in self.by_source.items()},
+            "by_model": {k: v.as_dict() for k, v in self.by_model.items()},
+            "by_source_model": [
+                {"source": s, "model": m, "calls": self.calls.get((s, m), 0), **u.as_dict()}
+                for (s, m), u in self.by_source_model.items()
+            ],
+        }
+
+
+def diff_ledgers(after: UsageLedger, before: UsageLedger) -> UsageLedger:
+    """Return ``after - before`` per key (what was spent between two ledger snapshots).
+
+    Keys present only in ``before`` appear with negative counts; zero entries are dropped.
+    """
+    keyed: dict[UsageKey, tuple[TokenUsage, int]] = {k: (u, c) for k, u, c in after.entries}
+    for key, usage, calls in before.entries:
+        u, c = keyed.get(key, (TokenUsage(), 0))
+        keyed[key] = (u - usage, c - calls)
+    return UsageLedger.of((k, u, c) for k, (u, c) in keyed.items() if not (u.is_zero() and c == 0))
