@@ -79,6 +79,8 @@ class TurnCommit:
         usage: ledger delta (per source, model) spent by this turn.
         outcome: how the turn ended.
         committed_at: seconds since the epoch.
+        last_activity_seq: the highest activity ``seq`` the turn emitted (activity numbering
+            continues from here in the next turn).
     """
 
     KIND: ClassVar[str] = "turn_commit"
@@ -89,6 +91,7 @@ class TurnCommit:
     usage: UsageLedger
     outcome: Outcome
     committed_at: float
+    last_activity_seq: int = 0
 
 
 @attrs.frozen(kw_only=True)
@@ -118,6 +121,7 @@ class SessionInfo:
         frame_id: current agent frame.
         mode: execution mode fixed at creation (``standard``).
         created_at, updated_at: seconds since the epoch.
+        activity_seq: highest activity ``seq`` committed so far (0 for a new session).
     """
 
     session_id: str
@@ -127,6 +131,7 @@ class SessionInfo:
     mode: str
     created_at: float
     updated_at: float
+    activity_seq: int = 0
 
 
 @attrs.frozen(kw_only=True)

@@ -1,0 +1,298 @@
+"""TurnMachine: the pure, synchronous state machine of one agent turn (standard mode).
+
+Rule: no I/O, no clock, no randomness, no hooks. It imports attrs and lash's own data types
+only (a test parses this file's imports). Time and ids arrive as data; the driver performs the
+effects it returns and feeds the results back as events.
+
+Standard mode: model call -> native tool calls -> tool results (in call order) -> model call ...
+-> final assistant message. Transitions (state, event) -> handler are listed in ``_TABLE``:
+
+    IDLE ──start──► AWAITING_MODEL ──ModelResponded(no calls)──► DONE (Finished)
+                         │  ▲                 └──(length / content_filter)──► DONE (Stopped)
+       ModelResponded(calls)│  └─ last ToolCallFinished (model calls < max_turns)
+                         ▼  │
+                     RUNNING_TOOLS ──last ToolCallFinished (model calls == max_turns)──► DONE (Stopped max_turns)
+    AWAITING_MODEL ──ModelFailed──► DONE (Stopped provider_error)
+    any live state ──CancelRequested / TurnFailed──► DONE (Stopped cancelled / runtime_error)
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+from lash_kernel.activity import (
+    ModelRequestStarted,
+    ToolCallCompleted,
+    ToolCallStarted,
+    UsageReported,
+)
+from lash_kernel.effects import CallModel, Effect, EmitActivity, FinishTurn, RunTools
+from lash_kernel.errors import MachineStateError
+from lash_kernel.events import (
+    CancelRequested,
+    Event,
+    ModelFailed,
+    ModelResponded,
+    ToolCallFinished,
+    TurnFailed,
+)
+from lash_kernel.messages import Message, ToolCallPart, ToolResultPart, repair_history
+from lash_kernel.outcomes import Finished, Outcome, StopReason, Stopped
+from lash_kernel.providers.base import ModelRequest, ToolSpec
+from lash_kernel.usage import TokenUsage, UsageKey, UsageLedger
+
+__all__ = ["MachineConfig", "TurnMachine", "TurnState"]
+
+
+class TurnState(enum.Enum):
+    """Where a turn is."""
+
+    IDLE = "idle"
+    AWAITING_MODEL = "awaiting_model"
+    RUNNING_TOOLS = "running_tools"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@attrs.frozen(kw_only=True)
+class MachineConfig:
+    """Everything a turn needs to know up front, as data.
+
+    Attributes:
+        turn_id: the turn's id; request ids are derived from it (``<turn_id>:m<n>``).
+        model: model id sent with every call.
+        system: system prompt, or None.
+        tools: tool specs offered to the model.
+        max_turns: maximum model calls within this turn (>= 1).
+        max_output_tokens: per-call output-token cap, or None.
+        temperature: sampling temperature, or None.
+        source: usage-ledger source label for this turn's calls (``turn``).
+        options: extra provider body fields.
+    """
+
+    turn_id: str
+    model: str
+    system: str | None = None
+    tools: tuple[ToolSpec, ...] = ()
+    max_turns: int = 16
+    max_output_tokens: int | None = None
+    temperature: float | None = None
+    source: str = "turn"
+    options: Mapping[str, Any] = attrs.field(factory=dict, hash=False)
+
+    def __attrs_post_init__(self) -> None:
+        if self.max_turns < 1:
+            raise ValueError(f"max_turns must be >= 1, got {self.max_turns}")
+
+
+_TRUNCATED_OUTPUT = "error: not run: the model's output was cut off before the call was complete"
+_CANCELLED_OUTPUT = "error: the turn was cancelled before this tool call returned"
+
+
+@attrs.define(slots=True)
+class TurnMachine:
+    """Pure turn state machine. Consumes events, returns effects. Never does I/O or reads a clock.
+
+    Args:
+        config: the turn's fixed parameters.
+        history: the session's committed messages, oldest first (repaired before use).
+    """
+
+    config: MachineConfig
+    history: tuple[Message, ...] = ()
+    state: TurnState = TurnState.IDLE
+    messages: list[Message] = attrs.field(factory=list)
+    model_calls: int = 0
+    _ledger: dict[UsageKey, tuple[TokenUsage, int]] = attrs.field(factory=dict)
+    _cumulative: TokenUsage = attrs.field(factory=TokenUsage)
+    _request_id: str = ""
+    _calls: tuple[ToolCallPart, ...] = ()
+    _results: dict[str, ToolResultPart] = attrs.field(factory=dict)
+
+    # ---------------------------------------------------------------- public API
+    def start(self, user_input: Message, *, now: float) -> list[Effect]:
+        """Begin the turn with ``user_input``.
+
+        Args:
+            user_input: the user's message (role ``user``).
+            now: seconds since the epoch; recorded for replay, not otherwise used.
+        Returns:
+            The first effects: announce and perform the first model call.
+        Raises:
+            MachineStateError: the machine was already started.
+        """
+        del now  # time is data; the machine does not need it yet
+        if self.state is not TurnState.IDLE:
+            self._fail(f"start() called in state {self.state.value}")
+        if user_input.role != "user":
+            self._fail(f"user input must have role 'user', got {user_input.role!r}")
+        self.history = repair_history(self.history)
+        self.messages.append(user_input)
+        return self._call_model()
+
+    def feed(self, event: Event) -> list[Effect]:
+        """Advance by one event.
+
+        Returns:
+            Effects to perform, in order. An empty list means waiting for more events.
+        Raises:
+            MachineStateError: the event is illegal in the current state (caller bug); the
+                machine moves to FAILED and every later call raises.
+        """
+        handler = _TABLE.get((self.state, type(event)))
+        if handler is None:
+            if isinstance(event, (CancelRequested, TurnFailed)) and self.state in _LIVE:
+                handler = TurnMachine._on_abort
+            else:
+                self._fail(f"{type(event).__name__} is illegal in state {self.state.value}")
+        return handler(self, event)
+
+    @property
+    def usage(self) -> UsageLedger:
+        """This turn's own usage so far, per (source, model)."""
+        return UsageLedger.of((k, u, c) for k, (u, c) in self._ledger.items())
+
+    # ---------------------------------------------------------------- transitions
+    def _on_model_responded(self, event: ModelResponded) -> list[Effect]:
+        self._expect_request(event.request_id)
+        response = event.response
+        message = response.message
+        self.messages.append(message)
+        key = UsageKey(source=self.config.source, model=response.model or self.config.model)
+        prev, calls = self._ledger.get(key, (TokenUsage(), 0))
+        self._ledger[key] = (prev + response.usage, calls + 1)
+        self._cumulative = self._cumulative + response.usage
+        effects: list[Effect] = [
+            EmitActivity(
+                event=UsageReported(
+                    request_id=event.request_id,
+                    source=key.source,
+                    model=key.model,
+                    usage=response.usage,
+                    cumulative=self._cumulative,
+                ),
+                correlation_id=event.request_id,
+            )
+        ]
+        calls_made = message.tool_calls
+        if response.finish_reason in ("length", "content_filter"):
+            reason: StopReason = "max_output_tokens" if response.finish_reason == "length" else "content_filter"
+            self._close_calls(calls_made, _TRUNCATED_OUTPUT)
+            detail = (
+                "the model reached the output-token cap"
+                if reason == "max_output_tokens"
+                else "the provider filtered or refused the output"
+            )
+            return effects + self._finish(Stopped(reason=reason, detail=detail, text=message.text))
+        if not calls_made:
+            return effects + self._finish(Finished(text=message.text))
+        self.state = TurnState.RUNNING_TOOLS
+        self._calls = calls_made
+        self._results = {}
+        for call in calls_made:
+            effects.append(
+                EmitActivity(
+                    event=ToolCallStarted(call_id=call.id, name=call.name, arguments=call.arguments),
+                    correlation_id=call.id,
+                )
+            )
+        effects.append(RunTools(calls=calls_made))
+        return effects
+
+    def _on_model_failed(self, event: ModelFailed) -> list[Effect]:
+        self._expect_request(event.request_id)
+        return self._finish(Stopped(reason="provider_error", detail=event.message))
+
+    def _on_tool_finished(self, event: ToolCallFinished) -> list[Effect]:
+        result = event.result
+        if result.call_id not in {c.id for c in self._calls} or result.call_id in self._results:
+            self._fail(f"unexpected tool result for call {result.call_id!r}")
+        self._results[result.call_id] = result
+        effects: list[Effect] = [
+            EmitActivity(
+                event=ToolCallCompleted(
+                    call_id=result.call_id,
+                    name=result.name,
+                    output=result.output,
+                    is_error=result.is_error,
+                    duration_s=event.duration_s,
+                ),
+                correlation_id=result.call_id,
+            )
+        ]
+        if len(self._results) < len(self._calls):
+            return effects
+        self._close_calls(self._calls, "")
+        if self.model_calls >= self.config.max_turns:
+            detail = f"reached max_turns={self.config.max_turns} model calls in one turn"
+            return effects + self._finish(Stopped(reason="max_turns", detail=detail))
+        return effects + self._call_model()
+
+    def _on_abort(self, event: CancelRequested | TurnFailed) -> list[Effect]:
+        if self.state is TurnState.RUNNING_TOOLS:
+            self._close_calls(self._calls, _CANCELLED_OUTPUT)
+        if isinstance(event, CancelRequested):
+            return self._finish(Stopped(reason="cancelled", detail=event.reason))
+        return self._finish(Stopped(reason=event.reason, detail=event.message))  # type: ignore[arg-type]
+
+    # ---------------------------------------------------------------- helpers
+    def _call_model(self) -> list[Effect]:
+        self.model_calls += 1
+        self.state = TurnState.AWAITING_MODEL
+        self._request_id = f"{self.config.turn_id}:m{self.model_calls}"
+        cfg = self.config
+        request = ModelRequest(
+            model=cfg.model,
+            messages=(*self.history, *self.messages),
+            system=cfg.system,
+            tools=cfg.tools,
+            max_output_tokens=cfg.max_output_tokens,
+            temperature=cfg.temperature,
+            request_id=self._request_id,
+            options=cfg.options,
+        )
+        return [
+            EmitActivity(
+                event=ModelRequestStarted(request_id=self._request_id, model=cfg.model),
+                correlation_id=self._request_id,
+            ),
+            CallModel(request=request),
+        ]
+
+    def _close_calls(self, calls: tuple[ToolCallPart, ...], missing_output: str) -> None:
+        """Append the tool message answering ``calls`` in call order; fill gaps with errors."""
+        if not calls:
+            return
+        parts = tuple(
+            self._results.get(c.id)
+            or ToolResultPart(call_id=c.id, name=c.name, output=missing_output, is_error=True)
+            for c in calls
+        )
+        self.messages.append(Message(role="tool", parts=parts))
+        self._calls = ()
+        self._results = {}
+
+    def _finish(self, outcome: Outcome) -> list[Effect]:
+        self.state = TurnState.DONE
+        return [FinishTurn(outcome=outcome, messages=tuple(self.messages), usage=self.usage)]
+
+    def _expect_request(self, request_id: str) -> None:
+        if request_id != self._request_id:
+            self._fail(f"response for {request_id!r} but the open request is {self._request_id!r}")
+
+    def _fail(self, message: str) -> None:
+        self.state = TurnState.FAILED
+        raise MachineStateError(message)
+
+
+_LIVE = frozenset({TurnState.AWAITING_MODEL, TurnState.RUNNING_TOOLS})
+
+_TABLE: dict[tuple[TurnState, type], Callable[[TurnMachine, Any], list[Effect]]] = {
+    (TurnState.AWAITING_MODEL, ModelResponded): TurnMachine._on_model_responded,
+    (TurnState.AWAITING_MODEL, ModelFailed): TurnMachine._on_model_failed,
+    (TurnState.RUNNING_TOOLS, ToolCallFinished): TurnMachine._on_tool_finished,
+}

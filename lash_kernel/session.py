@@ -1,0 +1,252 @@
+"""Sessions and turns: the host-facing handles.
+
+``Session.turn(input)`` returns a ``Turn``; ``await turn.run()`` gives a ``TurnResult``, and
+``turn.stream()`` yields ``TurnActivity`` objects live. A session is a cheap handle: opening one
+reads only its head; the active path is loaded at the first turn and then kept in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import attrs
+
+from lash_kernel.activity import TurnActivity
+from lash_kernel.driver import SessionState, TurnControl, drive_turn
+from lash_kernel.errors import LashError
+from lash_kernel.machine import MachineConfig
+from lash_kernel.messages import Message, ToolCallPart, ToolResultPart, assistant_text
+from lash_kernel.outcomes import Outcome
+from lash_kernel.store.base import PendingInput, SessionInfo, TurnRecord
+from lash_kernel.usage import TokenUsage, UsageLedger, UsageReport
+
+if TYPE_CHECKING:
+    from lash_kernel.core import LashCore
+
+__all__ = ["Session", "Turn", "TurnResult"]
+
+
+@attrs.frozen(kw_only=True)
+class TurnResult:
+    """What a finished (committed) turn produced.
+
+    Attributes:
+        session_id, turn_id: identity.
+        outcome: ``Finished`` or ``Stopped``.
+        text: the last assistant text of the turn ("" if none).
+        messages: every message the turn committed, user input first.
+        activities: the full activity stream, in ``seq`` order.
+        usage: this session's own model calls in this turn, summed (tokens).
+        ledger: the same usage per (source, model).
+        children_usage: usage spent by child sessions, per (source, model).
+        head_revision: the session's revision after the commit.
+    """
+
+    session_id: str
+    turn_id: str
+    outcome: Outcome
+    text: str
+    messages: tuple[Message, ...]
+    activities: tuple[TurnActivity, ...]
+    usage: TokenUsage
+    ledger: UsageLedger
+    children_usage: Mapping[tuple[str, str], TokenUsage]
+    head_revision: int
+
+    def total_usage(self) -> TokenUsage:
+        """Own usage plus every child's usage."""
+        total = self.usage
+        for usage in self.children_usage.values():
+            total = total + usage
+        return total
+
+    @property
+    def tool_calls(self) -> tuple[tuple[ToolCallPart, ToolResultPart], ...]:
+        """Each tool call of the turn with its result, in call order."""
+        results = {
+            p.call_id: p for m in self.messages if m.role == "tool" for p in m.parts if isinstance(p, ToolResultPart)
+        }
+        return tuple(
+            (call, results[call.id]) for m in self.messages for call in m.tool_calls if call.id in results
+        )
+
+
+class Turn:
+    """One turn, not started until you call ``run()``, ``run_sync()`` or ``stream()``.
+
+    A turn runs at most once. Use ``cancel()`` from any task to stop it: the turn then commits
+    ``Stopped(cancelled)`` with every started tool call answered.
+    """
+
+    def __init__(self, session: Session, user_input: Message, config: MachineConfig) -> None:
+        self.session = session
+        self.user_input = user_input
+        self.config = config
+        self.turn_id = config.turn_id
+        self.control = TurnControl()
+        self._started = False
+        self._result: TurnResult | None = None
+
+    def cancel(self, reason: str = "cancelled by host") -> None:
+        """Request cancellation; idempotent, safe from any task on the event loop."""
+        self.control.cancel(reason)
+
+    async def stream(self) -> AsyncIterator[TurnActivity]:
+        """Run the turn, yielding each activity as it happens.
+
+        The turn is committed before the last activity (``turn_finished``) is yielded. Consume
+        the stream to the end; if you stop early, close it (``contextlib.aclosing``) and the turn
+        commits as cancelled.
+
+        Raises:
+            LashError: the turn was already started, or another turn is running on the session.
+            CommitConflictError: another writer committed to the session first; nothing of this
+                turn was committed and its input stays pending.
+        """
+        if self._started:
+            raise LashError(f"turn {self.turn_id} was already started")
+        self._started = True
+        session = self.session
+        state = session._enter()
+        inner = drive_turn(
+            session.core._runtime,
+            state,
+            self.control,
+            turn_id=self.turn_id,
+            user_input=self.user_input,
+            config=self.config,
+        )
+        try:
+            async for activity in inner:
+                yield activity
+        finally:
+            await inner.aclose()  # type: ignore[attr-defined]
+            session._busy = False
+
+    async def run(self) -> TurnResult:
+        """Run the turn to its end and return the ``TurnResult``. Raises as ``stream()``."""
+        async for _ in self.stream():
+            pass
+        return self.result
+
+    def run_sync(self) -> TurnResult:
+        """``run()`` for scripts: starts an event loop (do not call from async code)."""
+        return anyio.run(self.run)
+
+    @property
+    def result(self) -> TurnResult:
+        """The committed result. Raises ``LashError`` if the turn has not been committed."""
+        if self._result is None:
+            c = self.control
+            if c.outcome is None or c.commit is None:
+                raise LashError(f"turn {self.turn_id} has not been committed")
+            own = c.usage.total() if c.usage is not None else TokenUsage()
+            self._result = TurnResult(
+                session_id=self.session.id,
+                turn_id=self.turn_id,
+                outcome=c.outcome,
+                text=assistant_text(c.messages),
+                messages=c.messages,
+                activities=tuple(c.activities),
+                usage=own,
+                ledger=c.usage or UsageLedger(),
+                children_usage={},
+                head_revision=c.commit.head_revision,
+            )
+        return self._result
+
+
+class Session:
+    """A handle on one durable session. Get one from ``LashCore.session(id)``.
+
+    Attributes:
+        id: the session id.
+        core: the owning core.
+    """
+
+    def __init__(self, core: LashCore, info: SessionInfo) -> None:
+        self.core = core
+        self.id = info.session_id
+        self._info = info
+        self._state: SessionState | None = None
+        self._busy = False
+
+    @property
+    def info(self) -> SessionInfo:
+        """The session's head as of the last commit seen by this handle."""
+        return self._state.info if self._state is not None else self._info
+
+    def history(self) -> tuple[Message, ...]:
+        """Committed messages on the active path, oldest first (loads them on first use)."""
+        return self._load().history
+
+    def turn(
+        self,
+        user_input: str | Message,
+        *,
+        max_turns: int | None = None,
+        max_output_tokens: int | None = None,
+        temperature: float | None = None,
+        options: Mapping[str, Any] | None = None,
+        turn_id: str | None = None,
+    ) -> Turn:
+        """Prepare a turn (nothing runs until ``run``/``stream``).
+
+        Args:
+            user_input: the user's text, or a ``Message`` with role ``user``.
+            max_turns: model calls allowed in this turn (default: the core's).
+            max_output_tokens: output-token cap per model call (default: the core's).
+            temperature: sampling temperature (default: the core's / provider's).
+            options: extra provider body fields for this turn.
+            turn_id: explicit turn id (default: a fresh unique id).
+        Raises:
+            ConfigError: invalid limits (e.g. ``max_turns < 1``).
+        """
+        message = Message.user(user_input) if isinstance(user_input, str) else user_input
+        config = self.core._machine_config(
+            turn_id=turn_id or self.core._runtime.new_id(),
+            max_turns=max_turns,
+            max_output_tokens=max_output_tokens,
+            temperature=temperature,
+            options=options,
+        )
+        return Turn(self, message, config)
+
+    def run_sync(self, user_input: str | Message, **kwargs: Any) -> TurnResult:
+        """Run one turn to completion from synchronous code. See ``turn`` for arguments."""
+        return self.turn(user_input, **kwargs).run_sync()
+
+    def turns(self) -> list[TurnRecord]:
+        """Committed turns, oldest first."""
+        return self.core.store.list_turns(self.id)
+
+    def pending_inputs(self) -> list[PendingInput]:
+        """Inputs that were admitted but whose turn never committed (e.g. after a crash)."""
+        return self.core.store.pending_inputs(self.id)
+
+    def usage_ledger(self) -> UsageLedger:
+        """The session's cumulative usage ledger, per (source, model)."""
+        return self.core.store.usage_ledger(self.id)
+
+    def usage_report(self) -> UsageReport:
+        """The ledger aggregated by source, by model, and by source x model."""
+        return self.usage_ledger().report()
+
+    # ---------------------------------------------------------------- internals
+    def _load(self) -> SessionState:
+        if self._state is None:
+            store = self.core.store
+            info = store.get_session(self.id)
+            nodes = store.load_active_path(self.id)
+            history = tuple(n.payload for n in nodes if n.kind == "message")
+            self._state = SessionState(info=info, history=history, activity_seq=info.activity_seq)
+        return self._state
+
+    def _enter(self) -> SessionState:
+        if self._busy:
+            raise LashError(f"session {self.id} already has a turn running")
+        state = self._load()
+        self._busy = True
+        return state

@@ -1,0 +1,365 @@
+"""An in-memory ``Store``: the SQLite store's semantics without a file.
+
+Rule: same observable behaviour as ``SqliteStore`` (the conformance suite in
+``lash_kernel.testing.conformance`` runs against both); every commit is validated completely
+before anything is mutated, so a failed commit writes nothing. Used for tests and ephemeral
+sessions; everything is lost when the process exits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from types import TracebackType
+from typing import final
+
+import attrs
+
+from lash_kernel import serde
+from lash_kernel.errors import CommitConflictError, SessionNotFoundError, StoreError
+from lash_kernel.outcomes import Outcome
+from lash_kernel.store.base import (
+    CommitResult,
+    Node,
+    PendingInput,
+    SessionInfo,
+    TurnCommit,
+    TurnRecord,
+)
+from lash_kernel.usage import TokenUsage, UsageKey, UsageLedger
+
+__all__ = ["MemoryStore"]
+
+
+def _commit_hash(commit: TurnCommit) -> str:
+    """sha256 (hex) of a commit's content: its nodes, usage delta and outcome.
+
+    ``committed_at``, ``expected_head_revision`` and the ids are excluded, so a retried commit of
+    the same turn hashes the same. Each part is the ``serde.dumps`` JSON text, length-prefixed.
+    """
+    digest = hashlib.sha256()
+    for text in (
+        serde.dumps(commit.nodes, tuple[Node, ...]),
+        serde.dumps(commit.usage, UsageLedger),
+        serde.dumps(commit.outcome, Outcome),
+    ):
+        data = text.encode("utf-8")
+        digest.update(len(data).to_bytes(8, "big"))
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def _check_new_nodes(commit: TurnCommit, existing: set[str] | dict[str, Node]) -> None:
+    """Raise ``CommitConflictError`` unless every node id is new and every parent is known.
+
+    A parent must be a node already in the session or an earlier node of the same commit, so the
+    graph stays acyclic.
+    """
+    seen: set[str] = set()
+    for node in commit.nodes:
+        if node.node_id in seen or node.node_id in existing:
+            raise CommitConflictError(
+                f"session {commit.session_id!r}: turn {commit.turn_id!r} adds node "
+                f"{node.node_id!r}, but that node id already exists in the session"
+            )
+        if node.parent_id is not None and node.parent_id not in seen and node.parent_id not in existing:
+            raise CommitConflictError(
+                f"session {commit.session_id!r}: turn {commit.turn_id!r} adds node "
+                f"{node.node_id!r} whose parent {node.parent_id!r} is not in the session"
+            )
+        seen.add(node.node_id)
+
+
+@attrs.define
+class _Session:
+    """Mutable state of one session (private to ``MemoryStore``)."""
+
+    info: SessionInfo
+    nodes: dict[str, Node] = attrs.Factory(dict)
+    turns: dict[str, tuple[TurnRecord, str, str | None]] = attrs.Factory(dict)  # record, hash, leaf
+    pending: dict[str, PendingInput] = attrs.Factory(dict)
+    usage: dict[UsageKey, tuple[TokenUsage, int]] = attrs.Factory(dict)
+
+
+@final
+class MemoryStore:
+    """The ``Store`` protocol held in process memory.
+
+    Thread-safe (one lock around every call). Records are immutable, so they are stored and
+    returned as is, never copied.
+
+    Example:
+        >>> store = MemoryStore()
+        >>> store.open_session("s1", mode="standard", frame_id="f0", now=0.0).head_revision
+        0
+    """
+
+    def __init__(self) -> None:
+        self._sessions: dict[str, _Session] = {}
+        self._lock = threading.RLock()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<MemoryStore sessions={len(self._sessions)}{' closed' if self._closed else ''}>"
+
+    def __enter__(self) -> MemoryStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _session(self, session_id: str) -> _Session:
+        if self._closed:
+            raise StoreError("the MemoryStore is closed")
+        state = self._sessions.get(session_id)
+        if state is None:
+            raise SessionNotFoundError(f"no session {session_id!r} in this store")
+        return state
+
+    # -- sessions ------------------------------------------------------------------------------
+
+    def open_session(self, session_id: str, *, mode: str, frame_id: str, now: float) -> SessionInfo:
+        """Return the session's head, creating an empty session if it does not exist.
+
+        Args:
+            session_id: the session id (any non-empty string).
+            mode: execution mode (``standard``); used only when creating, fixed afterwards.
+            frame_id: the first agent frame; used only when creating.
+            now: seconds since the epoch (float); becomes ``created_at``/``updated_at`` on creation.
+
+        Returns:
+            The session's ``SessionInfo`` (the existing one, unchanged, if it already existed).
+
+        Raises:
+            StoreError: the store is closed.
+        """
+        with self._lock:
+            if self._closed:
+                raise StoreError("the MemoryStore is closed")
+            state = self._sessions.get(session_id)
+            if state is None:
+                info = SessionInfo(
+                    session_id=session_id,
+                    head_revision=0,
+                    leaf_id=None,
+                    frame_id=frame_id,
+                    mode=mode,
+                    created_at=now,
+                    updated_at=now,
+                )
+                state = self._sessions[session_id] = _Session(info=info)
+            return state.info
+
+    def get_session(self, session_id: str) -> SessionInfo:
+        """Return the session's head, in O(1).
+
+        Raises:
+            SessionNotFoundError: no such session.
+            StoreError: the store is closed.
+        """
+        with self._lock:
+            return self._session(session_id).info
+
+    def list_sessions(self) -> list[SessionInfo]:
+        """All sessions, most recently updated first (ties: by session id).
+
+        Raises:
+            StoreError: the store is closed.
+        """
+        with self._lock:
+            if self._closed:
+                raise StoreError("the MemoryStore is closed")
+            infos = [s.info for s in self._sessions.values()]
+        return sorted(infos, key=lambda i: (-i.updated_at, i.session_id))
+
+    def load_active_path(self, session_id: str) -> tuple[Node, ...]:
+        """Nodes from the current frame's first node to the leaf, oldest first (leaf last).
+
+        The walk follows ``parent_id`` from the leaf and stops before the first node of another
+        frame, so its cost depends on the path length only.
+
+        Raises:
+            SessionNotFoundError: no such session.
+            StoreError: the store is closed.
+        """
+        with self._lock:
+            state = self._session(session_id)
+            frame = state.info.frame_id
+            path: list[Node] = []
+            node_id = state.info.leaf_id
+            while node_id is not None:
+                node = state.nodes[node_id]
+                if node.frame_id != frame:
+                    break
+                path.append(node)
+                node_id = node.parent_id
+        path.reverse()
+        return tuple(path)
+
+    # -- admitted input ------------------------------------------------------------------------
+
+    def record_input(self, pending: PendingInput) -> None:
+        """Durably admit a turn's user input. Idempotent per (session, turn).
+
+        A second call for the same turn keeps the first record; a call for a turn that is already
+        committed does nothing.
+
+        Raises:
+            SessionNotFoundError: ``pending.session_id`` does not exist.
+            StoreError: the store is closed.
+        """
+        with self._lock:
+            state = self._session(pending.session_id)
+            if pending.turn_id in state.turns:
+                return
+            state.pending.setdefault(pending.turn_id, pending)
+
+    def pending_inputs(self, session_id: str) -> list[PendingInput]:
+        """Admitted inputs whose turn never committed, oldest first (by ``created_at``).
+
+        Raises:
+            SessionNotFoundError: no such session.
+            StoreError: the store is closed.
+        """
+        with self._lock:
+            items = list(self._session(session_id).pending.values())
+        return sorted(items, key=lambda p: p.created_at)  # stable: ties keep admission order
+
+    def discard_input(self, session_id: str, turn_id: str) -> None:
+        """Drop a pending input. No-op when the turn has no pending input.
+
+        Raises:
+            SessionNotFoundError: no such session.
+            StoreError: the store is closed.
+        """
+        with self._lock:
+            self._session(session_id).pending.pop(turn_id, None)
+
+    # -- commits -------------------------------------------------------------------------------
+
+    def commit_turn(self, commit: TurnCommit) -> CommitResult:
+        """Commit one turn atomically (see ``lash_kernel.store.base``).
+
+        Args:
+            commit: the turn's nodes (path order), usage delta and outcome.
+
+        Returns:
+            The new head: ``head_revision`` = old + 1, ``leaf_id`` = last node (unchanged when the
+            turn has no nodes). For an identical re-commit, the recorded result with
+            ``replayed=True``.
+
+        Raises:
+            SessionNotFoundError: the session does not exist.
+            CommitConflictError: ``expected_head_revision`` is not the session's head revision,
+                the turn id was already committed with different content, a node id already
+                exists in the session, or a node's parent is unknown. Nothing is written.
+            StoreError: the store is closed.
+        """
+        digest = _commit_hash(commit)
+        with self._lock:
+            state = self._session(commit.session_id)
+            recorded = state.turns.get(commit.turn_id)
+            if recorded is not None:
+                record, recorded_hash, leaf = recorded
+                if recorded_hash != digest:
+                    raise CommitConflictError(
+                        f"session {commit.session_id!r}: turn {commit.turn_id!r} was already "
+                        "committed with different content"
+                    )
+                return CommitResult(
+                    session_id=commit.session_id,
+                    turn_id=commit.turn_id,
+                    head_revision=record.revision,
+                    leaf_id=leaf,
+                    replayed=True,
+                )
+            info = state.info
+            if info.head_revision != commit.expected_head_revision:
+                raise CommitConflictError(
+                    f"session {commit.session_id!r}: turn {commit.turn_id!r} expected head "
+                    f"revision {commit.expected_head_revision}, actual {info.head_revision}"
+                )
+            _check_new_nodes(commit, state.nodes)
+            # validated: from here on nothing can fail
+            for node in commit.nodes:
+                state.nodes[node.node_id] = node
+            for key, usage, calls in commit.usage.entries:
+                prev_usage, prev_calls = state.usage.get(key, (TokenUsage(), 0))
+                state.usage[key] = (prev_usage + usage, prev_calls + calls)
+            revision = info.head_revision + 1
+            last = commit.nodes[-1] if commit.nodes else None
+            state.info = attrs.evolve(
+                info,
+                head_revision=revision,
+                leaf_id=last.node_id if last else info.leaf_id,
+                frame_id=last.frame_id if last else info.frame_id,
+                updated_at=commit.committed_at,
+            )
+            record = TurnRecord(
+                session_id=commit.session_id,
+                turn_id=commit.turn_id,
+                revision=revision,
+                outcome=commit.outcome,
+                committed_at=commit.committed_at,
+                node_ids=tuple(n.node_id for n in commit.nodes),
+            )
+            state.turns[commit.turn_id] = (record, digest, state.info.leaf_id)
+            state.pending.pop(commit.turn_id, None)
+            return CommitResult(
+                session_id=commit.session_id,
+                turn_id=commit.turn_id,
+                head_revision=revision,
+                leaf_id=state.info.leaf_id,
+            )
+
+    def list_turns(self, session_id: str) -> list[TurnRecord]:
+        """Committed turns, oldest first (by revision).
+
+        Raises:
+            SessionNotFoundError: no such session.
+            StoreError: the store is closed.
+        """
+        with self._lock:
+            return [record for record, _, _ in self._session(session_id).turns.values()]
+
+    def load_nodes(self, session_id: str, node_ids: tuple[str, ...]) -> tuple[Node, ...]:
+        """The given nodes, in the order asked for.
+
+        Args:
+            session_id: the session.
+            node_ids: node ids of that session; duplicates are returned as often as asked.
+
+        Raises:
+            SessionNotFoundError: no such session.
+            StoreError: a node id is not in the session, or the store is closed.
+        """
+        with self._lock:
+            nodes = self._session(session_id).nodes
+            missing = [n for n in node_ids if n not in nodes]
+            if missing:
+                raise StoreError(f"session {session_id!r} has no node(s) {missing!r}")
+            return tuple(nodes[n] for n in node_ids)
+
+    def usage_ledger(self, session_id: str) -> UsageLedger:
+        """The session's cumulative usage, one entry per (source, model).
+
+        Raises:
+            SessionNotFoundError: no such session.
+            StoreError: the store is closed.
+        """
+        with self._lock:
+            usage = self._session(session_id).usage
+            return UsageLedger.of((k, u, c) for k, (u, c) in usage.items())
+
+    def close(self) -> None:
+        """Drop all sessions. Idempotent; later calls other than ``close`` raise ``StoreError``."""
+        with self._lock:
+            self._closed = True
+            self._sessions.clear()

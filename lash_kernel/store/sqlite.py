@@ -1,0 +1,735 @@
+"""``SqliteStore``: many sessions in one SQLite database file (sqlite-utils, WAL).
+
+Rule: one transaction per write; a turn commit is a single ``BEGIN IMMEDIATE`` transaction that
+either writes everything (nodes, usage, turn row, head) or nothing. Records are (de)serialised
+with ``lash_kernel.serde`` only, and persisted JSON is read leniently. The store never calls the
+clock: timestamps arrive as data.
+
+Schema (version ``SCHEMA_VERSION``, recorded in ``lash_meta``)::
+
+    lash_meta      (key PK, value)
+    sessions       (session_id PK, head_revision, leaf_id, frame_id, mode, created_at, updated_at)
+    nodes          (session_id, node_id, parent_id, frame_id, turn_id, kind, payload, created_at)
+                   PK (session_id, node_id)
+    turns          (session_id, turn_id, revision, outcome, content_hash, committed_at, node_ids)
+                   PK (session_id, turn_id), UNIQUE (session_id, revision)
+    pending_inputs (session_id, turn_id, message, created_at)  PK (session_id, turn_id)
+    usage          (session_id, source, model, <five buckets>, calls)  PK (session_id, source, model)
+
+Each message payload is stored once, as compact JSON text. ``sessions`` and ``usage`` have small
+rows and are ``WITHOUT ROWID``; the tables holding payloads keep a rowid because SQLite spills
+rows larger than ~1 KB of a ``WITHOUT ROWID`` table onto mostly-empty overflow pages.
+Every read is keyed by ``session_id``, so its cost never depends on the number of sessions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, final
+
+import sqlite_utils
+
+from lash_kernel import serde
+from lash_kernel.errors import (
+    CommitConflictError,
+    CorruptStoreError,
+    LashError,
+    RecordDecodeError,
+    SchemaVersionError,
+    SessionNotFoundError,
+    StoreError,
+)
+from lash_kernel.messages import Message
+from lash_kernel.outcomes import Outcome
+from lash_kernel.store.base import (
+    CommitResult,
+    Node,
+    PendingInput,
+    SessionInfo,
+    TurnCommit,
+    TurnRecord,
+)
+from lash_kernel.store.memory import _commit_hash
+from lash_kernel.usage import BUCKETS, TokenUsage, UsageKey, UsageLedger
+
+__all__ = ["SCHEMA_VERSION", "SqliteStore"]
+
+SCHEMA_VERSION = 1
+"""The schema version this lash-kernel writes and reads (``lash_meta.schema_version``)."""
+
+_TABLES = ("lash_meta", "sessions", "nodes", "turns", "pending_inputs", "usage")
+
+_SCHEMA = f"""
+CREATE TABLE lash_meta (
+    key TEXT PRIMARY KEY,
+    value TEXT
+);
+CREATE TABLE sessions (
+    session_id TEXT NOT NULL PRIMARY KEY,
+    head_revision INTEGER NOT NULL,
+    leaf_id TEXT,
+    frame_id TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE nodes (
+    session_id TEXT NOT NULL REFERENCES sessions (session_id),
+    node_id TEXT NOT NULL,
+    parent_id TEXT,
+    frame_id TEXT NOT NULL,
+    turn_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (session_id, node_id)
+);
+CREATE TABLE turns (
+    session_id TEXT NOT NULL REFERENCES sessions (session_id),
+    turn_id TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    committed_at REAL NOT NULL,
+    node_ids TEXT NOT NULL,
+    PRIMARY KEY (session_id, turn_id),
+    UNIQUE (session_id, revision)
+);
+CREATE TABLE pending_inputs (
+    session_id TEXT NOT NULL REFERENCES sessions (session_id),
+    turn_id TEXT NOT NULL,
+    message TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (session_id, turn_id)
+);
+CREATE TABLE usage (
+    session_id TEXT NOT NULL REFERENCES sessions (session_id),
+    source TEXT NOT NULL,
+    model TEXT NOT NULL,
+    {", ".join(f"{b} INTEGER NOT NULL DEFAULT 0" for b in BUCKETS)},
+    calls INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (session_id, source, model)
+) WITHOUT ROWID;
+INSERT INTO lash_meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}');
+"""
+
+_SESSION_COLUMNS = "session_id, head_revision, leaf_id, frame_id, mode, created_at, updated_at"
+_NODE_COLUMNS = "node_id, parent_id, frame_id, turn_id, kind, payload, created_at"
+
+# Walk from the leaf towards the root, one primary-key lookup per step, and stop before the
+# first node of another frame.
+_ACTIVE_PATH_SQL = f"""
+WITH RECURSIVE path ({_NODE_COLUMNS}, depth) AS (
+    SELECT n.node_id, n.parent_id, n.frame_id, n.turn_id, n.kind, n.payload, n.created_at, 0
+    FROM sessions AS s
+    JOIN nodes AS n ON n.session_id = s.session_id AND n.node_id = s.leaf_id
+    WHERE s.session_id = :sid AND n.frame_id = s.frame_id
+    UNION ALL
+    SELECT n.node_id, n.parent_id, n.frame_id, n.turn_id, n.kind, n.payload, n.created_at,
+           p.depth + 1
+    FROM path AS p
+    JOIN nodes AS n ON n.session_id = :sid AND n.node_id = p.parent_id
+    WHERE n.frame_id = p.frame_id
+)
+SELECT {_NODE_COLUMNS} FROM path ORDER BY depth DESC
+"""
+
+_USAGE_UPSERT_SQL = f"""
+INSERT INTO usage (session_id, source, model, {", ".join(BUCKETS)}, calls)
+VALUES (?, ?, ?, {", ".join("?" for _ in BUCKETS)}, ?)
+ON CONFLICT (session_id, source, model) DO UPDATE SET
+    {", ".join(f"{b} = {b} + excluded.{b}" for b in BUCKETS)}, calls = calls + excluded.calls
+"""
+
+_CHUNK = 500  # bound on host parameters per IN (...) query
+
+
+def _session_info(row: Sequence[Any]) -> SessionInfo:
+    return SessionInfo(
+        session_id=row[0],
+        head_revision=row[1],
+        leaf_id=row[2],
+        frame_id=row[3],
+        mode=row[4],
+        created_at=row[5],
+        updated_at=row[6],
+    )
+
+
+def _decode(text: str, type_: Any, what: str) -> Any:
+    """``serde.loads`` with the offending row named in the error."""
+    try:
+        return serde.loads(text, type_)
+    except RecordDecodeError as exc:
+        raise RecordDecodeError(f"{what}: {exc}") from exc
+
+
+def _node(session_id: str, row: Sequence[Any]) -> Node:
+    return Node(
+        node_id=row[0],
+        parent_id=row[1],
+        frame_id=row[2],
+        turn_id=row[3],
+        kind=row[4],
+        payload=_decode(row[5], Message, f"session {session_id!r} node {row[0]!r}"),
+        created_at=row[6],
+    )
+
+
+@final
+class SqliteStore:
+    """The ``Store`` protocol on one SQLite database file holding many sessions.
+
+    The connection uses WAL journaling, ``synchronous=NORMAL``, ``foreign_keys=ON`` and a busy
+    timeout, so several processes can share the file (one writer at a time, readers never
+    blocked). Calls are serialised by a lock, so one store may be shared between threads.
+
+    Args:
+        path: the database file (``str`` or path-like). ``":memory:"`` gives a private
+            in-memory database (no WAL).
+        create: create the file and the schema if they do not exist. With False, a missing
+            file or an empty database raises instead.
+        busy_timeout_s: seconds to wait for another connection's write lock before failing.
+
+    Attributes:
+        path: the database file as a ``pathlib.Path``.
+
+    Raises:
+        CorruptStoreError: the file is not a SQLite database, or is a SQLite database that is
+            not a lash database (other tables, no ``lash_meta``).
+        SchemaVersionError: the file was written by a newer lash (its schema version is higher
+            than ``SCHEMA_VERSION``). The file is left untouched.
+        StoreError: the file cannot be opened (missing with ``create=False``, no permission).
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, create: bool = True, busy_timeout_s: float = 5.0
+    ) -> None:
+        self.path = Path(os.fspath(path))
+        self._lock = threading.RLock()
+        self._closed = False
+        name = os.fspath(path)
+        memory = name == ":memory:"
+        if not create and not memory and not self.path.exists():
+            raise StoreError(f"no lash database at {name} (and create=False)")
+        try:
+            if memory or create:
+                conn = sqlite3.connect(
+                    name, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+                )
+            else:
+                conn = sqlite3.connect(
+                    self.path.absolute().as_uri() + "?mode=rw",
+                    uri=True,
+                    timeout=busy_timeout_s,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open lash database {name}: {exc}") from exc
+        try:
+            self._db = sqlite_utils.Database(conn, execute_plugins=False)
+            self._open(create=create, memory=memory, busy_timeout_s=busy_timeout_s)
+        except BaseException:
+            conn.close()
+            self._closed = True
+            raise
+
+    # -- opening -------------------------------------------------------------------------------
+
+    def _open(self, *, create: bool, memory: bool, busy_timeout_s: float) -> None:
+        """Check the file is a lash database we can read, create the schema, set pragmas.
+
+        Nothing is written to the file before its schema version is known to be supported.
+        """
+        conn = self._db.conn
+        name = str(self.path)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            objects = self._schema_objects()
+        except sqlite3.DatabaseError as exc:
+            raise CorruptStoreError(f"{name} is not a SQLite database (or it is corrupt): {exc}") from exc
+        if "lash_meta" not in objects:
+            if objects:
+                raise CorruptStoreError(
+                    f"{name} is not a lash database: it holds other tables "
+                    f"({', '.join(sorted(objects)[:5])}) and no lash_meta table"
+                )
+            if not create:
+                raise CorruptStoreError(f"{name} is not a lash database: it is empty (and create=False)")
+        else:
+            self._check_version()
+        with self._errors("open"):
+            if not memory:
+                self._db.enable_wal()
+            if "lash_meta" not in objects:
+                with self._transaction(immediate=True):
+                    objects = self._schema_objects()  # another process may have won the race
+                    if "lash_meta" in objects:
+                        self._check_version()
+                    elif objects:
+                        raise CorruptStoreError(f"{name} is not a lash database")
+                    else:
+                        for statement in _SCHEMA.split(";"):
+                            if statement.strip():
+                                conn.execute(statement)
+            missing = [t for t in _TABLES if t not in self._schema_objects()]
+            if missing:
+                raise CorruptStoreError(f"{name} is a damaged lash database: missing tables {missing}")
+
+    def _schema_objects(self) -> set[str]:
+        rows = self._db.execute(
+            "SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
+        ).fetchall()
+        return {r[0] for r in rows}
+
+    def _check_version(self) -> None:
+        name = str(self.path)
+        try:
+            row = self._db.execute("SELECT value FROM lash_meta WHERE key = 'schema_version'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise CorruptStoreError(f"{name}: cannot read lash_meta: {exc}") from exc
+        try:
+            version = int(row[0]) if row is not None else None
+        except (TypeError, ValueError):
+            version = None
+        if version is None or version < 1:
+            raise CorruptStoreError(f"{name} is not a valid lash database: lash_meta has no usable schema_version")
+        if version > SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"{name} was written by a newer lash (schema version {version}; this lash-kernel "
+                f"supports schema version {SCHEMA_VERSION}). Upgrade lash-kernel to open it; "
+                "the file was not modified."
+            )
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _errors(self, operation: str) -> Iterator[None]:
+        """Turn sqlite3 failures into ``StoreError``s; lash errors pass through."""
+        try:
+            yield
+        except LashError:
+            raise
+        except sqlite3.DatabaseError as exc:
+            text = str(exc)
+            if "malformed" in text or "not a database" in text:
+                raise CorruptStoreError(f"{self.path}: {operation}: {text}") from exc
+            raise StoreError(f"{self.path}: {operation} failed: {text}") from exc
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: {operation} failed: {exc}") from exc
+
+    @contextlib.contextmanager
+    def _transaction(self, *, immediate: bool) -> Iterator[None]:
+        """``BEGIN [IMMEDIATE]`` … ``COMMIT``; any exception rolls everything back."""
+        conn = self._db.conn
+        conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        try:
+            yield
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        try:
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    @contextlib.contextmanager
+    def _call(self, operation: str, *, write: bool = False, tx: bool = True) -> Iterator[sqlite3.Connection]:
+        """Lock, map errors and (optionally) wrap one public call in a transaction."""
+        with self._lock:
+            if self._closed:
+                raise StoreError(f"{self.path}: {operation} on a closed SqliteStore")
+            with self._errors(operation):
+                if tx:
+                    with self._transaction(immediate=write):
+                        yield self._db.conn
+                else:
+                    yield self._db.conn
+
+    @staticmethod
+    def _require_session(conn: sqlite3.Connection, session_id: str) -> None:
+        if conn.execute("SELECT 1 FROM sessions WHERE session_id = ?", (session_id,)).fetchone() is None:
+            raise SessionNotFoundError(f"no session {session_id!r} in this store")
+
+    def __repr__(self) -> str:
+        return f"<SqliteStore path={str(self.path)!r}{' closed' if self._closed else ''}>"
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the database connection. Idempotent; other calls then raise ``StoreError``."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._db.close()
+
+    # -- sessions ------------------------------------------------------------------------------
+
+    def open_session(self, session_id: str, *, mode: str, frame_id: str, now: float) -> SessionInfo:
+        """Return the session's head, creating an empty session if it does not exist.
+
+        Args:
+            session_id: the session id (any non-empty string).
+            mode: execution mode (``standard``); used only when creating, fixed afterwards.
+            frame_id: the first agent frame; used only when creating.
+            now: seconds since the epoch (float); becomes ``created_at``/``updated_at`` on creation.
+
+        Returns:
+            The session's ``SessionInfo`` (the existing one, unchanged, if it already existed).
+
+        Raises:
+            StoreError: a database failure, or the store is closed.
+        """
+        select = f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE session_id = ?"
+        with self._call("open_session", tx=False) as conn:
+            row = conn.execute(select, (session_id,)).fetchone()
+            if row is None:
+                with self._transaction(immediate=True):
+                    conn.execute(
+                        f"INSERT OR IGNORE INTO sessions ({_SESSION_COLUMNS}) VALUES (?, 0, NULL, ?, ?, ?, ?)",
+                        (session_id, frame_id, mode, now, now),
+                    )
+                    row = conn.execute(select, (session_id,)).fetchone()
+        return _session_info(row)
+
+    def get_session(self, session_id: str) -> SessionInfo:
+        """Return the session's head: one primary-key lookup, independent of history length.
+
+        Raises:
+            SessionNotFoundError: no such session.
+            StoreError: a database failure, or the store is closed.
+        """
+        with self._call("get_session", tx=False) as conn:
+            row = conn.execute(
+                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE session_id = ?", (session_id,)
+            ).fetchone()
+        if row is None:
+            raise SessionNotFoundError(f"no session {session_id!r} in this store")
+        return _session_info(row)
+
+    def list_sessions(self) -> list[SessionInfo]:
+        """All sessions, most recently updated first (ties: by session id).
+
+        Raises:
+            StoreError: a database failure, or the store is closed.
+        """
+        with self._call("list_sessions", tx=False) as conn:
+            rows = conn.execute(
+                f"SELECT {_SESSION_COLUMNS} FROM sessions ORDER BY updated_at DESC, session_id"
+            ).fetchall()
+        return [_session_info(r) for r in rows]
+
+    def load_active_path(self, session_id: str) -> tuple[Node, ...]:
+        """Nodes from the current frame's first node to the leaf, oldest first (leaf last).
+
+        A recursive query walks ``parent_id`` from the leaf, one primary-key lookup per node, and
+        stops before the first node of another frame: the cost depends on the path length only.
+
+        Raises:
+            SessionNotFoundError: no such session.
+            RecordDecodeError: a stored node payload cannot be decoded.
+            StoreError: a database failure, or the store is closed.
+        """
+        with self._call("load_active_path") as conn:
+            self._require_session(conn, session_id)
+            rows = conn.execute(_ACTIVE_PATH_SQL, {"sid": session_id}).fetchall()
+        return tuple(_node(session_id, r) for r in rows)
+
+    # -- admitted input ------------------------------------------------------------------------
+
+    def record_input(self, pending: PendingInput) -> None:
+        """Durably admit a turn's user input. Idempotent per (session, turn).
+
+        A second call for the same turn keeps the first record; a call for a turn that is already
+        committed does nothing.
+
+        Raises:
+            SessionNotFoundError: ``pending.session_id`` does not exist.
+            StoreError: a database failure, or the store is closed.
+        """
+        message = serde.dumps(pending.message, Message)
+        with self._call("record_input", write=True) as conn:
+            self._require_session(conn, pending.session_id)
+            conn.execute(
+                "INSERT OR IGNORE INTO pending_inputs (session_id, turn_id, message, created_at) "
+                "SELECT ?, ?, ?, ? WHERE NOT EXISTS "
+                "(SELECT 1 FROM turns WHERE session_id = ? AND turn_id = ?)",
+                (
+                    pending.session_id,
+                    pending.turn_id,
+                    message,
+                    pending.created_at,
+                    pending.session_id,
+                    pending.turn_id,
+                ),
+            )
+
+    def pending_inputs(self, session_id: str) -> list[PendingInput]:
+        """Admitted inputs whose turn never committed, oldest first (by ``created_at``).
+
+        Raises:
+            SessionNotFoundError: no such session.
+            RecordDecodeError: a stored message cannot be decoded.
+            StoreError: a database failure, or the store is closed.
+        """
+        with self._call("pending_inputs") as conn:
+            self._require_session(conn, session_id)
+            rows = conn.execute(
+                "SELECT turn_id, message, created_at FROM pending_inputs WHERE session_id = ? "
+                "ORDER BY created_at, rowid",
+                (session_id,),
+            ).fetchall()
+        return [
+            PendingInput(
+                session_id=session_id,
+                turn_id=turn_id,
+                message=_decode(text, Message, f"session {session_id!r} pending input {turn_id!r}"),
+                created_at=created_at,
+            )
+            for turn_id, text, created_at in rows
+        ]
+
+    def discard_input(self, session_id: str, turn_id: str) -> None:
+        """Drop a pending input. No-op when the turn has no pending input.
+
+        Raises:
+            SessionNotFoundError: no such session.
+            StoreError: a database failure, or the store is closed.
+        """
+        with self._call("discard_input", write=True) as conn:
+            self._require_session(conn, session_id)
+            conn.execute(
+                "DELETE FROM pending_inputs WHERE session_id = ? AND turn_id = ?", (session_id, turn_id)
+            )
+
+    # -- commits -------------------------------------------------------------------------------
+
+    def commit_turn(self, commit: TurnCommit) -> CommitResult:
+        """Commit one turn in one ``BEGIN IMMEDIATE`` transaction (see ``lash_kernel.store.base``).
+
+        Args:
+            commit: the turn's nodes (path order), usage delta and outcome.
+
+        Returns:
+            The new head: ``head_revision`` = old + 1, ``leaf_id`` = last node (unchanged when the
+            turn has no nodes). For an identical re-commit (same sha256 of nodes, usage and
+            outcome), the recorded result with ``replayed=True``; nothing is written.
+
+        Raises:
+            SessionNotFoundError: the session does not exist.
+            CommitConflictError: ``expected_head_revision`` is not the session's head revision,
+                the turn id was already committed with different content, a node id already
+                exists in the session, or a node's parent is unknown. Nothing is written.
+            StoreError: a database failure (rolled back, nothing written), or the store is closed.
+        """
+        sid, tid = commit.session_id, commit.turn_id
+        digest = _commit_hash(commit)
+        node_rows = [
+            (sid, n.node_id, n.parent_id, n.frame_id, n.turn_id, n.kind, serde.dumps(n.payload, Message), n.created_at)
+            for n in commit.nodes
+        ]
+        with self._call("commit_turn", write=True) as conn:
+            head = conn.execute(
+                "SELECT head_revision, leaf_id, frame_id FROM sessions WHERE session_id = ?", (sid,)
+            ).fetchone()
+            if head is None:
+                raise SessionNotFoundError(f"no session {sid!r} in this store")
+            recorded = conn.execute(
+                "SELECT revision, content_hash FROM turns WHERE session_id = ? AND turn_id = ?", (sid, tid)
+            ).fetchone()
+            if recorded is not None:
+                revision, recorded_hash = recorded
+                if recorded_hash != digest:
+                    raise CommitConflictError(
+                        f"session {sid!r}: turn {tid!r} was already committed with different content"
+                    )
+                return CommitResult(
+                    session_id=sid,
+                    turn_id=tid,
+                    head_revision=revision,
+                    leaf_id=self._leaf_at(conn, sid, revision),
+                    replayed=True,
+                )
+            head_revision, leaf_id, frame_id = head
+            if head_revision != commit.expected_head_revision:
+                raise CommitConflictError(
+                    f"session {sid!r}: turn {tid!r} expected head revision "
+                    f"{commit.expected_head_revision}, actual {head_revision}"
+                )
+            self._insert_nodes(conn, commit, node_rows)
+            conn.executemany(
+                _USAGE_UPSERT_SQL,
+                [
+                    (sid, key.source, key.model, *(getattr(usage, b) for b in BUCKETS), calls)
+                    for key, usage, calls in commit.usage.entries
+                ],
+            )
+            revision = head_revision + 1
+            conn.execute(
+                "INSERT INTO turns (session_id, turn_id, revision, outcome, content_hash, committed_at, node_ids) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    sid,
+                    tid,
+                    revision,
+                    serde.dumps(commit.outcome, Outcome),
+                    digest,
+                    commit.committed_at,
+                    serde.dumps(tuple(n.node_id for n in commit.nodes), tuple[str, ...]),
+                ),
+            )
+            if commit.nodes:
+                leaf_id, frame_id = commit.nodes[-1].node_id, commit.nodes[-1].frame_id
+            conn.execute(
+                "UPDATE sessions SET head_revision = ?, leaf_id = ?, frame_id = ?, updated_at = ? "
+                "WHERE session_id = ?",
+                (revision, leaf_id, frame_id, commit.committed_at, sid),
+            )
+            conn.execute("DELETE FROM pending_inputs WHERE session_id = ? AND turn_id = ?", (sid, tid))
+        return CommitResult(session_id=sid, turn_id=tid, head_revision=revision, leaf_id=leaf_id)
+
+    @staticmethod
+    def _insert_nodes(conn: sqlite3.Connection, commit: TurnCommit, rows: list[tuple[Any, ...]]) -> None:
+        """Insert the commit's nodes; a reused node id or an unknown parent is a conflict."""
+        sid, tid = commit.session_id, commit.turn_id
+        seen: set[str] = set()
+        for node, row in zip(commit.nodes, rows, strict=True):
+            parent = node.parent_id
+            if (
+                parent is not None
+                and parent not in seen
+                and conn.execute(
+                    "SELECT 1 FROM nodes WHERE session_id = ? AND node_id = ?", (sid, parent)
+                ).fetchone()
+                is None
+            ):
+                raise CommitConflictError(
+                    f"session {sid!r}: turn {tid!r} adds node {node.node_id!r} whose parent "
+                    f"{parent!r} is not in the session"
+                )
+            try:
+                conn.execute(f"INSERT INTO nodes (session_id, {_NODE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
+            except sqlite3.IntegrityError as exc:
+                raise CommitConflictError(
+                    f"session {sid!r}: turn {tid!r} adds node {node.node_id!r}, but that node id "
+                    f"already exists in the session ({exc})"
+                ) from exc
+            seen.add(node.node_id)
+
+    @staticmethod
+    def _leaf_at(conn: sqlite3.Connection, session_id: str, revision: int) -> str | None:
+        """The leaf right after the turn at ``revision``: the last node of the latest turn
+        at or before it that added nodes (None when none did)."""
+        row = conn.execute(
+            "SELECT node_ids FROM turns WHERE session_id = ? AND revision <= ? AND node_ids != '[]' "
+            "ORDER BY revision DESC LIMIT 1",
+            (session_id, revision),
+        ).fetchone()
+        if row is None:
+            return None
+        node_ids: tuple[str, ...] = _decode(row[0], tuple[str, ...], f"session {session_id!r} turn node ids")
+        return node_ids[-1] if node_ids else None
+
+    def list_turns(self, session_id: str) -> list[TurnRecord]:
+        """Committed turns, oldest first (by revision).
+
+        Raises:
+            SessionNotFoundError: no such session.
+            RecordDecodeError: a stored outcome cannot be decoded.
+            StoreError: a database failure, or the store is closed.
+        """
+        with self._call("list_turns") as conn:
+            self._require_session(conn, session_id)
+            rows = conn.execute(
+                "SELECT turn_id, revision, outcome, committed_at, node_ids FROM turns "
+                "WHERE session_id = ? ORDER BY revision",
+                (session_id,),
+            ).fetchall()
+        out = []
+        for turn_id, revision, outcome, committed_at, node_ids in rows:
+            what = f"session {session_id!r} turn {turn_id!r}"
+            out.append(
+                TurnRecord(
+                    session_id=session_id,
+                    turn_id=turn_id,
+                    revision=revision,
+                    outcome=_decode(outcome, Outcome, what),
+                    committed_at=committed_at,
+                    node_ids=_decode(node_ids, tuple[str, ...], what),
+                )
+            )
+        return out
+
+    def load_nodes(self, session_id: str, node_ids: tuple[str, ...]) -> tuple[Node, ...]:
+        """The given nodes, in the order asked for.
+
+        Args:
+            session_id: the session.
+            node_ids: node ids of that session; duplicates are returned as often as asked.
+
+        Raises:
+            SessionNotFoundError: no such session.
+            RecordDecodeError: a stored node payload cannot be decoded.
+            StoreError: a node id is not in the session, a database failure, or the store is closed.
+        """
+        wanted = list(dict.fromkeys(node_ids))
+        found: dict[str, Node] = {}
+        with self._call("load_nodes") as conn:
+            self._require_session(conn, session_id)
+            for start in range(0, len(wanted), _CHUNK):
+                chunk = wanted[start : start + _CHUNK]
+                rows = conn.execute(
+                    f"SELECT {_NODE_COLUMNS} FROM nodes WHERE session_id = ? "
+                    f"AND node_id IN ({', '.join('?' for _ in chunk)})",
+                    (session_id, *chunk),
+                ).fetchall()
+                for row in rows:
+                    found[row[0]] = _node(session_id, row)
+        missing = [n for n in wanted if n not in found]
+        if missing:
+            raise StoreError(f"session {session_id!r} has no node(s) {missing!r}")
+        return tuple(found[n] for n in node_ids)
+
+    def usage_ledger(self, session_id: str) -> UsageLedger:
+        """The session's cumulative usage, one entry per (source, model).
+
+        Raises:
+            SessionNotFoundError: no such session.
+            StoreError: a database failure, or the store is closed.
+        """
+        with self._call("usage_ledger") as conn:
+            self._require_session(conn, session_id)
+            rows = conn.execute(
+                f"SELECT source, model, {', '.join(BUCKETS)}, calls FROM usage WHERE session_id = ?",
+                (session_id,),
+            ).fetchall()
+        return UsageLedger.of(
+            (
+                UsageKey(source=r[0], model=r[1]),
+                TokenUsage(**dict(zip(BUCKETS, r[2 : 2 + len(BUCKETS)], strict=True))),
+                r[-1],
+            )
+            for r in rows
+        )

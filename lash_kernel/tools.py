@@ -1,0 +1,943 @@
+"""Tools: definition, schema derivation from type hints, a catalog, and safe execution.
+
+Rule: a tool problem never crashes the host. ``execute_tool_call`` turns every failure (unknown
+tool, malformed or invalid arguments, an exception, a timeout) into an ``is_error`` tool result
+for the model; only anyio cancellation propagates. Schema problems in the *definition* of a tool
+are the host's bug and raise ``ConfigError`` at decoration / construction time.
+
+```python
+@tool(timeout_s=5)
+async def weather(city: str, unit: Literal["c", "f"] = "c") -> dict[str, float]:
+    \"\"\"Current weather for a city.
+
+    Args:
+        city: city name, e.g. "Paris".
+        unit: temperature unit.
+    \"\"\"
+```
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import enum
+import functools
+import inspect
+import json
+import re
+import types
+import typing
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Literal, Protocol, overload
+
+import anyio
+import anyio.to_thread
+import attrs
+import jsonschema
+
+from lash_kernel.errors import ConfigError, ToolError
+from lash_kernel.messages import ToolCallPart, ToolResultPart
+from lash_kernel.providers.base import ToolSpec
+
+__all__ = [
+    "Tool",
+    "ToolContext",
+    "ToolRegistry",
+    "execute_tool_call",
+    "tool",
+]
+
+#: What every provider accepts as a tool name.
+TOOL_NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+
+JSONSchema = dict[str, Any]
+
+
+# --------------------------------------------------------------------------------------------
+# ToolContext
+# --------------------------------------------------------------------------------------------
+
+
+class _EventLike(Protocol):
+    """The part of ``anyio.Event`` a ``ToolContext`` needs."""
+
+    def is_set(self) -> bool: ...
+
+    def set(self) -> None: ...
+
+    async def wait(self) -> Any: ...
+
+
+class _CancelSignal:
+    """Default cancellation flag: readable from worker threads, awaitable from the event loop.
+
+    ``set()`` must be called from the event-loop thread (as the runtime does). The anyio event is
+    created lazily, so a ``ToolContext`` can be built outside a running event loop.
+    """
+
+    __slots__ = ("_event", "_is_set")
+
+    def __init__(self) -> None:
+        self._is_set = False
+        self._event: anyio.Event | None = None
+
+    def is_set(self) -> bool:
+        return self._is_set
+
+    def set(self) -> None:
+        self._is_set = True
+        if self._event is not None:
+            self._event.set()
+
+    async def wait(self) -> None:
+        if self._is_set:
+            return
+        if self._event is None:
+            self._event = anyio.Event()
+        await self._event.wait()
+
+
+@typing.final
+@attrs.define(kw_only=True)
+class ToolContext:
+    """What a running tool may know about its call: identifiers and cancellation. Nothing more.
+
+    A tool asks for it by annotating one parameter with ``ToolContext``; that parameter is
+    injected and never appears in the tool's input schema. One context is made per call.
+
+    Attributes:
+        session_id: id of the session the call belongs to.
+        turn_id: id of the turn that made the call.
+        call_id: the model's tool-call id (``ToolCallPart.id``).
+        tool_name: name of the tool being called.
+
+    The runtime may pass ``cancel_event=`` (any object with ``is_set()``, ``set()`` and an
+    async ``wait()``, e.g. an ``anyio.Event``) and set it to ask the tool to stop; otherwise a
+    private one is made. ``execute_tool_call`` sets it when the call is cancelled or times out,
+    so an abandoned worker thread can notice and stop.
+    """
+
+    session_id: str
+    turn_id: str
+    call_id: str
+    tool_name: str
+    _cancel_event: _EventLike = attrs.field(
+        factory=_CancelSignal, alias="cancel_event", repr=False, eq=False
+    )
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the runtime asked this call to stop (cancel or timeout). Thread-safe to read."""
+        return self._cancel_event.is_set()
+
+    async def wait_cancelled(self) -> None:
+        """Wait until the call is cancelled.
+
+        Useful in a task group beside the tool's real work, to clean up before the runtime
+        cancels the scope. Returns immediately if already cancelled.
+        """
+        await self._cancel_event.wait()
+
+
+# --------------------------------------------------------------------------------------------
+# Tool
+# --------------------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class _CallPlan:
+    """How to turn validated JSON arguments into a call of ``fn`` (built by ``@tool``).
+
+    Attributes:
+        positional: names of positional-only parameters, in order (passed positionally).
+        defaults: defaults of positional-only parameters, by name (filled when omitted).
+        converters: per-parameter functions turning JSON values into the annotated types
+            (attrs instances, enums, tuples, floats).
+    """
+
+    positional: tuple[str, ...] = ()
+    defaults: Mapping[str, Any] = attrs.field(factory=dict)
+    converters: Mapping[str, Callable[[Any], Any]] = attrs.field(factory=dict)
+
+
+_EMPTY_PLAN = _CallPlan()
+
+
+def _check_name(_inst: Any, _attr: Any, value: Any) -> None:
+    if not isinstance(value, str) or not TOOL_NAME_RE.match(value):
+        raise ConfigError(
+            f"invalid tool name {value!r}: use 1-64 characters from a-z, A-Z, 0-9, '_' and '-'"
+        )
+
+
+@typing.final
+@attrs.frozen(kw_only=True, eq=False)
+class Tool:
+    """A tool the model can call: a name, a description, a JSON Schema, and a callable.
+
+    Usually made with ``@tool``; build one directly to supply a hand-written schema. A ``Tool``
+    stays callable like the function it wraps (``tool_obj(x=1)`` calls ``fn``), so the function
+    can be unit-tested as before. Equality and hashing are by identity.
+
+    Attributes:
+        name: tool name, ``^[a-zA-Z0-9_-]{1,64}$``.
+        description: what the tool does, for the model ("" if none).
+        input_schema: JSON Schema (draft 2020-12) with ``"type": "object"`` for the arguments;
+            treat it as read-only (the validator is built from it once).
+        fn: the sync or async callable; called with the arguments as keywords (positional-only
+            parameters positionally). Sync callables run in a worker thread.
+        timeout_s: seconds the call may take, or None to use the executor's default.
+        output_schema: JSON Schema of the return value, or None if not known. Informational.
+        takes_context: name of the parameter that receives the ``ToolContext``, or None.
+
+    Raises:
+        ConfigError: (on construction) bad name, a schema that is not a valid draft 2020-12
+            object schema, a non-callable ``fn``, a non-positive ``timeout_s``, or
+            ``takes_context`` naming a schema property.
+    """
+
+    name: str = attrs.field(validator=_check_name)
+    description: str = ""
+    input_schema: Mapping[str, Any] = attrs.field(
+        factory=lambda: {"type": "object", "properties": {}, "additionalProperties": False}
+    )
+    fn: Callable[..., Any]
+    timeout_s: float | None = None
+    output_schema: Mapping[str, Any] | None = None
+    takes_context: str | None = None
+    _call_plan: _CallPlan = attrs.field(default=_EMPTY_PLAN, alias="_call_plan", repr=False)
+    _validator: jsonschema.protocols.Validator = attrs.field(init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        if not callable(self.fn):
+            raise ConfigError(f"tool {self.name!r}: fn must be callable, got {self.fn!r}")
+        if not isinstance(self.description, str):
+            raise ConfigError(f"tool {self.name!r}: description must be a string")
+        if self.timeout_s is not None and not self.timeout_s > 0:
+            raise ConfigError(f"tool {self.name!r}: timeout_s must be > 0 seconds or None")
+        schema = self.input_schema
+        if not isinstance(schema, Mapping) or schema.get("type") != "object":
+            raise ConfigError(
+                f"tool {self.name!r}: input_schema must be a JSON Schema with \"type\": \"object\""
+            )
+        for label, sch in (("input_schema", schema), ("output_schema", self.output_schema)):
+            if sch is None:
+                continue
+            try:
+                jsonschema.Draft202012Validator.check_schema(sch)
+            except jsonschema.SchemaError as exc:
+                raise ConfigError(
+                    f"tool {self.name!r}: {label} is not valid JSON Schema: {exc.message}"
+                ) from exc
+        if self.takes_context is not None:
+            props = schema.get("properties") or {}
+            if not isinstance(self.takes_context, str) or self.takes_context in props:
+                raise ConfigError(
+                    f"tool {self.name!r}: takes_context={self.takes_context!r} must name a "
+                    "parameter that is not in input_schema"
+                )
+        object.__setattr__(self, "_validator", jsonschema.Draft202012Validator(schema))
+
+    def spec(self) -> ToolSpec:
+        """Return the tool as the model sees it.
+
+        Returns:
+            A ``ToolSpec`` with this tool's name, description and input schema.
+        """
+        return ToolSpec(name=self.name, description=self.description, input_schema=self.input_schema)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the wrapped function directly (no validation, no thread, no timeout).
+
+        Args:
+            *args: positional arguments for ``fn``.
+            **kwargs: keyword arguments for ``fn``.
+        Returns:
+            Whatever ``fn`` returns (a coroutine for async functions).
+        Raises:
+            Whatever ``fn`` raises.
+        """
+        return self.fn(*args, **kwargs)
+
+
+# --------------------------------------------------------------------------------------------
+# @tool: schema derivation
+# --------------------------------------------------------------------------------------------
+
+_SECTION_RE = re.compile(
+    r"^\s*(Args|Arguments|Parameters|Params|Keyword Args|Keyword Arguments|Other Parameters|"
+    r"Returns?|Yields?|Raises|Exceptions?|Examples?|Notes?|Warnings?|See Also|Todo|"
+    r"Attributes|Methods|References)\s*:\s*$"
+)
+_ENTRY_RE = re.compile(r"^\**(\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$")
+_ARG_SECTIONS = frozenset({"Args", "Arguments", "Parameters", "Params", "Keyword Args", "Keyword Arguments"})
+
+
+def _parse_docstring(doc: str | None, sections: frozenset[str]) -> tuple[str, dict[str, str]]:
+    """Split a Google-style docstring into its description and per-name entry descriptions.
+
+    Args:
+        doc: the raw docstring, or None.
+        sections: section headers whose ``name: text`` entries are collected.
+    Returns:
+        ``(description, entries)``: the text before the first section header (stripped), and a
+        mapping of entry name to its one-line description (continuation lines joined by spaces).
+    """
+    if not doc:
+        return "", {}
+    lines = inspect.cleandoc(doc).splitlines()
+    description: list[str] = []
+    entries: dict[str, str] = {}
+    i = 0
+    while i < len(lines) and not _SECTION_RE.match(lines[i]):
+        description.append(lines[i])
+        i += 1
+    while i < len(lines):
+        header = _SECTION_RE.match(lines[i])
+        if header is None:
+            i += 1
+            continue
+        header_indent = len(lines[i]) - len(lines[i].lstrip())
+        collect = header.group(1) in sections
+        i += 1
+        entry_indent: int | None = None
+        current: str | None = None
+        while i < len(lines):
+            line = lines[i]
+            if not line.strip():
+                i += 1
+                continue
+            indent = len(line) - len(line.lstrip())
+            if indent <= header_indent:
+                break  # next section (or unindented text) starts
+            if entry_indent is None:
+                entry_indent = indent
+            if indent <= entry_indent:
+                match = _ENTRY_RE.match(line.strip())
+                current = match.group(1) if match else None
+                if collect and match:
+                    entries[current] = match.group(2).strip()  # type: ignore[index]
+            elif collect and current is not None:
+                entries[current] = f"{entries[current]} {line.strip()}".strip()
+            i += 1
+    return "\n".join(description).strip(), entries
+
+
+def _json_type_of(value: Any) -> str | None:
+    """JSON Schema type name of a Literal/Enum value, or None if not a JSON scalar."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return None
+
+
+def _enum_schema(values: Sequence[Any], where: str, what: str) -> JSONSchema:
+    """``{"enum": values, "type": t}``, where ``t`` is one type name or a list of them."""
+    kinds: list[str] = []
+    for value in values:
+        kind = _json_type_of(value)
+        if kind is None:
+            raise ConfigError(f"{where}: {what} value {value!r} is not a JSON string/number/bool/null")
+        if kind not in kinds:
+            kinds.append(kind)
+    schema: JSONSchema = {"enum": list(values)}
+    schema["type"] = kinds[0] if len(kinds) == 1 else kinds
+    return schema
+
+
+def _jsonable(value: Any) -> Any:
+    """Turn a Python default into its JSON form (enums, tuples, attrs instances)."""
+    if isinstance(value, enum.Enum):
+        return _jsonable(value.value)
+    if attrs.has(type(value)):
+        return _jsonable(attrs.asdict(value, recurse=False))
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def _default_json(value: Any, where: str) -> Any:
+    out = _jsonable(value)
+    try:
+        json.dumps(out)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: default {value!r} is not JSON-serialisable") from exc
+    return out
+
+
+class _Deriver:
+    """Derive a JSON Schema and a value converter from one type annotation.
+
+    Args:
+        where: error-message prefix naming the tool and parameter.
+    """
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self._stack: list[type] = []  # attrs classes being derived (recursion guard)
+
+    def unsupported(self, tp: Any, why: str = "") -> ConfigError:
+        extra = f" ({why})" if why else ""
+        return ConfigError(
+            f"{self.where}: unsupported type annotation {tp!r}{extra}; supported: str, int, "
+            "float, bool, None, Any, list[X], tuple[X, ...], dict[str, X], Literal[...], "
+            "X | None, unions, enum.Enum subclasses, attrs classes, Annotated[X, 'description']"
+        )
+
+    def derive(self, tp: Any) -> tuple[JSONSchema, Callable[[Any], Any] | None]:
+        """Return ``(schema, converter)``; converter is None when JSON values need no conversion."""
+        if tp is Any:
+            return {}, None
+        if tp is None or tp is type(None):
+            return {"type": "null"}, None
+        if tp is ToolContext:
+            raise self.unsupported(tp, "ToolContext is only allowed as a top-level parameter")
+        origin = typing.get_origin(tp)
+        args = typing.get_args(tp)
+        if origin is typing.Annotated:
+            schema, conv = self.derive(args[0])
+            schema = dict(schema)
+            for meta in tp.__metadata__:
+                if isinstance(meta, str):
+                    schema["description"] = meta
+                elif isinstance(meta, Mapping):
+                    schema.update(meta)
+            return schema, conv
+        if origin is Literal:
+            return self._literal(args)
+        if origin is typing.Union or origin is types.UnionType:
+            return self._union(args)
+        if origin in (list, collections.abc.Sequence, collections.abc.MutableSequence):
+            if len(args) != 1:
+                raise self.unsupported(tp)
+            items, conv = self.derive(args[0])
+            if conv is None:
+                return {"type": "array", "items": items}, None
+            return {"type": "array", "items": items}, lambda v: [conv(x) for x in v]
+        if origin is tuple:
+            return self._tuple(tp, args)
+        if origin in (dict, collections.abc.Mapping, collections.abc.MutableMapping):
+            if len(args) != 2 or args[0] is not str:
+                raise self.unsupported(tp, "object keys must be str")
+            values, conv = self.derive(args[1])
+            schema = {"type": "object", "additionalProperties": values}
+            if conv is None:
+                return schema, None
+            return schema, lambda v: {k: conv(x) for k, x in v.items()}
+        if origin is not None or not isinstance(tp, type):
+            raise self.unsupported(tp)
+        if tp is bool:
+            return {"type": "boolean"}, None
+        if tp is int:
+            return {"type": "integer"}, None
+        if tp is float:
+            return {"type": "number"}, float
+        if tp is str:
+            return {"type": "string"}, None
+        if tp is list:
+            return {"type": "array"}, None
+        if tp is tuple:
+            return {"type": "array"}, tuple
+        if tp is dict:
+            return {"type": "object"}, None
+        if issubclass(tp, enum.Enum):
+            members = list(tp)
+            if not members:
+                raise self.unsupported(tp, "enum has no members")
+            return _enum_schema([m.value for m in members], self.where, f"enum {tp.__name__}"), tp
+        if attrs.has(tp):
+            return self._attrs_class(tp)
+        raise self.unsupported(tp)
+
+    def _literal(self, values: tuple[Any, ...]) -> tuple[JSONSchema, Callable[[Any], Any] | None]:
+        json_values = [v.value if isinstance(v, enum.Enum) else v for v in values]
+        schema = _enum_schema(json_values, self.where, "Literal")
+        members = {v.value: v for v in values if isinstance(v, enum.Enum)}
+        if not members:
+            return schema, None
+        return schema, lambda v: members.get(v, v)
+
+    def _union(self, members: tuple[Any, ...]) -> tuple[JSONSchema, Callable[[Any], Any] | None]:
+        derived = [self.derive(m) for m in members]
+        schema: JSONSchema = {"anyOf": [s for s, _ in derived]}
+        if all(c is None for _, c in derived):
+            return schema, None
+        # Convert with the first member whose schema the value matches.
+        choices = [(jsonschema.Draft202012Validator(s), c) for s, c in derived]
+
+        def convert(value: Any) -> Any:
+            for validator, conv in choices:
+                if validator.is_valid(value):
+                    return value if conv is None else conv(value)
+            return value
+
+        return schema, convert
+
+    def _tuple(self, tp: Any, args: tuple[Any, ...]) -> tuple[JSONSchema, Callable[[Any], Any] | None]:
+        if len(args) == 2 and args[1] is Ellipsis:
+            items, conv = self.derive(args[0])
+            if conv is None:
+                return {"type": "array", "items": items}, tuple
+            return {"type": "array", "items": items}, lambda v: tuple(conv(x) for x in v)
+        if not args or args == ((),):
+            return {"type": "array", "maxItems": 0}, tuple
+        derived = [self.derive(a) for a in args]
+        schema = {
+            "type": "array",
+            "prefixItems": [s for s, _ in derived],
+            "items": False,
+            "minItems": len(args),
+        }
+        convs = [c for _, c in derived]
+        return schema, lambda v: tuple(x if c is None else c(x) for c, x in zip(convs, v, strict=True))
+
+    def _attrs_class(self, cls: type) -> tuple[JSONSchema, Callable[[Any], Any] | None]:
+        if cls in self._stack:
+            raise self.unsupported(cls, "recursive attrs classes are not supported")
+        self._stack.append(cls)
+        try:
+            try:
+                hints = typing.get_type_hints(cls, include_extras=True)
+            except Exception as exc:
+                raise self.unsupported(cls, f"cannot resolve its annotations: {exc}") from exc
+            description, field_docs = _parse_docstring(cls.__doc__, frozenset({"Attributes"}))
+            properties: dict[str, JSONSchema] = {}
+            required: list[str] = []
+            converters: dict[str, Callable[[Any], Any]] = {}
+            for field in attrs.fields(cls):
+                if not field.init:
+                    continue
+                key = field.alias or field.name
+                if field.name not in hints:
+                    raise self.unsupported(cls, f"field {field.name!r} has no type annotation")
+                schema, conv = self.derive(hints[field.name])
+                schema = dict(schema)
+                doc = field_docs.get(field.name) or field_docs.get(key)
+                if doc and not _has_own_description(hints[field.name]):
+                    schema["description"] = doc
+                if field.default is attrs.NOTHING:
+                    required.append(key)
+                elif not isinstance(field.default, attrs.Factory):  # type: ignore[arg-type]
+                    schema["default"] = _default_json(
+                        field.default, f"{self.where} (field {cls.__name__}.{field.name})"
+                    )
+                properties[key] = schema
+                if conv is not None:
+                    converters[key] = conv
+        finally:
+            self._stack.pop()
+        out: JSONSchema = {"type": "object"}
+        if description:
+            out["description"] = description
+        out.update(properties=properties, required=required, additionalProperties=False)
+
+        def convert(value: Any) -> Any:
+            if not isinstance(value, Mapping):
+                return value
+            kwargs = {k: (converters[k](v) if k in converters else v) for k, v in value.items()}
+            return cls(**kwargs)
+
+        return out, convert
+
+
+def _is_async_callable(fn: Any) -> bool:
+    """True for ``async def`` functions, partials of them, and objects with ``async __call__``."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)  # noqa: B004 - objects with async __call__
+    )
+
+
+def _has_own_description(tp: Any) -> bool:
+    """True when ``tp`` is ``Annotated[..., "description"]`` (which beats a docstring entry)."""
+    return typing.get_origin(tp) is typing.Annotated and any(
+        isinstance(m, str) for m in tp.__metadata__
+    )
+
+
+def _strip_annotated(tp: Any) -> Any:
+    while typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
+    return tp
+
+
+def _build_tool(
+    fn: Callable[..., Any],
+    *,
+    name: str | None,
+    description: str | None,
+    timeout_s: float | None,
+) -> Tool:
+    if isinstance(fn, Tool):
+        raise ConfigError(f"{fn.name!r} is already a Tool; use attrs.evolve() to change it")
+    if not callable(fn):
+        raise ConfigError(f"@tool needs a function, got {fn!r}")
+    tool_name = name if name is not None else getattr(fn, "__name__", "")
+    _check_name(None, None, tool_name)
+    label = f"tool {tool_name!r}"
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{label}: cannot read the signature of {fn!r}: {exc}") from exc
+    try:
+        hints = typing.get_type_hints(fn, include_extras=True)
+    except Exception as exc:  # NameError for unresolvable forward references, TypeError, ...
+        raise ConfigError(f"{label}: cannot resolve type hints: {type(exc).__name__}: {exc}") from exc
+    doc_description, arg_docs = _parse_docstring(inspect.getdoc(fn), _ARG_SECTIONS)
+
+    properties: dict[str, JSONSchema] = {}
+    required: list[str] = []
+    converters: dict[str, Callable[[Any], Any]] = {}
+    positional: list[str] = []
+    positional_defaults: dict[str, Any] = {}
+    takes_context: str | None = None
+    for param in signature.parameters.values():
+        where = f"{label}, parameter {param.name!r}"
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise ConfigError(f"{where}: *args and **kwargs are not supported in tools")
+        if param.name not in hints:
+            raise ConfigError(f"{where}: missing type annotation")
+        annotation = hints[param.name]
+        if param.kind is param.POSITIONAL_ONLY:
+            positional.append(param.name)
+            if param.default is not param.empty:
+                positional_defaults[param.name] = param.default
+        if _strip_annotated(annotation) is ToolContext:
+            if takes_context is not None:
+                raise ConfigError(f"{where}: only one ToolContext parameter is allowed")
+            takes_context = param.name
+            continue
+        schema, conv = _Deriver(where).derive(annotation)
+        schema = dict(schema)
+        if param.name in arg_docs and not _has_own_description(annotation):
+            schema["description"] = arg_docs[param.name]
+        if param.default is param.empty:
+            required.append(param.name)
+        else:
+            schema["default"] = _default_json(param.default, where)
+        properties[param.name] = schema
+        if conv is not None:
+            converters[param.name] = conv
+
+    output_schema: JSONSchema | None = None
+    returns = hints.get("return", None)
+    if "return" in hints and returns is not None and returns is not type(None):
+        try:
+            output_schema, _ = _Deriver(f"{label}, return value").derive(returns)
+        except ConfigError:
+            output_schema = None  # informational only: an exotic return type is fine
+
+    return Tool(
+        name=tool_name,
+        description=description if description is not None else doc_description,
+        input_schema={
+            "type": "object",
+            "properties": properties,
+            "required": required,
+            "additionalProperties": False,
+        },
+        fn=fn,
+        timeout_s=timeout_s,
+        output_schema=output_schema,
+        takes_context=takes_context,
+        _call_plan=_CallPlan(
+            positional=tuple(positional), defaults=positional_defaults, converters=converters
+        ),
+    )
+
+
+@overload
+def tool(fn: Callable[..., Any], /) -> Tool: ...
+
+
+@overload
+def tool(
+    fn: None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    timeout_s: float | None = None,
+) -> Callable[[Callable[..., Any]], Tool]: ...
+
+
+def tool(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    timeout_s: float | None = None,
+) -> Tool | Callable[[Callable[..., Any]], Tool]:
+    """Make a ``Tool`` from a typed, Google-docstringed function. Use bare or with arguments.
+
+    The input schema is derived from the parameters' type hints: ``str``, ``int``, ``float``,
+    ``bool``, ``None``, ``Any``, ``list[X]``/``Sequence[X]``, ``tuple[X, ...]`` (and fixed
+    tuples), ``dict[str, X]``, ``Literal[...]``, ``X | None`` and other unions (``anyOf``),
+    ``enum.Enum`` subclasses, attrs classes (nested objects; JSON arguments are converted into
+    instances before the call) and ``Annotated[X, "description"]`` (a ``dict`` in the metadata
+    is merged into the schema, e.g. ``{"minimum": 0}``). Parameters without defaults are
+    required; defaults are recorded as ``default``. The description is the docstring text before
+    its first section; each parameter's description comes from its ``Args:`` entry (an
+    ``Annotated`` description wins). A parameter annotated ``ToolContext`` is injected at call
+    time and left out of the schema. The return annotation, when supported, becomes
+    ``output_schema``.
+
+    Args:
+        fn: the function (sync or async) when used bare as ``@tool``.
+        name: tool name; defaults to ``fn.__name__``. Must match ``^[a-zA-Z0-9_-]{1,64}$``.
+        description: overrides the docstring-derived description.
+        timeout_s: seconds a call may take before it is abandoned, or None for the
+            executor's default.
+    Returns:
+        A ``Tool`` (bare use), or a decorator that returns one.
+    Raises:
+        ConfigError: invalid name, ``*args``/``**kwargs``, a missing or unsupported annotation
+            (the message names the tool and parameter), unresolvable forward references,
+            a non-JSON-serialisable default, or more than one ``ToolContext`` parameter.
+    """
+
+    def decorate(func: Callable[..., Any]) -> Tool:
+        return _build_tool(func, name=name, description=description, timeout_s=timeout_s)
+
+    if fn is None:
+        return decorate
+    return decorate(fn)
+
+
+# --------------------------------------------------------------------------------------------
+# ToolRegistry
+# --------------------------------------------------------------------------------------------
+
+
+@typing.final
+class ToolRegistry:
+    """An ordered tool catalog: each name once, each tool attributed to the provider that added it.
+
+    Args:
+        tools: initial tools, added in order with ``provider``.
+        provider: provider label for ``tools`` (e.g. ``"host"`` or a plugin name).
+    Raises:
+        ConfigError: duplicate names among ``tools``.
+    """
+
+    def __init__(self, tools: Iterable[Tool] = (), *, provider: str = "host") -> None:
+        self._tools: dict[str, Tool] = {}
+        self._providers: dict[str, str] = {}
+        for t in tools:
+            self.add(t, provider=provider)
+
+    def add(self, tool: Tool, *, provider: str = "host", replace: bool = False) -> None:
+        """Add a tool at the end of the catalog.
+
+        Args:
+            tool: the tool to add.
+            provider: who supplies it (``"host"``, a plugin name, an MCP server name...); used in
+                conflict messages and by ``provider_of``.
+            replace: when True, a tool with the same name is replaced in place (keeping its
+                position) instead of raising.
+        Raises:
+            ConfigError: ``tool`` is not a ``Tool``, or a tool with that name exists and
+                ``replace`` is False; the message names both providers.
+        """
+        if not isinstance(tool, Tool):
+            raise ConfigError(f"ToolRegistry.add() needs a Tool, got {tool!r} from {provider!r}")
+        existing = self._providers.get(tool.name)
+        if existing is not None and not replace:
+            raise ConfigError(
+                f"duplicate tool name {tool.name!r}: provided by both {existing!r} and "
+                f"{provider!r}; rename one, or add with replace=True to override"
+            )
+        self._tools[tool.name] = tool
+        self._providers[tool.name] = provider
+
+    def get(self, name: str) -> Tool | None:
+        """Return the tool called ``name``, or None if there is none."""
+        return self._tools.get(name)
+
+    def provider_of(self, name: str) -> str | None:
+        """Return the provider label the tool called ``name`` was added with, or None if unknown."""
+        return self._providers.get(name)
+
+    def names(self) -> tuple[str, ...]:
+        """Return the tool names in catalog order."""
+        return tuple(self._tools)
+
+    def specs(self) -> tuple[ToolSpec, ...]:
+        """Return every tool's ``ToolSpec``, in catalog order."""
+        return tuple(t.spec() for t in self._tools.values())
+
+    def __iter__(self) -> Iterator[Tool]:
+        """Iterate over the tools in catalog order."""
+        return iter(tuple(self._tools.values()))
+
+    def __len__(self) -> int:
+        """Number of tools."""
+        return len(self._tools)
+
+    def __contains__(self, item: object) -> bool:
+        """True for a known tool name, or for a ``Tool`` that is this registry's entry for its name."""
+        if isinstance(item, Tool):
+            return self._tools.get(item.name) is item
+        return isinstance(item, str) and item in self._tools
+
+    def __repr__(self) -> str:
+        return f"ToolRegistry({list(self._tools)!r})"
+
+
+# --------------------------------------------------------------------------------------------
+# Execution
+# --------------------------------------------------------------------------------------------
+
+
+def _error(call: ToolCallPart, message: str) -> ToolResultPart:
+    return ToolResultPart(call_id=call.id, name=call.name, output=message, is_error=True)
+
+
+def _json_default(value: Any) -> Any:
+    if attrs.has(type(value)):
+        return attrs.asdict(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, (set, frozenset)):
+        return list(value)
+    return str(value)
+
+
+def _encode_output(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    return json.dumps(value, default=_json_default, ensure_ascii=False)
+
+
+def _format_violations(errors: Iterable[jsonschema.ValidationError]) -> str:
+    lines = []
+    for err in sorted(errors, key=lambda e: (list(map(str, e.absolute_path)), e.message)):
+        lines.append(f"- {err.json_path}: {err.message}")
+    return "\n".join(lines)
+
+
+async def execute_tool_call(
+    tool: Tool | None,
+    call: ToolCallPart,
+    ctx: ToolContext,
+    *,
+    default_timeout_s: float | None = None,
+    available: Sequence[str] = (),
+) -> ToolResultPart:
+    """Run one tool call and return its result; tool problems become error results.
+
+    Steps: parse ``call.arguments`` (``""`` means ``{}``), validate them against the tool's
+    input schema (draft 2020-12), convert them to the annotated types, inject ``ctx`` if the
+    tool asks for it, call the tool (sync callables in a worker thread, async ones awaited)
+    under its timeout, and encode the return value: ``str`` as-is, None as ``""``, anything
+    else as JSON (attrs instances via ``attrs.asdict``, unknown objects via ``str``).
+
+    Args:
+        tool: the tool the call names, or None if the name is unknown.
+        call: the model's tool call; its ``id`` and ``name`` are copied into the result.
+        ctx: this call's context; its cancel event is set if the call is cancelled or times out.
+        default_timeout_s: seconds allowed when ``tool.timeout_s`` is None; None for no limit.
+        available: tool names to list in the "unknown tool" message (catalog order).
+    Returns:
+        A ``ToolResultPart`` for ``call``. ``is_error`` is True for an unknown tool, invalid
+        JSON, arguments that are not an object or break the schema (each violation listed with
+        its JSON path), a ``ToolError`` (its message), any other exception
+        (``"<ExcType>: <message>"``) and a timeout.
+    Raises:
+        anyio's cancellation exception when the enclosing scope is cancelled (after setting
+        ``ctx``'s cancel event). Nothing else: any other exception is a bug.
+    """
+    if tool is None:
+        message = f"unknown tool {call.name!r}"
+        if available:
+            message += f"; available tools: {', '.join(available)}"
+        return _error(call, message)
+    try:
+        return await _execute(tool, call, ctx, default_timeout_s)
+    except anyio.get_cancelled_exc_class():
+        ctx._cancel_event.set()
+        raise
+    except Exception as exc:  # last-resort guard: the host must survive any tool
+        return _error(call, f"{type(exc).__name__}: {exc}")
+
+
+async def _execute(
+    tool: Tool, call: ToolCallPart, ctx: ToolContext, default_timeout_s: float | None
+) -> ToolResultPart:
+    text = call.arguments.strip()
+    try:
+        arguments = json.loads(text) if text else {}
+    except json.JSONDecodeError as exc:
+        return _error(call, f"invalid JSON in arguments for tool {tool.name!r}: {exc}")
+    if not isinstance(arguments, dict):
+        return _error(
+            call,
+            f"arguments for tool {tool.name!r} must be a JSON object, "
+            f"got {type(arguments).__name__}: {text[:200]}",
+        )
+    violations = _format_violations(tool._validator.iter_errors(arguments))
+    if violations:
+        return _error(call, f"invalid arguments for tool {tool.name!r}:\n{violations}")
+    plan = tool._call_plan
+    try:
+        kwargs = {
+            k: (plan.converters[k](v) if k in plan.converters else v) for k, v in arguments.items()
+        }
+    except Exception as exc:  # e.g. an attrs validator rejected a value
+        return _error(
+            call, f"invalid arguments for tool {tool.name!r}: {type(exc).__name__}: {exc}"
+        )
+    if tool.takes_context is not None:
+        kwargs[tool.takes_context] = ctx
+    args = []
+    for pname in plan.positional:
+        if pname in kwargs:
+            args.append(kwargs.pop(pname))
+        else:
+            args.append(plan.defaults[pname])
+
+    timeout_s = tool.timeout_s if tool.timeout_s is not None else default_timeout_s
+    result: ToolResultPart | None = None
+    with anyio.move_on_after(timeout_s) as scope:
+        result = await _invoke(tool, call, args, kwargs)
+    if scope.cancelled_caught:
+        ctx._cancel_event.set()
+        return _error(call, f"tool {tool.name!r} timed out after {timeout_s:g} s")
+    assert result is not None
+    return result
+
+
+async def _invoke(
+    tool: Tool, call: ToolCallPart, args: list[Any], kwargs: dict[str, Any]
+) -> ToolResultPart:
+    try:
+        if _is_async_callable(tool.fn):
+            value = await tool.fn(*args, **kwargs)
+        else:
+            value = await anyio.to_thread.run_sync(
+                functools.partial(tool.fn, *args, **kwargs), abandon_on_cancel=True
+            )
+            if inspect.isawaitable(value):  # a sync wrapper around a coroutine function
+                value = await value
+    except ToolError as exc:
+        return _error(call, str(exc))
+    except Exception as exc:
+        return _error(call, f"{type(exc).__name__}: {exc}")
+    try:
+        output = _encode_output(value)
+    except (TypeError, ValueError) as exc:
+        return _error(call, f"tool {tool.name!r} returned a value that is not JSON-encodable: {exc}")
+    return ToolResultPart(call_id=call.id, name=call.name, output=output)
