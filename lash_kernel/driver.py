@@ -13,9 +13,11 @@ answered, so the session never holds half a turn.
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections import deque
+from contextlib import aclosing
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -44,6 +46,8 @@ from lash_kernel.prompt import assemble_prompt
 from lash_kernel.providers.base import ModelClient, ModelRequest, ModelResponse, ReasoningDelta, TextDelta
 from lash_kernel.store.base import CommitResult, Node, PendingInput, SessionInfo, Store, TurnCommit
 from lash_kernel.tools import ToolContext, ToolRegistry, execute_tool_call
+
+_log = logging.getLogger("lash")
 
 __all__ = ["RetryPolicy", "SessionState", "TurnControl", "TurnRuntime", "drive_turn"]
 
@@ -241,13 +245,14 @@ class _Turn:
                     for activity in self._emit(effect.event, effect.correlation_id):
                         yield activity
                 elif isinstance(effect, FinishTurn):
-                    async for activity in self._finish(effect):
+                    for activity in await self._finish(effect):
                         yield activity
                     return
                 else:
                     effects: list[Effect] = []
-                    async for item in self._perform(effect, effects):
-                        yield item
+                    async with aclosing(self._perform(effect, effects)) as performing:
+                        async for item in performing:
+                            yield item
                     queue.extend(effects)
         except (anyio.get_cancelled_exc_class(), GeneratorExit):
             # The host cancelled the task or closed the stream: commit what happened, synchronously.
@@ -276,11 +281,12 @@ class _Turn:
                 scope.cancel()
             try:
                 if isinstance(effect, CallModel):
-                    async for item in self._call_model(effect.request, effects):
-                        yield item
+                    work = self._call_model(effect.request, effects)
                 else:
                     assert isinstance(effect, RunTools)
-                    async for item in self._run_tools(effect.calls, effects):
+                    work = self._run_tools(effect.calls, effects)
+                async with aclosing(work):
+                    async for item in work:
                         yield item
             except LashError as exc:  # a bug in a provider adapter or store: stop cleanly
                 effects.extend(self.machine.feed(TurnFailed(reason="runtime_error", message=str(exc))))
@@ -307,15 +313,16 @@ class _Turn:
             streamed = False
             response: ModelResponse | None = None
             try:
-                async for item in rt.client.stream(request):
-                    if isinstance(item, TextDelta):
-                        streamed = True
-                        yield self._activity(AssistantProseDelta(text=item.text), rid)
-                    elif isinstance(item, ReasoningDelta):
-                        streamed = True
-                        yield self._activity(ReasoningProseDelta(text=item.text), rid)
-                    elif isinstance(item, ModelResponse):
-                        response = item
+                async with aclosing(rt.client.stream(request)) as items:  # type: ignore[type-var]
+                    async for item in items:
+                        if isinstance(item, TextDelta):
+                            streamed = True
+                            yield self._activity(AssistantProseDelta(text=item.text), rid)
+                        elif isinstance(item, ReasoningDelta):
+                            streamed = True
+                            yield self._activity(ReasoningProseDelta(text=item.text), rid)
+                        elif isinstance(item, ModelResponse):
+                            response = item
                 if response is None:
                     raise ProviderStreamError(
                         "provider stream ended without a final response", provider=rt.client.provider_name
@@ -367,11 +374,11 @@ class _Turn:
         ctx = ToolContext(
             session_id=self.session.session_id, turn_id=self.turn_id, call_id=call.id, tool_name=call.name
         )
-        started = time.perf_counter()
-        result = await execute_tool_call(
-            rt.tools.get(call.name), call, ctx, default_timeout_s=rt.tool_timeout_s, available=rt.tools.names()
-        )
         async with send:
+            started = time.perf_counter()
+            result = await execute_tool_call(
+                rt.tools.get(call.name), call, ctx, default_timeout_s=rt.tool_timeout_s, available=rt.tools.names()
+            )
             await send.send(ToolCallFinished(result=result, duration_s=time.perf_counter() - started))
 
     # ---------------------------------------------------------------- commit
@@ -409,7 +416,14 @@ class _Turn:
         control.messages, control.usage = effect.messages, effect.usage
         return result
 
-    async def _finish(self, effect: FinishTurn) -> AsyncIterator[TurnActivity]:
+    async def _finish(self, effect: FinishTurn) -> list[TurnActivity]:
+        """Commit, tell plugins, and return the closing ``turn_finished`` activity.
+
+        The closing activity's ``seq`` is reserved before the commit so the committed
+        ``last_activity_seq`` covers it; a failing ``lash_turn_committed`` is logged (the commit
+        stands and nothing may follow ``turn_finished``).
+        """
+        seq = self.session.next_seq()
         result = self._commit(effect)
         try:
             await self.rt.hooks.turn_committed(
@@ -419,9 +433,16 @@ class _Turn:
                 head_revision=result.head_revision,
             )
         except PluginHookError as exc:
-            self._hook_errors.append(str(exc))
-        for activity in self._emit(TurnFinished(outcome=effect.outcome, head_revision=result.head_revision), self.turn_id):
-            yield activity
+            _log.error("%s (turn %s of session %s is committed)", exc, self.turn_id, self.session.session_id)
+        event = TurnFinished(outcome=effect.outcome, head_revision=result.head_revision)
+        activity = TurnActivity(id=f"{self.turn_id}:{seq}", correlation_id=self.turn_id, seq=seq, event=event)
+        self.control.activities.append(activity)
+        if self.rt.hooks.has_activity_observers:
+            try:
+                self.rt.hooks.on_activity(activity)
+            except PluginHookError as exc:
+                _log.error("%s", exc)
+        return [activity]
 
 
 def drive_turn(

@@ -8,12 +8,12 @@ are the host's bug and raise ``ConfigError`` at decoration / construction time.
 ```python
 @tool(timeout_s=5)
 async def weather(city: str, unit: Literal["c", "f"] = "c") -> dict[str, float]:
-    \"\"\"Current weather for a city.
+    '''Current weather for a city.
 
     Args:
         city: city name, e.g. "Paris".
         unit: temperature unit.
-    \"\"\"
+    '''
 ```
 """
 
@@ -48,9 +48,9 @@ __all__ = [
 ]
 
 #: What every provider accepts as a tool name.
-TOOL_NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+_TOOL_NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
-JSONSchema = dict[str, Any]
+_JSONSchema = dict[str, Any]
 
 
 # --------------------------------------------------------------------------------------------
@@ -127,7 +127,7 @@ class ToolContext:
 
     @property
     def cancelled(self) -> bool:
-        """True once the runtime asked this call to stop (cancel or timeout). Thread-safe to read."""
+        """True once the runtime asked this call to stop (cancel or timeout); thread-safe."""
         return self._cancel_event.is_set()
 
     async def wait_cancelled(self) -> None:
@@ -164,7 +164,7 @@ _EMPTY_PLAN = _CallPlan()
 
 
 def _check_name(_inst: Any, _attr: Any, value: Any) -> None:
-    if not isinstance(value, str) or not TOOL_NAME_RE.match(value):
+    if not isinstance(value, str) or not _TOOL_NAME_RE.match(value):
         raise ConfigError(
             f"invalid tool name {value!r}: use 1-64 characters from a-z, A-Z, 0-9, '_' and '-'"
         )
@@ -244,7 +244,9 @@ class Tool:
         Returns:
             A ``ToolSpec`` with this tool's name, description and input schema.
         """
-        return ToolSpec(name=self.name, description=self.description, input_schema=self.input_schema)
+        return ToolSpec(
+            name=self.name, description=self.description, input_schema=self.input_schema
+        )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call the wrapped function directly (no validation, no thread, no timeout).
@@ -270,7 +272,9 @@ _SECTION_RE = re.compile(
     r"Attributes|Methods|References)\s*:\s*$"
 )
 _ENTRY_RE = re.compile(r"^\**(\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$")
-_ARG_SECTIONS = frozenset({"Args", "Arguments", "Parameters", "Params", "Keyword Args", "Keyword Arguments"})
+_ARG_SECTIONS = frozenset(
+    {"Args", "Arguments", "Parameters", "Params", "Keyword Args", "Keyword Arguments"}
+)
 
 
 def _parse_docstring(doc: str | None, sections: frozenset[str]) -> tuple[str, dict[str, str]]:
@@ -338,16 +342,18 @@ def _json_type_of(value: Any) -> str | None:
     return None
 
 
-def _enum_schema(values: Sequence[Any], where: str, what: str) -> JSONSchema:
+def _enum_schema(values: Sequence[Any], where: str, what: str) -> _JSONSchema:
     """``{"enum": values, "type": t}``, where ``t`` is one type name or a list of them."""
     kinds: list[str] = []
     for value in values:
         kind = _json_type_of(value)
         if kind is None:
-            raise ConfigError(f"{where}: {what} value {value!r} is not a JSON string/number/bool/null")
+            raise ConfigError(
+                f"{where}: {what} value {value!r} is not a JSON string/number/bool/null"
+            )
         if kind not in kinds:
             kinds.append(kind)
-    schema: JSONSchema = {"enum": list(values)}
+    schema: _JSONSchema = {"enum": list(values)}
     schema["type"] = kinds[0] if len(kinds) == 1 else kinds
     return schema
 
@@ -393,7 +399,7 @@ class _Deriver:
             "X | None, unions, enum.Enum subclasses, attrs classes, Annotated[X, 'description']"
         )
 
-    def derive(self, tp: Any) -> tuple[JSONSchema, Callable[[Any], Any] | None]:
+    def derive(self, tp: Any) -> tuple[_JSONSchema, Callable[[Any], Any] | None]:
         """Return ``(schema, converter)``; converter is None when JSON values need no conversion."""
         if tp is Any:
             return {}, None
@@ -458,7 +464,7 @@ class _Deriver:
             return self._attrs_class(tp)
         raise self.unsupported(tp)
 
-    def _literal(self, values: tuple[Any, ...]) -> tuple[JSONSchema, Callable[[Any], Any] | None]:
+    def _literal(self, values: tuple[Any, ...]) -> tuple[_JSONSchema, Callable[[Any], Any] | None]:
         json_values = [v.value if isinstance(v, enum.Enum) else v for v in values]
         schema = _enum_schema(json_values, self.where, "Literal")
         members = {v.value: v for v in values if isinstance(v, enum.Enum)}
@@ -466,9 +472,9 @@ class _Deriver:
             return schema, None
         return schema, lambda v: members.get(v, v)
 
-    def _union(self, members: tuple[Any, ...]) -> tuple[JSONSchema, Callable[[Any], Any] | None]:
+    def _union(self, members: tuple[Any, ...]) -> tuple[_JSONSchema, Callable[[Any], Any] | None]:
         derived = [self.derive(m) for m in members]
-        schema: JSONSchema = {"anyOf": [s for s, _ in derived]}
+        schema: _JSONSchema = {"anyOf": [s for s, _ in derived]}
         if all(c is None for _, c in derived):
             return schema, None
         # Convert with the first member whose schema the value matches.
@@ -482,7 +488,9 @@ class _Deriver:
 
         return schema, convert
 
-    def _tuple(self, tp: Any, args: tuple[Any, ...]) -> tuple[JSONSchema, Callable[[Any], Any] | None]:
+    def _tuple(
+        self, tp: Any, args: tuple[Any, ...]
+    ) -> tuple[_JSONSchema, Callable[[Any], Any] | None]:
         if len(args) == 2 and args[1] is Ellipsis:
             items, conv = self.derive(args[0])
             if conv is None:
@@ -498,9 +506,11 @@ class _Deriver:
             "minItems": len(args),
         }
         convs = [c for _, c in derived]
-        return schema, lambda v: tuple(x if c is None else c(x) for c, x in zip(convs, v, strict=True))
+        return schema, lambda v: tuple(
+            x if c is None else c(x) for c, x in zip(convs, v, strict=True)
+        )
 
-    def _attrs_class(self, cls: type) -> tuple[JSONSchema, Callable[[Any], Any] | None]:
+    def _attrs_class(self, cls: type) -> tuple[_JSONSchema, Callable[[Any], Any] | None]:
         if cls in self._stack:
             raise self.unsupported(cls, "recursive attrs classes are not supported")
         self._stack.append(cls)
@@ -510,7 +520,7 @@ class _Deriver:
             except Exception as exc:
                 raise self.unsupported(cls, f"cannot resolve its annotations: {exc}") from exc
             description, field_docs = _parse_docstring(cls.__doc__, frozenset({"Attributes"}))
-            properties: dict[str, JSONSchema] = {}
+            properties: dict[str, _JSONSchema] = {}
             required: list[str] = []
             converters: dict[str, Callable[[Any], Any]] = {}
             for field in attrs.fields(cls):
@@ -535,7 +545,7 @@ class _Deriver:
                     converters[key] = conv
         finally:
             self._stack.pop()
-        out: JSONSchema = {"type": "object"}
+        out: _JSONSchema = {"type": "object"}
         if description:
             out["description"] = description
         out.update(properties=properties, required=required, additionalProperties=False)
@@ -592,10 +602,12 @@ def _build_tool(
     try:
         hints = typing.get_type_hints(fn, include_extras=True)
     except Exception as exc:  # NameError for unresolvable forward references, TypeError, ...
-        raise ConfigError(f"{label}: cannot resolve type hints: {type(exc).__name__}: {exc}") from exc
+        raise ConfigError(
+            f"{label}: cannot resolve type hints: {type(exc).__name__}: {exc}"
+        ) from exc
     doc_description, arg_docs = _parse_docstring(inspect.getdoc(fn), _ARG_SECTIONS)
 
-    properties: dict[str, JSONSchema] = {}
+    properties: dict[str, _JSONSchema] = {}
     required: list[str] = []
     converters: dict[str, Callable[[Any], Any]] = {}
     positional: list[str] = []
@@ -629,7 +641,7 @@ def _build_tool(
         if conv is not None:
             converters[param.name] = conv
 
-    output_schema: JSONSchema | None = None
+    output_schema: _JSONSchema | None = None
     returns = hints.get("return", None)
     if "return" in hints and returns is not None and returns is not type(None):
         try:
@@ -762,23 +774,35 @@ class ToolRegistry:
         self._providers[tool.name] = provider
 
     def get(self, name: str) -> Tool | None:
-        """Return the tool called ``name``, or None if there is none."""
+        """Look a tool up by name.
+
+        Args:
+            name: tool name as the model wrote it.
+        Returns:
+            The tool, or None if no tool has that name.
+        """
         return self._tools.get(name)
 
     def provider_of(self, name: str) -> str | None:
-        """Return the provider label the tool called ``name`` was added with, or None if unknown."""
+        """Say who supplied a tool.
+
+        Args:
+            name: tool name.
+        Returns:
+            The ``provider`` label the tool was added with, or None if no tool has that name.
+        """
         return self._providers.get(name)
 
     def names(self) -> tuple[str, ...]:
-        """Return the tool names in catalog order."""
+        """Return the tool names in catalog order (handy for ``execute_tool_call(available=)``)."""
         return tuple(self._tools)
 
     def specs(self) -> tuple[ToolSpec, ...]:
-        """Return every tool's ``ToolSpec``, in catalog order."""
+        """Return every tool's ``ToolSpec`` in catalog order (for ``ModelRequest.tools``)."""
         return tuple(t.spec() for t in self._tools.values())
 
     def __iter__(self) -> Iterator[Tool]:
-        """Iterate over the tools in catalog order."""
+        """Iterate over the tools in catalog order (a snapshot: adding meanwhile is safe)."""
         return iter(tuple(self._tools.values()))
 
     def __len__(self) -> int:
@@ -786,7 +810,7 @@ class ToolRegistry:
         return len(self._tools)
 
     def __contains__(self, item: object) -> bool:
-        """True for a known tool name, or for a ``Tool`` that is this registry's entry for its name."""
+        """True for a known tool name, or a ``Tool`` that is this registry's entry for its name."""
         if isinstance(item, Tool):
             return self._tools.get(item.name) is item
         return isinstance(item, str) and item in self._tools
@@ -939,5 +963,7 @@ async def _invoke(
     try:
         output = _encode_output(value)
     except (TypeError, ValueError) as exc:
-        return _error(call, f"tool {tool.name!r} returned a value that is not JSON-encodable: {exc}")
+        return _error(
+            call, f"tool {tool.name!r} returned a value that is not JSON-encodable: {exc}"
+        )
     return ToolResultPart(call_id=call.id, name=call.name, output=output)

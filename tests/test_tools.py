@@ -1,4 +1,4 @@
-"""Tools: schema derivation, the Tool/ToolRegistry contracts, and execute_tool_call's error paths."""
+"""Tools: schema derivation, the Tool/ToolRegistry contracts, execute_tool_call's error paths."""
 
 from __future__ import annotations
 
@@ -190,7 +190,9 @@ def test_full_input_schema_is_exact() -> None:
     assert weather.output_schema == {"type": "string"}
     assert weather.takes_context is None
     assert weather.spec() == ToolSpec(
-        name="weather", description="Weather forecast for a city.", input_schema=weather.input_schema
+        name="weather",
+        description="Weather forecast for a city.",
+        input_schema=weather.input_schema,
     )
 
 
@@ -215,7 +217,9 @@ def test_nested_attrs_class_schema() -> None:
 
 def test_docstring_description_and_args() -> None:
     @tool
-    def search(query: str, limit: int = 10, mode: Annotated[str, "from Annotated"] = "fast") -> list[str]:
+    def search(
+        query: str, limit: int = 10, mode: Annotated[str, "from Annotated"] = "fast"
+    ) -> list[str]:
         """Search the index.
 
         Matches are ranked by relevance,
@@ -236,7 +240,9 @@ def test_docstring_description_and_args() -> None:
         """
         return []
 
-    assert search.description == "Search the index.\n\nMatches are ranked by relevance,\nbest first."
+    assert search.description == (
+        "Search the index.\n\nMatches are ranked by relevance,\nbest first."
+    )
     props = search.input_schema["properties"]
     assert props["query"]["description"] == "the search text; may contain quotes."
     assert props["limit"]["description"] == "at most this many results."
@@ -339,7 +345,9 @@ def test_context_surface_is_narrow() -> None:
     ctx = make_ctx()
     assert ctx.cancelled is False
     public = {n for n in dir(ctx) if not n.startswith("_")}
-    assert public == {"session_id", "turn_id", "call_id", "tool_name", "cancelled", "wait_cancelled"}
+    assert public == {
+        "session_id", "turn_id", "call_id", "tool_name", "cancelled", "wait_cancelled"
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -427,7 +435,12 @@ def test_direct_construction_validates() -> None:
     with pytest.raises(ConfigError, match="fn must be callable"):
         Tool(name="f", fn="nope")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="takes_context='x'"):
-        Tool(name="f", fn=f, input_schema={"type": "object", "properties": {"x": {}}}, takes_context="x")
+        Tool(
+            name="f",
+            fn=f,
+            input_schema={"type": "object", "properties": {"x": {}}},
+            takes_context="x",
+        )
 
 
 def test_decorator_forms_and_tool_stays_callable() -> None:
@@ -466,7 +479,9 @@ async def test_sync_tool_runs_in_worker_thread() -> None:
         return {"x": x, "other_thread": threading.get_ident() != main}
 
     result = await run(where, {"x": 3})
-    assert result == ToolResultPart(call_id="c1", name="where", output='{"x": 3, "other_thread": true}')
+    assert result == ToolResultPart(
+        call_id="c1", name="where", output='{"x": 3, "other_thread": true}'
+    )
 
 
 @pytest.mark.anyio
@@ -559,7 +574,9 @@ async def test_attrs_and_enum_arguments_are_converted() -> None:
     seen: dict[str, Any] = {}
 
     @tool
-    def place(order: Order, points: list[Point], level: Level, pair: tuple[int, str], scale: float) -> str:
+    def place(
+        order: Order, points: list[Point], level: Level, pair: tuple[int, str], scale: float
+    ) -> str:
         seen.update(order=order, points=points, level=level, pair=pair, scale=scale)
         return "ok"
 
@@ -647,7 +664,10 @@ async def test_arguments_must_be_an_object(typed_tool: Tool) -> None:
     [
         ({"n": "three"}, "- $.n: 'three' is not of type 'integer'"),
         ({"label": "x"}, "- $: 'n' is a required property"),
-        ({"n": 1, "extra": True}, "- $: Additional properties are not allowed ('extra' was unexpected)"),
+        (
+            {"n": 1, "extra": True},
+            "- $: Additional properties are not allowed ('extra' was unexpected)",
+        ),
         ({"n": True}, "- $.n: True is not of type 'integer'"),
     ],
     ids=["wrong-type", "missing-required", "extra-property", "bool-is-not-int"],

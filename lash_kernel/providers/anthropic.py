@@ -370,7 +370,7 @@ class _StreamAccumulator:
         elif kind == "input_json_delta":  # server_tool_use blocks stream their input too
             fragment = delta.get("partial_json", "")
             block["partial_json"] = block.get("partial_json", "") + fragment
-            if fragment:
+            if index in self.tool_index and fragment:
                 return ToolCallDelta(index=self.tool_index[index], arguments=fragment)
         return None  # citations_delta and delta types added later: nothing to yield
 

@@ -27,7 +27,8 @@ Choices worth knowing:
   does not keep. Without ``encrypted`` it can only be an id reference to a stored item, so it is
   sent only when ``store=True``. A reasoning item that would end an assistant message (nothing
   followed it, e.g. a response cut off by ``max_output_tokens``) is dropped, because the API
-  rejects it with HTTP 400. Reasoning from other providers is dropped.
+  can reject such an item with HTTP 400 ("... provided without its required following item").
+  Reasoning from other providers is dropped.
 - **Tools** are sent with ``strict: false``. When ``strict`` is omitted, Responses normalises the
   schema to strict mode and makes optional fields required. Lash tools use ordinary JSON Schema,
   so strict mode is turned off. ``request.options`` can still override any body field.

@@ -16,7 +16,8 @@ Schema (version ``SCHEMA_VERSION``, recorded in ``lash_meta``)::
     pending_inputs (session_id, turn_id, message, created_at)  PK (session_id, turn_id)
     usage          (session_id, source, model, <five buckets>, calls)  PK (session_id, source, model)
 
-Each message payload is stored once, as compact JSON text. ``sessions`` and ``usage`` have small
+Each message payload is stored once, as compact JSON text; a turn outcome whose ``text`` repeats
+the turn's last message stores ``"text_ref": "last_node"`` instead of a second copy. ``sessions`` and ``usage`` have small
 rows and are ``WITHOUT ROWID``; the tables holding payloads keep a rowid because SQLite spills
 rows larger than ~1 KB of a ``WITHOUT ROWID`` table onto mostly-empty overflow pages.
 Every read is keyed by ``session_id``, so its cost never depends on the number of sessions.
@@ -149,6 +150,11 @@ ON CONFLICT (session_id, source, model) DO UPDATE SET
 
 _CHUNK = 500  # bound on host parameters per IN (...) query
 
+# An outcome's ``text`` usually repeats the turn's last message; it is then stored as this marker
+# instead of a second copy of the text, and restored from the last node when read.
+_TEXT_REF_KEY = "text_ref"
+_TEXT_REF_LAST_NODE = "last_node"
+
 
 def _session_info(row: Sequence[Any]) -> SessionInfo:
     return SessionInfo(
@@ -168,6 +174,26 @@ def _decode(text: str, type_: Any, what: str) -> Any:
         return serde.loads(text, type_)
     except RecordDecodeError as exc:
         raise RecordDecodeError(f"{what}: {exc}") from exc
+
+
+def _structure(raw: Any, type_: Any, what: str) -> Any:
+    """``serde.structure`` with the offending row named in the error."""
+    try:
+        return serde.structure(raw, type_)
+    except RecordDecodeError as exc:
+        raise RecordDecodeError(f"{what}: {exc}") from exc
+
+
+def _outcome_json(commit: TurnCommit) -> str:
+    """The stored form of ``commit.outcome``: its JSON, with ``text`` replaced by a reference
+    to the last node when that node's text is the same (so the text is stored once)."""
+    outcome = commit.outcome
+    if outcome.text and commit.nodes and commit.nodes[-1].payload.text == outcome.text:
+        raw = serde.unstructure(outcome, Outcome)
+        del raw["text"]
+        raw[_TEXT_REF_KEY] = _TEXT_REF_LAST_NODE
+        return serde.dumps(raw)
+    return serde.dumps(outcome, Outcome)
 
 
 def _node(session_id: str, row: Sequence[Any]) -> Node:
@@ -594,7 +620,7 @@ class SqliteStore:
                     sid,
                     tid,
                     revision,
-                    serde.dumps(commit.outcome, Outcome),
+                    _outcome_json(commit),
                     digest,
                     commit.committed_at,
                     serde.dumps(tuple(n.node_id for n in commit.nodes), tuple[str, ...]),
@@ -667,17 +693,29 @@ class SqliteStore:
                 "WHERE session_id = ? ORDER BY revision",
                 (session_id,),
             ).fetchall()
-        out = []
+        decoded = []
         for turn_id, revision, outcome, committed_at, node_ids in rows:
             what = f"session {session_id!r} turn {turn_id!r}"
+            raw: dict[str, Any] = _decode(outcome, dict[str, Any], what)
+            ids: tuple[str, ...] = _decode(node_ids, tuple[str, ...], what)
+            decoded.append((turn_id, revision, raw, committed_at, ids, what))
+        # restore outcome texts stored as a reference to the turn's last node
+        wanted = tuple(
+            ids[-1] for _, _, raw, _, ids, _ in decoded if ids and raw.get(_TEXT_REF_KEY) == _TEXT_REF_LAST_NODE
+        )
+        last_nodes = {n.node_id: n for n in self.load_nodes(session_id, wanted)} if wanted else {}
+        out = []
+        for turn_id, revision, raw, committed_at, ids, what in decoded:
+            if raw.pop(_TEXT_REF_KEY, None) == _TEXT_REF_LAST_NODE and ids:
+                raw["text"] = last_nodes[ids[-1]].payload.text
             out.append(
                 TurnRecord(
                     session_id=session_id,
                     turn_id=turn_id,
                     revision=revision,
-                    outcome=_decode(outcome, Outcome, what),
+                    outcome=_structure(raw, Outcome, what),
                     committed_at=committed_at,
-                    node_ids=_decode(node_ids, tuple[str, ...], what),
+                    node_ids=ids,
                 )
             )
         return out
