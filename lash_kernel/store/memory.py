@@ -301,6 +301,7 @@ class MemoryStore:
                 leaf_id=last.node_id if last else info.leaf_id,
                 frame_id=last.frame_id if last else info.frame_id,
                 updated_at=commit.committed_at,
+                activity_seq=max(info.activity_seq, commit.last_activity_seq),
             )
             record = TurnRecord(
                 session_id=commit.session_id,

@@ -78,7 +78,8 @@ CREATE TABLE sessions (
     frame_id TEXT NOT NULL,
     mode TEXT NOT NULL,
     created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    activity_seq INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 CREATE TABLE nodes (
     session_id TEXT NOT NULL REFERENCES sessions (session_id),
@@ -120,7 +121,7 @@ CREATE TABLE usage (
 INSERT INTO lash_meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}');
 """
 
-_SESSION_COLUMNS = "session_id, head_revision, leaf_id, frame_id, mode, created_at, updated_at"
+_SESSION_COLUMNS = "session_id, head_revision, leaf_id, frame_id, mode, created_at, updated_at, activity_seq"
 _NODE_COLUMNS = "node_id, parent_id, frame_id, turn_id, kind, payload, created_at"
 
 # Walk from the leaf towards the root, one primary-key lookup per step, and stop before the
@@ -165,6 +166,7 @@ def _session_info(row: Sequence[Any]) -> SessionInfo:
         mode=row[4],
         created_at=row[5],
         updated_at=row[6],
+        activity_seq=row[7],
     )
 
 
@@ -434,7 +436,7 @@ class SqliteStore:
             if row is None:
                 with self._transaction(immediate=True):
                     conn.execute(
-                        f"INSERT OR IGNORE INTO sessions ({_SESSION_COLUMNS}) VALUES (?, 0, NULL, ?, ?, ?, ?)",
+                        f"INSERT OR IGNORE INTO sessions ({_SESSION_COLUMNS}) VALUES (?, 0, NULL, ?, ?, ?, ?, 0)",
                         (session_id, frame_id, mode, now, now),
                     )
                     row = conn.execute(select, (session_id,)).fetchone()
@@ -629,9 +631,9 @@ class SqliteStore:
             if commit.nodes:
                 leaf_id, frame_id = commit.nodes[-1].node_id, commit.nodes[-1].frame_id
             conn.execute(
-                "UPDATE sessions SET head_revision = ?, leaf_id = ?, frame_id = ?, updated_at = ? "
-                "WHERE session_id = ?",
-                (revision, leaf_id, frame_id, commit.committed_at, sid),
+                "UPDATE sessions SET head_revision = ?, leaf_id = ?, frame_id = ?, updated_at = ?, "
+                "activity_seq = MAX(activity_seq, ?) WHERE session_id = ?",
+                (revision, leaf_id, frame_id, commit.committed_at, commit.last_activity_seq, sid),
             )
             conn.execute("DELETE FROM pending_inputs WHERE session_id = ? AND turn_id = ?", (sid, tid))
         return CommitResult(session_id=sid, turn_id=tid, head_revision=revision, leaf_id=leaf_id)

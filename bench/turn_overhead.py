@@ -1,0 +1,141 @@
+"""Runtime overhead of one lash turn, measured with a scripted model and a durable SQLite store.
+
+Each turn: user input admitted -> model call (scripted, no network) -> one tool call -> model
+call -> final answer -> one atomic commit to a SQLite file (WAL). The scripted model costs next
+to nothing, so the times are lash's own overhead (machine, driver, tools, events, commit).
+
+Prints:
+- median and p95 microseconds per turn;
+- resume-and-run-one-turn time (new store + core + session, then one turn) at 10, 100 and
+  1,000 turns of history;
+- database bytes per turn vs the JSON size of the turn's messages;
+- peak RSS.
+
+Usage: python bench/turn_overhead.py [--turns N] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import anyio
+
+from lash_kernel.core import LashCore
+from lash_kernel.serde import dumps
+from lash_kernel.store.sqlite import SqliteStore
+from lash_kernel.testing import ScriptedModel
+from lash_kernel.tools import tool
+from lash_kernel.usage import TokenUsage
+
+
+@tool
+async def lookup(key: str) -> str:
+    """Look a key up."""
+    return f"value of {key}"
+
+
+def script(model: ScriptedModel, turns: int) -> None:
+    usage = TokenUsage(input_tokens=120, output_tokens=12, cache_read_input_tokens=40)
+    for i in range(turns):
+        model.enqueue_tool_calls(("lookup", {"key": f"k{i}"}), usage=usage)
+        model.enqueue_text(f"The value of k{i} is known now.", usage=usage)
+
+
+def new_core(db: Path, model: ScriptedModel) -> LashCore:
+    return LashCore(model_client=model, model="scripted", store=SqliteStore(db), tools=[lookup], entry_points=False)
+
+
+async def run_turns(core: LashCore, session_id: str, n: int) -> list[float]:
+    session = core.session(session_id)
+    times = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        await session.turn(f"What is k{i}?").run()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def bench(turns: int, tmp: Path) -> dict[str, object]:
+    # 1. steady-state overhead per turn
+    model = ScriptedModel()
+    script(model, turns + 50)
+    db = tmp / "steady.db"
+    core = new_core(db, model)
+    await run_turns(core, "warmup", 50)
+    times = await run_turns(core, "steady", turns)
+    messages_json = sum(
+        len(dumps(n.payload).encode()) for n in core.store.load_active_path("steady")
+    )
+    core.store.close()  # the last connection's close folds the WAL into the file
+    total_turns = turns + 50
+    db_bytes = db.stat().st_size
+
+    # 2. resume cost vs history length
+    resume: dict[int, float] = {}
+    for history in (10, 100, 1000):
+        path = tmp / f"resume-{history}.db"
+        model = ScriptedModel()
+        script(model, history)
+        core = new_core(path, model)
+        await run_turns(core, "s", history)
+        core.store.close()
+        samples = []
+        for _ in range(15):
+            model = ScriptedModel()
+            script(model, 1)
+            t0 = time.perf_counter()
+            core = new_core(path, model)
+            await core.session("s").turn("one more").run()
+            samples.append(time.perf_counter() - t0)
+            core.store.close()
+        resume[history] = statistics.median(samples)
+
+    return {
+        "turns": turns,
+        "median_us_per_turn": statistics.median(times) * 1e6,
+        "p95_us_per_turn": percentile(times, 0.95) * 1e6,
+        "resume_ms": {str(k): v * 1e3 for k, v in resume.items()},
+        "db_bytes_per_turn": db_bytes / total_turns,
+        "messages_json_bytes_per_turn": messages_json / turns,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--turns", type=int, default=2000, help="turns to time (default 2000)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        result = anyio.run(bench, args.turns, Path(tmp))
+    if args.json:
+        json.dump(result, sys.stdout, indent=2)
+        print()
+        return
+    print(f"turn overhead ({result['turns']} turns, 1 tool call each, SQLite WAL commit):")
+    print(f"  median {result['median_us_per_turn']:.0f} us/turn, p95 {result['p95_us_per_turn']:.0f} us/turn")
+    print("resume + one turn (new store, core and session):")
+    for history, ms in result["resume_ms"].items():  # type: ignore[union-attr]
+        print(f"  {history:>5} turns of history: {ms:.2f} ms")
+    ratio = result["db_bytes_per_turn"] / result["messages_json_bytes_per_turn"]  # type: ignore[operator]
+    print(
+        f"storage: {result['db_bytes_per_turn']:.0f} database bytes/turn vs "
+        f"{result['messages_json_bytes_per_turn']:.0f} bytes of message JSON ({ratio:.2f}x)"
+    )
+    print(f"peak RSS: {result['peak_rss_mib']:.1f} MiB")
+
+
+if __name__ == "__main__":
+    main()
