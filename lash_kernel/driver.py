@@ -125,6 +125,7 @@ class SessionState:
 
     Loaded once from the store (``SessionInfo`` plus the active path), then kept current by the
     driver after every commit, so later turns in the same process read nothing back.
+    ``history`` must be consistent (every tool call answered): build it with ``repair_history``.
     """
 
     info: SessionInfo
@@ -191,7 +192,7 @@ class _Turn:
         self.turn_id = turn_id
         self.user_input = user_input
         self.config = config
-        self.machine = TurnMachine(config=config, history=session.history)
+        self.machine = TurnMachine(config=config, history=session.history, repair=False)
         self._hook_errors: list[str] = []
 
     # ---------------------------------------------------------------- activities

@@ -99,11 +99,16 @@ class TurnMachine:
 
     Args:
         config: the turn's fixed parameters.
-        history: the session's committed messages, oldest first (repaired before use).
+        history: the session's committed messages, oldest first.
+        repair: repair ``history`` (``repair_history``) before the first model call. A caller
+            that guarantees a consistent history (the driver: sessions are repaired once when
+            loaded, and every committed turn answers all its tool calls) passes False to keep
+            the per-turn cost independent of history length.
     """
 
     config: MachineConfig
     history: tuple[Message, ...] = ()
+    repair: bool = True
     state: TurnState = TurnState.IDLE
     messages: list[Message] = attrs.field(factory=list)
     model_calls: int = 0
@@ -130,7 +135,8 @@ class TurnMachine:
             self._fail(f"start() called in state {self.state.value}")
         if user_input.role != "user":
             self._fail(f"user input must have role 'user', got {user_input.role!r}")
-        self.history = repair_history(self.history)
+        if self.repair:
+            self.history = repair_history(self.history)
         self.messages.append(user_input)
         return self._call_model()
 

@@ -17,7 +17,7 @@ from lash_kernel.activity import TurnActivity
 from lash_kernel.driver import SessionState, TurnControl, drive_turn
 from lash_kernel.errors import LashError
 from lash_kernel.machine import MachineConfig
-from lash_kernel.messages import Message, ToolCallPart, ToolResultPart, assistant_text
+from lash_kernel.messages import Message, ToolCallPart, ToolResultPart, assistant_text, repair_history
 from lash_kernel.outcomes import Outcome
 from lash_kernel.store.base import PendingInput, SessionInfo, TurnRecord
 from lash_kernel.usage import TokenUsage, UsageLedger, UsageReport
@@ -240,7 +240,7 @@ class Session:
             store = self.core.store
             info = store.get_session(self.id)
             nodes = store.load_active_path(self.id)
-            history = tuple(n.payload for n in nodes if n.kind == "message")
+            history = repair_history(tuple(n.payload for n in nodes if n.kind == "message"))
             self._state = SessionState(info=info, history=history, activity_seq=info.activity_seq)
         return self._state
 

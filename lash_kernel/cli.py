@@ -1,0 +1,974 @@
+"""The ``lash`` command line (click + rich): run turns, chat, inspect sessions and usage.
+
+Rule: the CLI is a host like any other. It builds a provider (``build_provider``), opens a store
+(``open_store``), wraps them in a ``LashCore`` and drives turns through ``Session.turn`` and
+``Turn.stream``; it never reaches into the driver or the machine.
+
+Output contract:
+
+- stdout carries data only: streamed assistant prose, tables, or exactly one JSON object with
+  ``--json``. Tool calls, retries, warnings and the one-line summary go to stderr.
+- Exit codes: 0 when the model answered (``Finished``, or ``Stopped`` with reason
+  ``max_output_tokens``); 1 for any other outcome and for runtime errors (``error: ...`` on one
+  line, never a traceback for a ``LashError``); 2 for configuration errors (no key, unknown
+  provider, no model), with a message saying what to set.
+- API keys are read from the environment and never printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any, NoReturn
+
+import anyio
+import attrs
+import click
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from lash_kernel.activity import (
+    AssistantProseDelta,
+    ErrorReported,
+    ModelAttemptReset,
+    ReasoningProseDelta,
+    RetryStatus,
+    ToolCallCompleted,
+    ToolCallStarted,
+    TurnActivity,
+)
+from lash_kernel.core import LashCore
+from lash_kernel.errors import ConfigError, LashError, StoreError
+from lash_kernel.messages import Message, ReasoningPart, TextPart, ToolCallPart, ToolResultPart
+from lash_kernel.outcomes import Finished, Outcome, Stopped, outcome_json
+from lash_kernel.providers.base import ModelClient
+from lash_kernel.session import Session, Turn, TurnResult
+from lash_kernel.store.base import PendingInput, SessionInfo, Store, TurnRecord
+from lash_kernel.store.memory import MemoryStore
+from lash_kernel.store.sqlite import SqliteStore
+from lash_kernel.usage import BUCKETS, TokenUsage, UsageLedger, UsageReport
+
+__all__ = [
+    "PROVIDERS",
+    "ProviderChoice",
+    "build_provider",
+    "cli",
+    "default_db_path",
+    "default_provider",
+    "main",
+    "open_store",
+    "turn_json",
+]
+
+
+# ------------------------------------------------------------------------------- providers
+
+
+@attrs.frozen(kw_only=True)
+class ProviderChoice:
+    """One ``--provider`` value: where its key comes from and how to build the client.
+
+    Attributes:
+        key_env: environment variable holding the API key.
+        missing_key: the one-line message shown when the key is missing and no ``--base-url``
+            was given (says what to set).
+        factory: ``(api_key, base_url) -> ModelClient``; ``api_key`` may be None only when
+            ``base_url`` is set; ``base_url`` None means the provider's official endpoint.
+        description: one line for ``--help``.
+    """
+
+    key_env: str
+    missing_key: str
+    factory: Callable[[str | None, str | None], ModelClient]
+    description: str
+
+
+def _openai_chat(api_key: str | None, base_url: str | None) -> ModelClient:
+    from lash_kernel.providers.openai_chat import OPENAI_BASE_URL, OpenAIChatProvider
+
+    return OpenAIChatProvider(api_key=api_key, base_url=base_url or OPENAI_BASE_URL)
+
+
+def _openrouter(api_key: str | None, base_url: str | None) -> ModelClient:
+    from lash_kernel.providers.openai_chat import OPENROUTER_BASE_URL, OpenAIChatProvider
+
+    return OpenAIChatProvider(
+        api_key=api_key, base_url=base_url or OPENROUTER_BASE_URL, provider_name="openrouter"
+    )
+
+
+def _openai_responses(api_key: str | None, base_url: str | None) -> ModelClient:
+    from lash_kernel.providers.openai_responses import OpenAIResponsesProvider
+
+    return OpenAIResponsesProvider(api_key=api_key, **({"base_url": base_url} if base_url else {}))
+
+
+def _anthropic(api_key: str | None, base_url: str | None) -> ModelClient:
+    from lash_kernel.providers.anthropic import AnthropicProvider
+
+    return AnthropicProvider(api_key=api_key, **({"base_url": base_url} if base_url else {}))
+
+
+#: Every ``--provider`` value, in ``--help`` order. Add a provider here and nowhere else.
+PROVIDERS: Mapping[str, ProviderChoice] = {
+    "openai": ProviderChoice(
+        key_env="OPENAI_API_KEY",
+        missing_key="set OPENAI_API_KEY, or pass --base-url for a local OpenAI-compatible server",
+        factory=_openai_chat,
+        description="OpenAI Chat Completions, or any OpenAI-compatible server with --base-url",
+    ),
+    "openai-responses": ProviderChoice(
+        key_env="OPENAI_API_KEY",
+        missing_key="set OPENAI_API_KEY, or pass --base-url for a Responses-compatible server",
+        factory=_openai_responses,
+        description="the OpenAI Responses API",
+    ),
+    "anthropic": ProviderChoice(
+        key_env="ANTHROPIC_API_KEY",
+        missing_key="set ANTHROPIC_API_KEY, or pass --base-url for an Anthropic-compatible proxy",
+        factory=_anthropic,
+        description="the Anthropic Messages API",
+    ),
+    "openrouter": ProviderChoice(
+        key_env="OPENROUTER_API_KEY",
+        missing_key="set OPENROUTER_API_KEY, or choose another --provider",
+        factory=_openrouter,
+        description="OpenRouter (OpenAI-compatible)",
+    ),
+}
+
+
+def default_provider(base_url: str | None, env: Mapping[str, str]) -> str:
+    """The provider used when ``--provider`` is not given.
+
+    Args:
+        base_url: the ``--base-url`` value, or None.
+        env: the environment (``os.environ`` in the CLI).
+    Returns:
+        ``openrouter`` when ``OPENROUTER_API_KEY`` is set and no base URL was given, else ``openai``.
+    """
+    return "openrouter" if env.get("OPENROUTER_API_KEY") and not base_url else "openai"
+
+
+def build_provider(name: str, base_url: str | None, env: Mapping[str, str]) -> ModelClient:
+    """Build the model client for ``--provider name``.
+
+    With a base URL the key is optional (local servers such as llama.cpp need none); when it is
+    set it is sent to that server. The caller owns the client and must ``await client.aclose()``.
+
+    Args:
+        name: a key of ``PROVIDERS``.
+        base_url: API root of a compatible server, e.g. ``http://127.0.0.1:8080/v1``, or None
+            for the provider's official endpoint.
+        env: the environment to read keys from (``os.environ`` in the CLI).
+    Returns:
+        The provider.
+    Raises:
+        ConfigError: unknown provider, or no key and no base URL. The message says what to set.
+    """
+    choice = PROVIDERS.get(name)
+    if choice is None:
+        raise ConfigError(f"unknown provider {name!r}: choose one of {', '.join(PROVIDERS)}")
+    api_key = env.get(choice.key_env) or None
+    if api_key is None and not base_url:
+        raise ConfigError(choice.missing_key)
+    return choice.factory(api_key, base_url or None)
+
+
+# ------------------------------------------------------------------------------- store
+
+
+def default_db_path(env: Mapping[str, str]) -> Path:
+    """The default database file: ``$XDG_DATA_HOME/lash/lash.db`` or ``~/.local/share/lash/lash.db``.
+
+    Args:
+        env: the environment; a relative ``XDG_DATA_HOME`` is ignored, as the XDG spec says.
+    Returns:
+        The path (not created).
+    """
+    xdg = env.get("XDG_DATA_HOME", "")
+    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".local" / "share"
+    return base / "lash" / "lash.db"
+
+
+def open_store(path: Path, *, create: bool = True) -> Store:
+    """Open the SQLite store at ``path``.
+
+    Args:
+        path: the database file; ``~`` is expanded.
+        create: create the file (and its parent directories) if missing. With False a missing
+            file opens as an empty, read-only-in-practice ``MemoryStore``, so read commands never
+            create files.
+    Returns:
+        The store; the caller closes it.
+    Raises:
+        SchemaVersionError: the file was written by a newer lash.
+        CorruptStoreError: the file is not a (readable) lash database.
+        StoreError: the file or its directory cannot be created or opened.
+    """
+    path = path.expanduser()
+    if not create and not path.exists():
+        return MemoryStore()
+    if create:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the directory for {path}: {exc}") from exc
+    return SqliteStore(path)
+
+
+# ------------------------------------------------------------------------------- JSON shapes
+
+
+def _outcome_dict(outcome: Outcome) -> dict[str, str]:
+    return {**outcome_json(outcome), "text": outcome.text}
+
+
+def turn_json(result: TurnResult) -> dict[str, Any]:
+    """The ``lash run --json`` object for a committed turn.
+
+    Args:
+        result: the turn's result.
+    Returns:
+        ``{session_id, turn_id, outcome: {type, ..., text}, text, usage: {five buckets},
+        tool_calls: [{id, name, arguments, output, is_error}]}``; usage in tokens, own plus
+        children's.
+    """
+    return {
+        "session_id": result.session_id,
+        "turn_id": result.turn_id,
+        "outcome": _outcome_dict(result.outcome),
+        "text": result.text,
+        "usage": result.total_usage().as_dict(),
+        "tool_calls": [
+            {
+                "id": call.id,
+                "name": call.name,
+                "arguments": call.arguments,
+                "output": res.output,
+                "is_error": res.is_error,
+            }
+            for call, res in result.tool_calls
+        ],
+    }
+
+
+def _message_json(message: Message) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": message.role, "text": message.text}
+    reasoning = "".join(p.text for p in message.parts if isinstance(p, ReasoningPart))
+    if reasoning:
+        out["reasoning"] = reasoning
+    if message.tool_calls:
+        out["tool_calls"] = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in message.tool_calls]
+    results = [p for p in message.parts if isinstance(p, ToolResultPart)]
+    if results:
+        out["tool_results"] = [
+            {"call_id": r.call_id, "name": r.name, "output": r.output, "is_error": r.is_error} for r in results
+        ]
+    return out
+
+
+def _session_json(info: SessionInfo, pending: int) -> dict[str, Any]:
+    return {
+        "session_id": info.session_id,
+        "turns": info.head_revision,
+        "created_at": info.created_at,
+        "updated_at": info.updated_at,
+        "pending_inputs": pending,
+    }
+
+
+# ------------------------------------------------------------------------------- helpers
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split()) or "(no detail)"
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"error: {_one_line(message)}", err=True)
+    raise click.exceptions.Exit(code)
+
+
+def _err_console() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _out_console() -> Console:
+    return Console(highlight=False)
+
+
+def _when(ts: float) -> str:
+    return datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _answered(outcome: Outcome) -> bool:
+    """True when the model answered: the CLI then exits 0."""
+    return isinstance(outcome, Finished) or (isinstance(outcome, Stopped) and outcome.reason == "max_output_tokens")
+
+
+def _outcome_label(outcome: Outcome) -> str:
+    if isinstance(outcome, Finished):
+        return "finished"
+    return f"stopped ({outcome.reason})"
+
+
+def _stop_error(outcome: Outcome) -> str:
+    assert isinstance(outcome, Stopped)
+    detail = f": {outcome.detail}" if outcome.detail else ""
+    return f"turn stopped ({outcome.reason}){detail}"
+
+
+def _tokens(usage: TokenUsage) -> str:
+    parts = [f"{usage.input_tokens} in", f"{usage.output_tokens} out"]
+    if usage.cache_read_input_tokens:
+        parts.append(f"{usage.cache_read_input_tokens} cache read")
+    if usage.cache_write_input_tokens:
+        parts.append(f"{usage.cache_write_input_tokens} cache write")
+    if usage.reasoning_output_tokens:
+        parts.append(f"{usage.reasoning_output_tokens} reasoning")
+    return "tokens " + ", ".join(parts)
+
+
+def _summary(result: TurnResult) -> str:
+    return f"{_outcome_label(result.outcome)} · {_tokens(result.total_usage())} · session {result.session_id}"
+
+
+def _short(text: str, limit: int = 200) -> str:
+    text = _one_line(text) if text else ""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_BUCKET_HEADERS = {
+    "input_tokens": "input",
+    "output_tokens": "output",
+    "cache_read_input_tokens": "cache read",
+    "cache_write_input_tokens": "cache write",
+    "reasoning_output_tokens": "reasoning",
+}
+
+
+def _usage_table(report: UsageReport, title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("source")
+    table.add_column("model", overflow="fold")
+    for bucket in BUCKETS:
+        table.add_column(_BUCKET_HEADERS[bucket], justify="right")
+    table.add_column("calls", justify="right")
+    for (source, model), usage in report.by_source_model.items():
+        table.add_row(
+            source,
+            model,
+            *(str(getattr(usage, b)) for b in BUCKETS),
+            str(report.calls.get((source, model), 0)),
+        )
+    if len(report.by_source_model) != 1:
+        table.add_section()
+        table.add_row(
+            "total", "", *(str(getattr(report.total, b)) for b in BUCKETS), str(sum(report.calls.values()))
+        )
+    return table
+
+
+# ------------------------------------------------------------------------------- live turns
+
+
+class _LiveView:
+    """Renders a turn's activities as they arrive: prose to stdout, the rest dimly to stderr."""
+
+    def __init__(self, err: Console, *, prose: bool = True, details: bool = True) -> None:
+        self.err = err
+        self.prose = prose
+        self.details = details
+        self._prose_open = False  # stdout holds prose not yet ended by a newline
+        self._reasoning_open = False
+
+    def __call__(self, activity: TurnActivity) -> None:
+        event = activity.event
+        if isinstance(event, AssistantProseDelta):
+            if self.prose and event.text:
+                self._end_reasoning()
+                click.echo(event.text, nl=False)
+                self._prose_open = not event.text.endswith("\n")
+            return
+        if not self.details:
+            return
+        if isinstance(event, ReasoningProseDelta):
+            if event.text:
+                self.err.print(event.text, style="dim italic", end="", markup=False)
+                self._reasoning_open = True
+            return
+        if isinstance(event, ToolCallStarted):
+            self._line(f"→ {event.name}({_short(event.arguments)})", "dim")
+        elif isinstance(event, ToolCallCompleted):
+            mark = "✗" if event.is_error else "←"
+            self._line(f"{mark} {event.name} ({event.duration_s:.2f}s): {_short(event.output)}", "dim red" if event.is_error else "dim")
+        elif isinstance(event, RetryStatus):
+            self._line(
+                f"retrying in {event.wait_s:.1f}s (attempt {event.attempt}/{event.max_attempts}): {_short(event.reason)}",
+                "dim yellow",
+            )
+        elif isinstance(event, ModelAttemptReset):
+            self._line("(the failed attempt's partial output above is discarded)", "dim yellow")
+        elif isinstance(event, ErrorReported) and event.kind != "provider":
+            # provider failures end the turn and are reported once, as the stop reason
+            self._line(f"warning ({event.kind}): {_short(event.message)}", "dim yellow")
+
+    def _end_reasoning(self) -> None:
+        if self._reasoning_open:
+            self.err.print()
+            self._reasoning_open = False
+
+    def _line(self, text: str, style: str) -> None:
+        self.end()
+        self.err.print(text, style=style, markup=False)
+
+    def end(self) -> None:
+        """Close any open line (prose on stdout, reasoning on stderr)."""
+        self._end_reasoning()
+        if self._prose_open:
+            click.echo()
+            self._prose_open = False
+
+
+class _CtrlC:
+    """SIGINT policy: during a turn the first Ctrl-C cancels the turn (it commits as
+    ``Stopped(cancelled)``); outside a turn, or a second time, it raises ``KeyboardInterrupt``."""
+
+    def __init__(self) -> None:
+        self._turn: Turn | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._cancelling = False
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        """Install the handler for the duration (main thread only; elsewhere a no-op)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.signal(signal.SIGINT, self._handle)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    @contextlib.contextmanager
+    def cancels(self, turn: Turn) -> Iterator[None]:
+        """While active, Ctrl-C cancels ``turn``. Call from inside the event loop."""
+        self._turn, self._loop, self._cancelling = turn, asyncio.get_running_loop(), False
+        try:
+            yield
+        finally:
+            self._turn = self._loop = None
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        turn, loop = self._turn, self._loop
+        if turn is not None and loop is not None and not self._cancelling:
+            self._cancelling = True
+            loop.call_soon_threadsafe(turn.cancel, "cancelled with Ctrl-C")
+            return
+        raise KeyboardInterrupt
+
+
+async def _drive(
+    session: Session,
+    prompt: str,
+    *,
+    max_turns: int | None,
+    max_tokens: int | None,
+    view: Callable[[TurnActivity], None],
+    ctrl_c: _CtrlC,
+) -> TurnResult:
+    """Run one turn on ``session``, feeding each activity to ``view``; return its result."""
+    turn = session.turn(prompt, max_turns=max_turns, max_output_tokens=max_tokens)
+    with ctrl_c.cancels(turn):
+        async with contextlib.aclosing(turn.stream()) as stream:
+            async for activity in stream:
+                view(activity)
+    return turn.result
+
+
+@attrs.frozen(kw_only=True)
+class _TurnOptions:
+    """Options shared by ``run`` and ``chat``, resolved against the environment."""
+
+    provider: str
+    base_url: str | None
+    model: str
+    db: Path
+    session: str | None
+    max_tokens: int | None
+    max_turns: int | None
+    system: str | None
+
+
+def _resolve(
+    *,
+    provider: str | None,
+    base_url: str | None,
+    model: str | None,
+    db: Path | None,
+    session: str | None,
+    max_tokens: int | None,
+    max_turns: int | None,
+    system: str | None,
+) -> _TurnOptions:
+    env = os.environ
+    name = provider or default_provider(base_url, env)
+    choice = PROVIDERS.get(name)
+    if choice is None:
+        raise ConfigError(f"unknown provider {name!r}: choose one of {', '.join(PROVIDERS)}")
+    if not (env.get(choice.key_env) or base_url):
+        raise ConfigError(choice.missing_key)
+    if not model:
+        if not base_url:
+            raise ConfigError("pass --model or set LASH_MODEL (for example --model gpt-4o-mini)")
+        model = "default"
+    return _TurnOptions(
+        provider=name,
+        base_url=base_url or None,
+        model=model,
+        db=db or default_db_path(env),
+        session=session or None,
+        max_tokens=max_tokens,
+        max_turns=max_turns,
+        system=system,
+    )
+
+
+@contextlib.asynccontextmanager
+async def _core(opts: _TurnOptions, err: Console) -> Any:
+    """Provider + store + core for one command; everything is closed on exit."""
+    client = build_provider(opts.provider, opts.base_url, os.environ)
+    try:
+        store = open_store(opts.db, create=True)
+        try:
+            core = LashCore(model_client=client, model=opts.model, store=store, prompt=opts.system)
+            for failure in core.load_report.failed:
+                err.print(f"warning: {_one_line(str(failure))}", style="dim yellow", markup=False)
+            yield core
+        finally:
+            store.close()
+    finally:
+        await client.aclose()
+
+
+# ------------------------------------------------------------------------------- click plumbing
+
+
+class _LashGroup(click.Group):
+    """Maps ``LashError`` to a one-line ``error: ...`` and an exit code (2 for ``ConfigError``)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            _fail(str(exc), 2)
+        except LashError as exc:
+            _fail(str(exc), 1)
+
+
+def _db_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--db",
+        type=click.Path(dir_okay=False, path_type=Path),
+        envvar="LASH_DB",
+        default=None,
+        help="SQLite database file [env LASH_DB; default $XDG_DATA_HOME/lash/lash.db, "
+        "i.e. ~/.local/share/lash/lash.db].",
+    )(f)
+
+
+def _json_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option("--json", "as_json", is_flag=True, help=help_text)
+
+
+def _turn_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option(
+            "--provider",
+            type=click.Choice(list(PROVIDERS)),
+            default=None,
+            help="Model provider [default: openrouter when OPENROUTER_API_KEY is set and no "
+            "--base-url is given, else openai]. Keys come from OPENAI_API_KEY, ANTHROPIC_API_KEY "
+            "or OPENROUTER_API_KEY.",
+        ),
+        click.option(
+            "--base-url",
+            default=None,
+            metavar="URL",
+            help="API root of a compatible server, e.g. http://127.0.0.1:8080/v1 (llama.cpp, "
+            "vLLM, Ollama). No key is required then.",
+        ),
+        click.option(
+            "--model",
+            envvar="LASH_MODEL",
+            default=None,
+            help="Model id [env LASH_MODEL; required unless --base-url is given, then 'default'].",
+        ),
+        _db_option,
+        click.option("--session", "session_id", default=None, metavar="ID",
+                     help="Continue session ID (created if it does not exist) [default: a new session]."),
+        click.option("--max-tokens", type=click.IntRange(min=1), default=None,
+                     help="Output-token cap per model call."),
+        click.option("--max-turns", type=click.IntRange(min=1), default=None,
+                     help="Model calls allowed in one turn [default: 16]."),
+        click.option("--system", default=None, metavar="TEXT", help="System prompt."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+@click.group(cls=_LashGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="lash-kernel", prog_name="lash")
+def cli() -> None:
+    """lash: a durable agent runtime. Every turn is committed to a SQLite session store.
+
+    \b
+    Examples:
+      lash run "Summarise README.md in one line" --model gpt-4o-mini
+      lash run --base-url http://127.0.0.1:8080/v1 "Say hello"
+      lash chat --session my-task
+      lash sessions list
+      lash usage
+    """
+
+
+# ------------------------------------------------------------------------------- run
+
+
+@cli.command()
+@click.argument("prompt")
+@_turn_options
+@_json_option("Print exactly one JSON object: {session_id, turn_id, outcome, text, usage, tool_calls}.")
+def run(
+    prompt: str,
+    provider: str | None,
+    base_url: str | None,
+    model: str | None,
+    db: Path | None,
+    session_id: str | None,
+    max_tokens: int | None,
+    max_turns: int | None,
+    system: str | None,
+    as_json: bool,
+) -> None:
+    """Run one turn: send PROMPT, stream the answer, commit the turn.
+
+    Prose streams to stdout; tool calls, retries and a summary line (outcome, tokens, session
+    id) go to stderr. Exit status 0 when the model answered (also when it hit --max-tokens),
+    1 when the turn stopped for another reason, 2 for configuration errors.
+
+    \b
+    Examples:
+      lash run "What is 2 + 2?" --model gpt-4o-mini
+      lash run --base-url http://127.0.0.1:8080/v1 --max-tokens 64 "Say hello"
+      lash run --session 3f2a... "And in French?"
+      lash run --json "Say hello" | jq .usage
+    """
+    opts = _resolve(
+        provider=provider,
+        base_url=base_url,
+        model=model,
+        db=db,
+        session=session_id,
+        max_tokens=max_tokens,
+        max_turns=max_turns,
+        system=system,
+    )
+    err = _err_console()
+    view = _LiveView(err, prose=not as_json, details=not as_json)
+    ctrl_c = _CtrlC()
+
+    async def go() -> TurnResult:
+        async with _core(opts, err) as core:
+            try:
+                return await _drive(
+                    core.session(opts.session),
+                    prompt,
+                    max_turns=opts.max_turns,
+                    max_tokens=opts.max_tokens,
+                    view=view,
+                    ctrl_c=ctrl_c,
+                )
+            finally:
+                view.end()
+
+    with ctrl_c.installed():
+        result = anyio.run(go, backend="asyncio")
+    if as_json:
+        click.echo(json.dumps(turn_json(result), ensure_ascii=False))
+    else:
+        err.print(_summary(result), style="dim", markup=False)
+    if not _answered(result.outcome):
+        _fail(_stop_error(result.outcome), 1)
+
+
+# ------------------------------------------------------------------------------- chat
+
+
+@cli.command()
+@_turn_options
+def chat(
+    provider: str | None,
+    base_url: str | None,
+    model: str | None,
+    db: Path | None,
+    session_id: str | None,
+    max_tokens: int | None,
+    max_turns: int | None,
+    system: str | None,
+) -> None:
+    """Chat interactively: each line you type is one turn, streamed live.
+
+    \b
+    Commands:
+      /usage   this session's token usage by source and model
+      /exit    quit (so do Ctrl-D and Ctrl-C at the prompt)
+    Ctrl-C while the model is answering cancels that turn (it is still committed).
+
+    \b
+    Examples:
+      lash chat --model gpt-4o-mini
+      lash chat --base-url http://127.0.0.1:8080/v1 --session my-task
+    """
+    opts = _resolve(
+        provider=provider,
+        base_url=base_url,
+        model=model,
+        db=db,
+        session=session_id,
+        max_tokens=max_tokens,
+        max_turns=max_turns,
+        system=system,
+    )
+    err = _err_console()
+    ctrl_c = _CtrlC()
+
+    async def go() -> None:
+        async with _core(opts, err) as core:
+            session = core.session(opts.session)
+            err.print(f"lash chat · session {session.id} · /usage, /exit", style="dim", markup=False)
+            while True:
+                try:
+                    line = click.prompt("", prompt_suffix="> ", default="", show_default=False, err=True)
+                except click.Abort:
+                    err.print()
+                    return
+                text = line.strip()
+                if not text:
+                    continue
+                if text in ("/exit", "/quit"):
+                    return
+                if text == "/usage":
+                    _out_console().print(_usage_table(session.usage_report(), f"usage: session {session.id}"))
+                    continue
+                if text.startswith("/"):
+                    err.print(f"unknown command {text.split()[0]}; try /usage or /exit", style="yellow", markup=False)
+                    continue
+                view = _LiveView(err)
+                try:
+                    result = await _drive(
+                        session, text, max_turns=opts.max_turns, max_tokens=opts.max_tokens, view=view, ctrl_c=ctrl_c
+                    )
+                except LashError as exc:
+                    view.end()
+                    err.print(f"error: {_one_line(str(exc))}", style="red", markup=False)
+                    session = core.session(session.id)  # reload the head from the store
+                    continue
+                view.end()
+                err.print(_summary(result), style="dim", markup=False)
+                if not _answered(result.outcome):
+                    err.print(f"error: {_one_line(_stop_error(result.outcome))}", style="red", markup=False)
+
+    with ctrl_c.installed():
+        anyio.run(go, backend="asyncio")
+
+
+# ------------------------------------------------------------------------------- sessions
+
+
+@cli.group(cls=_LashGroup)
+def sessions() -> None:
+    """List and inspect stored sessions.
+
+    \b
+    Examples:
+      lash sessions list
+      lash sessions show 3f2a... --json
+    """
+
+
+@contextlib.contextmanager
+def _reading(db: Path | None) -> Iterator[Store]:
+    store = open_store(db or default_db_path(os.environ), create=False)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@sessions.command("list")
+@_db_option
+@_json_option("Print a JSON array of {session_id, turns, created_at, updated_at, pending_inputs}.")
+def sessions_list(db: Path | None, as_json: bool) -> None:
+    """List sessions, most recently updated first.
+
+    Shows each session's id, committed turns, last update and pending (uncommitted) inputs.
+
+    \b
+    Examples:
+      lash sessions list
+      lash sessions list --json | jq '.[0].session_id'
+    """
+    with _reading(db) as store:
+        rows = [(info, len(store.pending_inputs(info.session_id))) for info in store.list_sessions()]
+    if as_json:
+        click.echo(json.dumps([_session_json(info, pending) for info, pending in rows], ensure_ascii=False))
+        return
+    if not rows:
+        _err_console().print("no sessions", style="dim")
+        return
+    table = Table()
+    table.add_column("session", overflow="fold")
+    table.add_column("turns", justify="right")
+    table.add_column("updated")
+    table.add_column("pending", justify="right")
+    for info, pending in rows:
+        table.add_row(info.session_id, str(info.head_revision), _when(info.updated_at), str(pending))
+    _out_console().print(table)
+
+
+def _message_lines(message: Message) -> Iterator[str]:
+    for part in message.parts:
+        if isinstance(part, TextPart) and part.text:
+            yield f"  {message.role}: {part.text}"
+        elif isinstance(part, ReasoningPart) and part.text:
+            yield f"  {message.role} (reasoning): {part.text}"
+        elif isinstance(part, ToolCallPart):
+            yield f"  {message.role} → {part.name}({part.arguments}) [{part.id}]"
+        elif isinstance(part, ToolResultPart):
+            mark = "✗" if part.is_error else "←"
+            yield f"  tool {mark} {part.name} [{part.call_id}]: {part.output}"
+
+
+@sessions.command("show")
+@click.argument("session_id", metavar="ID")
+@_db_option
+@_json_option("Print one JSON object: {session_id, turns: [{turn_id, outcome, messages}], pending_inputs}.")
+def sessions_show(session_id: str, db: Path | None, as_json: bool) -> None:
+    """Show session ID: each committed turn with its outcome and messages, then pending inputs.
+
+    Pending inputs are user inputs that were admitted but whose turn never committed (for
+    example after a crash).
+
+    \b
+    Examples:
+      lash sessions show 3f2a...
+      lash sessions show 3f2a... --json | jq '.turns | length'
+    """
+    with _reading(db) as store:
+        info = store.get_session(session_id)
+        turns: list[tuple[TurnRecord, tuple[Message, ...]]] = [
+            (rec, tuple(n.payload for n in store.load_nodes(session_id, rec.node_ids)))
+            for rec in store.list_turns(session_id)
+        ]
+        pending: list[PendingInput] = store.pending_inputs(session_id)
+    if as_json:
+        obj = {
+            "session_id": info.session_id,
+            "head_revision": info.head_revision,
+            "created_at": info.created_at,
+            "updated_at": info.updated_at,
+            "turns": [
+                {
+                    "turn_id": rec.turn_id,
+                    "revision": rec.revision,
+                    "committed_at": rec.committed_at,
+                    "outcome": _outcome_dict(rec.outcome),
+                    "messages": [_message_json(m) for m in messages],
+                }
+                for rec, messages in turns
+            ],
+            "pending_inputs": [
+                {"turn_id": p.turn_id, "created_at": p.created_at, "message": _message_json(p.message)}
+                for p in pending
+            ],
+        }
+        click.echo(json.dumps(obj, ensure_ascii=False))
+        return
+    click.echo(
+        f"session {info.session_id} · {info.head_revision} turn(s) · created {_when(info.created_at)}"
+        f" · updated {_when(info.updated_at)}"
+    )
+    for rec, messages in turns:
+        outcome = rec.outcome
+        label = _outcome_label(outcome)
+        if isinstance(outcome, Stopped) and outcome.detail:
+            label += f": {_one_line(outcome.detail)}"
+        click.echo(f"turn {rec.revision} · {rec.turn_id} · {label} · {_when(rec.committed_at)}")
+        for message in messages:
+            for line in _message_lines(message):
+                click.echo(line)
+    if pending:
+        click.echo(f"pending inputs ({len(pending)}, not committed):")
+        for p in pending:
+            click.echo(f"  turn {p.turn_id} · {_when(p.created_at)} · {p.message.role}: {p.message.text}")
+
+
+# ------------------------------------------------------------------------------- usage
+
+
+@cli.command()
+@click.argument("session_id", metavar="[SESSION]", required=False)
+@_db_option
+@_json_option("Print the usage report as JSON: {total, by_source, by_model, by_source_model}.")
+def usage(session_id: str | None, db: Path | None, as_json: bool) -> None:
+    """Show token usage by source and model: the five buckets and the number of model calls.
+
+    Buckets: input (uncached), output (reasoning included), cache read, cache write, and
+    reasoning. Without SESSION, every session in the database is summed.
+
+    \b
+    Examples:
+      lash usage
+      lash usage 3f2a... --json | jq .total
+    """
+    with _reading(db) as store:
+        if session_id is not None:
+            ledger = store.usage_ledger(session_id)
+            title = f"usage: session {session_id}"
+        else:
+            infos = store.list_sessions()
+            ledger = UsageLedger()
+            for info in infos:
+                ledger = ledger + store.usage_ledger(info.session_id)
+            title = f"usage: all sessions ({len(infos)})"
+    report = ledger.report()
+    if as_json:
+        click.echo(json.dumps(report.to_json(), ensure_ascii=False))
+        return
+    _out_console().print(_usage_table(report, title))
+
+
+# ------------------------------------------------------------------------------- entry point
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point (``lash``); also ``python -m lash_kernel``.
+
+    Args:
+        argv: arguments without the program name, or None for ``sys.argv[1:]``.
+    """
+    cli.main(args=argv if argv is not None else sys.argv[1:], prog_name="lash")
