@@ -32,7 +32,8 @@ class LashCore:
         model_client: the provider (``OpenAIChatProvider``, ``ScriptedModel``, ...).
         model: model id sent with every call.
         context_window: the model's context window in tokens, or None if unknown.
-        store: where sessions live; default a fresh ``MemoryStore`` (not durable).
+        store: where sessions live; default a fresh ``MemoryStore`` (not durable). The core
+            takes ownership: ``close()`` closes it.
         tools: host tools: ``Tool`` objects or plain functions (wrapped with ``@tool``).
         plugins: host plugin objects; registered last, so their hooks run first.
         prompt: the base system prompt, or None.
@@ -84,7 +85,6 @@ class LashCore:
         self.max_turns = max_turns
         self.max_output_tokens = max_output_tokens
         self.temperature = temperature
-        self._owns_store = store is None
         self.store: Store = store if store is not None else MemoryStore()
         self.pm = make_plugin_manager()
         self.load_report: LoadReport = load_plugins(
@@ -130,9 +130,8 @@ class LashCore:
         return self.session(session_id).run_sync(prompt, **kwargs)
 
     def close(self) -> None:
-        """Release what the core created (its default store). Idempotent."""
-        if self._owns_store:
-            self.store.close()
+        """Close the store. Idempotent. The model client is the host's to close."""
+        self.store.close()
 
     async def aclose(self) -> None:
         """Async ``close``."""

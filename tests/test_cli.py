@@ -1,0 +1,600 @@
+"""The ``lash`` CLI against a real local HTTP server speaking OpenAI-compatible SSE.
+
+Every provider call goes through real httpx to a ``ThreadingHTTPServer`` on 127.0.0.1 that
+serves scripted replies in order and records every request body it received.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections import deque
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from lash_kernel.cli import PROVIDERS, build_provider, cli, default_db_path
+from lash_kernel.errors import ConfigError
+from lash_kernel.messages import Message
+from lash_kernel.store.base import PendingInput
+from lash_kernel.store.sqlite import SqliteStore
+from lash_kernel.testing import sse_body
+
+MODEL = "fake-model"
+SECRET = "sk-test-secret-do-not-print"
+
+
+# ------------------------------------------------------------------------------- the fake server
+
+
+def chunk(delta: dict[str, Any] | None = None, finish: str | None = None, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "model": MODEL,
+        "choices": [{"index": 0, "delta": delta or {}, "finish_reason": finish}],
+        **extra,
+    }
+
+
+def usage_chunk(prompt: int, completion: int, *, cached: int = 0, reasoning: int = 0) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "model": MODEL,
+        "choices": [],
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+            "prompt_tokens_details": {"cached_tokens": cached},
+            "completion_tokens_details": {"reasoning_tokens": reasoning},
+        },
+    }
+
+
+class FakeOpenAI:
+    """Scripted OpenAI-compatible ``/v1/chat/completions`` server (streaming only)."""
+
+    def __init__(self) -> None:
+        self.replies: deque[tuple[int, str, str]] = deque()  # status, content type, body
+        self.bodies: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+                fake.bodies.append(json.loads(raw))
+                fake.headers.append({k.lower(): v for k, v in self.headers.items()})
+                if self.path != "/v1/chat/completions":
+                    status, ctype, body = 404, "application/json", '{"error": {"message": "no such path"}}'
+                elif fake.replies:
+                    status, ctype, body = fake.replies.popleft()
+                else:
+                    status, ctype, body = 400, "application/json", '{"error": {"message": "no scripted reply"}}'
+                data = body.encode("utf-8")
+                self.send_response(status)
+                self.send_header("content-type", ctype)
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def text(
+        self,
+        *pieces: str,
+        prompt: int = 30,
+        completion: int = 7,
+        cached: int = 0,
+        reasoning: int = 0,
+        finish: str = "stop",
+    ) -> FakeOpenAI:
+        chunks = [chunk({"role": "assistant", "content": ""})]
+        chunks += [chunk({"content": p}) for p in pieces]
+        chunks += [chunk(finish=finish), usage_chunk(prompt, completion, cached=cached, reasoning=reasoning)]
+        self.replies.append((200, "text/event-stream", sse_body(*chunks)))
+        return self
+
+    def tool_call(self, name: str, arguments: str, *, call_id: str = "call_1") -> FakeOpenAI:
+        call = {"index": 0, "id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+        chunks = [
+            chunk({"role": "assistant", "tool_calls": [call]}),
+            chunk(finish="tool_calls"),
+            usage_chunk(12, 3),
+        ]
+        self.replies.append((200, "text/event-stream", sse_body(*chunks)))
+        return self
+
+    def error(self, status: int, message: str) -> FakeOpenAI:
+        body = json.dumps({"error": {"message": message, "type": "invalid_request_error"}})
+        self.replies.append((status, "application/json", body))
+        return self
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOpenAI]:
+    fake = FakeOpenAI()
+    fake.thread.start()
+    try:
+        yield fake
+    finally:
+        fake.server.shutdown()
+        fake.server.server_close()
+        fake.thread.join(timeout=5)
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No real keys or user config leak in; the default database lands under tmp_path."""
+    for name in ("OPENAI_API_KEY", "OPENROUTER_API_KEY", "ANTHROPIC_API_KEY", "LASH_DB", "LASH_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("COLUMNS", "200")
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "lash.db"
+
+
+def lash(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> Result:
+    result = CliRunner().invoke(cli, list(args), env=env, input=input, prog_name="lash")
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result
+
+
+def run_json(server: FakeOpenAI, db: Path, prompt: str, *extra: str) -> dict[str, Any]:
+    result = lash("run", "--base-url", server.url, "--model", MODEL, "--db", str(db), "--json", *extra, prompt)
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def one_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    assert len(lines) == 1, text
+    return lines[0]
+
+
+# ------------------------------------------------------------------------------- lash run
+
+
+def test_run_json_shape_and_values(server: FakeOpenAI, db: Path) -> None:
+    server.text("Hello", " there", prompt=30, completion=7, cached=10, reasoning=2)
+    result = lash(
+        "run", "--base-url", server.url, "--model", MODEL, "--db", str(db),
+        "--max-tokens", "50", "--max-turns", "3", "--system", "Be brief.", "--json", "Say hello",
+    )
+    assert result.exit_code == 0, result.stderr
+    out = json.loads(result.stdout)  # exactly one JSON document
+    assert set(out) == {"session_id", "turn_id", "outcome", "text", "usage", "tool_calls"}
+    assert out["session_id"] and out["turn_id"]
+    assert out["outcome"] == {"type": "finished", "output": "assistant_message", "text": "Hello there"}
+    assert out["text"] == "Hello there"
+    assert out["usage"] == {
+        "input_tokens": 20,  # prompt_tokens - cached_tokens
+        "output_tokens": 7,
+        "cache_read_input_tokens": 10,
+        "cache_write_input_tokens": 0,
+        "reasoning_output_tokens": 2,
+    }
+    assert out["tool_calls"] == []
+    assert result.stderr == ""
+    (body,) = server.bodies
+    assert body["model"] == MODEL
+    assert body["stream"] is True
+    assert body["max_tokens"] == 50
+    assert body["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Say hello"},
+    ]
+    assert "authorization" not in server.headers[0]  # base URL and no key: no auth header
+
+
+def test_run_streams_prose_to_stdout_and_summary_to_stderr(server: FakeOpenAI, db: Path) -> None:
+    server.text("Hel", "lo ", "world", prompt=11, completion=3)
+    result = lash("run", "--base-url", server.url, "--db", str(db), "Say hello")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "Hello world\n"
+    summary = one_line(result.stderr)
+    assert "finished" in summary and "11 in" in summary and "3 out" in summary
+    (sid,) = _sessions(db)
+    assert summary.endswith(f"session {sid}")
+    assert server.bodies[0]["model"] == "default"  # --base-url without --model
+
+
+def _sessions(db: Path) -> list[str]:
+    store = SqliteStore(db)
+    try:
+        return [s.session_id for s in store.list_sessions()]
+    finally:
+        store.close()
+
+
+def test_tool_calls_in_json_and_on_stderr(server: FakeOpenAI, db: Path) -> None:
+    server.tool_call("lookup", '{"q": "x"}', call_id="call_9").text("done", prompt=20, completion=2)
+    out = run_json(server, db, "use a tool")
+    assert out["outcome"]["type"] == "finished"
+    assert out["text"] == "done"
+    (call,) = out["tool_calls"]
+    assert call["id"] == "call_9" and call["name"] == "lookup" and call["arguments"] == '{"q": "x"}'
+    assert call["is_error"] is True and call["output"]  # the CLI has no tool named lookup
+    assert out["usage"]["input_tokens"] == 32 and out["usage"]["output_tokens"] == 5
+    # the second request carries the call and its result
+    roles = [m["role"] for m in server.bodies[1]["messages"]]
+    assert roles == ["user", "assistant", "tool"]
+
+    server.tool_call("lookup", "{}", call_id="call_10").text("ok")
+    result = lash("run", "--base-url", server.url, "--db", str(db), "again")
+    assert result.exit_code == 0
+    assert "→ lookup({})" in result.stderr
+    assert "lookup" in result.stderr.splitlines()[1]
+
+
+def test_max_output_tokens_is_an_answer(server: FakeOpenAI, db: Path) -> None:
+    server.text("partial", finish="length")
+    out = run_json(server, db, "write a lot", "--max-tokens", "1")
+    assert out["outcome"]["type"] == "stopped"
+    assert out["outcome"]["reason"] == "max_output_tokens"
+    assert out["text"] == "partial"
+
+
+def test_session_continues_with_session_option(server: FakeOpenAI, db: Path) -> None:
+    server.text("First answer").text("Second answer")
+    first = run_json(server, db, "first question")
+    second = run_json(server, db, "second question", "--session", first["session_id"])
+    assert second["session_id"] == first["session_id"]
+    assert second["turn_id"] != first["turn_id"]
+    assert server.bodies[1]["messages"] == [
+        {"role": "user", "content": "first question"},
+        {"role": "assistant", "content": "First answer"},
+        {"role": "user", "content": "second question"},
+    ]
+    assert _sessions(db) == [first["session_id"]]
+
+
+# ------------------------------------------------------------------------------- errors
+
+
+def test_missing_key_exits_2_with_one_line(db: Path) -> None:
+    result = lash("run", "--model", "gpt-4o-mini", "--db", str(db), "hi")
+    assert result.exit_code == 2
+    assert one_line(result.stderr) == (
+        "error: set OPENAI_API_KEY, or pass --base-url for a local OpenAI-compatible server"
+    )
+    assert result.stdout == ""
+    assert not db.exists()  # nothing was created
+
+    result = lash("run", "--provider", "openrouter", "--model", "m", "--db", str(db), "hi")
+    assert result.exit_code == 2
+    assert "OPENROUTER_API_KEY" in one_line(result.stderr)
+
+    result = lash("run", "--db", str(db), "hi", env={"OPENAI_API_KEY": SECRET})
+    assert result.exit_code == 2
+    assert "LASH_MODEL" in one_line(result.stderr)
+    assert SECRET not in result.output
+
+
+def test_unknown_provider_exits_2() -> None:
+    result = lash("run", "--provider", "nope", "--model", "m", "hi")
+    assert result.exit_code == 2
+    assert "nope" in result.stderr
+    with pytest.raises(ConfigError, match="unknown provider"):
+        build_provider("nope", None, {})
+
+
+def test_every_provider_builds_with_a_base_url() -> None:
+    import anyio
+
+    async def check() -> None:
+        for name in PROVIDERS:
+            client = build_provider(name, "http://127.0.0.1:9/v1", {})
+            await client.aclose()
+            with pytest.raises(ConfigError, match=PROVIDERS[name].key_env):
+                build_provider(name, None, {})
+
+    anyio.run(check)
+
+
+def test_default_provider_is_openrouter_with_its_key(server: FakeOpenAI, db: Path) -> None:
+    # with --base-url the default stays openai, and the OpenAI key (if any) goes to that server
+    server.text("hi")
+    result = lash(
+        "run", "--base-url", server.url, "--db", str(db), "hi",
+        env={"OPENROUTER_API_KEY": "or-key", "OPENAI_API_KEY": SECRET},
+    )
+    assert result.exit_code == 0, result.stderr
+    assert server.headers[0]["authorization"] == f"Bearer {SECRET}"
+    assert SECRET not in result.output
+
+
+def test_http_400_exits_1_without_retry(server: FakeOpenAI, db: Path) -> None:
+    server.error(400, "model 'x' does not exist")
+    result = lash("run", "--base-url", server.url, "--db", str(db), "hi")
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: ") and "400" in lines[-1] and "does not exist" in lines[-1]
+    assert "Traceback" not in result.output
+    assert len(server.bodies) == 1  # 400 is not retried
+
+    server.error(400, "bad request")
+    result = lash("run", "--base-url", server.url, "--db", str(db), "--json", "hi")
+    assert result.exit_code == 1
+    out = json.loads(result.stdout)
+    assert out["outcome"]["type"] == "stopped" and out["outcome"]["reason"] == "provider_error"
+    assert "400" in out["outcome"]["detail"]
+    assert one_line(result.stderr).startswith("error: turn stopped (provider_error)")
+
+
+def test_http_401_exits_1_and_never_prints_the_key(server: FakeOpenAI, db: Path) -> None:
+    server.error(401, "invalid api key")
+    result = lash("run", "--base-url", server.url, "--db", str(db), "hi", env={"OPENAI_API_KEY": SECRET})
+    assert result.exit_code == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "401" in last
+    assert SECRET not in result.output
+    assert server.headers[0]["authorization"] == f"Bearer {SECRET}"
+
+
+def _newer_db(db: Path) -> None:
+    SqliteStore(db).close()
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("UPDATE lash_meta SET value = '99' WHERE key = 'schema_version'")
+    conn.close()
+
+
+def test_newer_database_exits_1(server: FakeOpenAI, db: Path) -> None:
+    _newer_db(db)
+    for args in (
+        ("sessions", "list", "--db", str(db)),
+        ("usage", "--db", str(db)),
+        ("run", "--base-url", server.url, "--db", str(db), "hi"),
+    ):
+        result = lash(*args)
+        assert result.exit_code == 1, args
+        line = one_line(result.stderr)
+        assert line.startswith("error: ") and "newer lash" in line and "schema version 99" in line
+    assert server.bodies == []
+
+
+def test_corrupt_database_exits_1(db: Path) -> None:
+    db.write_bytes(b"this is not sqlite at all" * 100)
+    result = lash("sessions", "list", "--db", str(db))
+    assert result.exit_code == 1
+    assert "not a SQLite database" in one_line(result.stderr)
+
+
+def test_unknown_session(db: Path, server: FakeOpenAI) -> None:
+    server.text("hi")
+    run_json(server, db, "hi")
+    for args in (("sessions", "show", "nope"), ("usage", "nope")):
+        result = lash(*args, "--db", str(db))
+        assert result.exit_code == 1
+        assert one_line(result.stderr).startswith("error: no session 'nope'")
+
+
+# ------------------------------------------------------------------------------- sessions
+
+
+def test_sessions_list_and_show(server: FakeOpenAI, db: Path) -> None:
+    server.text("Paris.").text("About 2.1 million.")
+    first = run_json(server, db, "Capital of France?")
+    sid = first["session_id"]
+    run_json(server, db, "Population?", "--session", sid)
+
+    result = lash("sessions", "list", "--db", str(db), "--json")
+    assert result.exit_code == 0
+    (row,) = json.loads(result.stdout)
+    assert row["session_id"] == sid and row["turns"] == 2 and row["pending_inputs"] == 0
+    assert row["updated_at"] >= row["created_at"] > 0
+
+    result = lash("sessions", "list", "--db", str(db))
+    assert result.exit_code == 0
+    assert sid in result.stdout and "turns" in result.stdout
+
+    result = lash("sessions", "show", sid, "--db", str(db), "--json")
+    assert result.exit_code == 0
+    shown = json.loads(result.stdout)
+    assert shown["session_id"] == sid and shown["head_revision"] == 2
+    assert [t["turn_id"] for t in shown["turns"]][0] == first["turn_id"]
+    assert [t["outcome"]["type"] for t in shown["turns"]] == ["finished", "finished"]
+    assert [[(m["role"], m["text"]) for m in t["messages"]] for t in shown["turns"]] == [
+        [("user", "Capital of France?"), ("assistant", "Paris.")],
+        [("user", "Population?"), ("assistant", "About 2.1 million.")],
+    ]
+    assert shown["pending_inputs"] == []
+
+    result = lash("sessions", "show", sid, "--db", str(db))
+    assert result.exit_code == 0
+    text = result.stdout
+    assert f"turn 1 · {first['turn_id']} · finished" in text
+    assert "  user: Capital of France?" in text and "  assistant: Paris." in text
+    assert "pending" not in text
+
+
+def test_sessions_show_tool_calls(server: FakeOpenAI, db: Path) -> None:
+    server.tool_call("lookup", '{"q": 1}', call_id="call_7").text("done")
+    sid = run_json(server, db, "go")["session_id"]
+    shown = json.loads(lash("sessions", "show", sid, "--db", str(db), "--json").stdout)
+    messages = shown["turns"][0]["messages"]
+    assert messages[1]["tool_calls"] == [{"id": "call_7", "name": "lookup", "arguments": '{"q": 1}'}]
+    (res,) = messages[2]["tool_results"]
+    assert res["call_id"] == "call_7" and res["is_error"] is True
+    text = lash("sessions", "show", sid, "--db", str(db)).stdout
+    assert '  assistant → lookup({"q": 1}) [call_7]' in text
+    assert "  tool ✗ lookup [call_7]: " in text
+
+
+def test_sessions_show_pending_input(db: Path) -> None:
+    store = SqliteStore(db)
+    try:
+        store.open_session("s1", mode="standard", frame_id="f0", now=1000.0)
+        store.record_input(
+            PendingInput(session_id="s1", turn_id="t-crashed", message=Message.user("lost question"), created_at=1001.0)
+        )
+    finally:
+        store.close()
+
+    shown = json.loads(lash("sessions", "show", "s1", "--db", str(db), "--json").stdout)
+    assert shown["turns"] == []
+    assert shown["pending_inputs"] == [
+        {"turn_id": "t-crashed", "created_at": 1001.0, "message": {"role": "user", "text": "lost question"}}
+    ]
+    text = lash("sessions", "show", "s1", "--db", str(db)).stdout
+    assert "pending inputs (1, not committed):" in text
+    assert "turn t-crashed" in text and "user: lost question" in text
+
+    (row,) = json.loads(lash("sessions", "list", "--db", str(db), "--json").stdout)
+    assert row == {"session_id": "s1", "turns": 0, "created_at": 1000.0, "updated_at": 1000.0, "pending_inputs": 1}
+
+
+def test_read_commands_on_a_missing_database_create_nothing(db: Path) -> None:
+    assert json.loads(lash("sessions", "list", "--db", str(db), "--json").stdout) == []
+    assert json.loads(lash("usage", "--db", str(db), "--json").stdout)["total"]["input_tokens"] == 0
+    assert not db.exists()
+
+
+# ------------------------------------------------------------------------------- usage
+
+
+def test_usage_table_and_json(server: FakeOpenAI, db: Path) -> None:
+    server.text("a", prompt=30, completion=7, cached=10, reasoning=2).text("b", prompt=5, completion=1)
+    server.text("c", prompt=100, completion=50)
+    sid = run_json(server, db, "one")["session_id"]
+    run_json(server, db, "two", "--session", sid)
+    other = run_json(server, db, "three")["session_id"]
+
+    result = lash("usage", sid, "--db", str(db), "--json")
+    assert result.exit_code == 0
+    report = json.loads(result.stdout)
+    assert report["total"] == {
+        "input_tokens": 25,
+        "output_tokens": 8,
+        "cache_read_input_tokens": 10,
+        "cache_write_input_tokens": 0,
+        "reasoning_output_tokens": 2,
+    }
+    assert report["by_source_model"] == [
+        {"source": "turn", "model": MODEL, "calls": 2, **report["total"]},
+    ]
+    assert report["by_model"] == {MODEL: report["total"]}
+
+    everything = json.loads(lash("usage", "--db", str(db), "--json").stdout)
+    assert everything["total"]["input_tokens"] == 125
+    assert everything["total"]["output_tokens"] == 58
+    assert everything["by_source_model"][0]["calls"] == 3
+
+    table = lash("usage", sid, "--db", str(db)).stdout
+    assert f"usage: session {sid}" in table
+    for header in ("source", "model", "input", "output", "cache read", "cache write", "reasoning", "calls"):
+        assert header in table
+    (row,) = [line for line in table.splitlines() if MODEL in line]
+    assert row.split("│")[1:-1] and [c.strip() for c in row.split("│")[1:-1]] == [
+        "turn", MODEL, "25", "8", "10", "0", "2", "2"
+    ]
+    all_table = lash("usage", "--db", str(db)).stdout
+    assert "all sessions (2)" in all_table and "125" in all_table
+    assert other != sid
+
+
+# ------------------------------------------------------------------------------- config, env
+
+
+def test_lash_db_env_is_honoured(server: FakeOpenAI, tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "dir" / "from-env.db"
+    server.text("hi")
+    result = lash("run", "--base-url", server.url, "--json", "hi", env={"LASH_DB": str(path)})
+    assert result.exit_code == 0, result.stderr
+    sid = json.loads(result.stdout)["session_id"]
+    assert path.exists()  # parent directories were created
+    rows = json.loads(lash("sessions", "list", "--json", env={"LASH_DB": str(path)}).stdout)
+    assert [r["session_id"] for r in rows] == [sid]
+    assert not (tmp_path / "xdg").exists()
+
+
+def test_default_db_honours_xdg_data_home(server: FakeOpenAI, tmp_path: Path) -> None:
+    server.text("hi")
+    assert lash("run", "--base-url", server.url, "hi").exit_code == 0
+    assert (tmp_path / "xdg" / "lash" / "lash.db").exists()
+    assert default_db_path({"XDG_DATA_HOME": "relative/ignored"}) == Path.home() / ".local/share/lash/lash.db"
+
+
+def test_lash_model_env(server: FakeOpenAI, db: Path) -> None:
+    server.text("hi")
+    result = lash("run", "--base-url", server.url, "--db", str(db), "hi", env={"LASH_MODEL": "env-model"})
+    assert result.exit_code == 0
+    assert server.bodies[0]["model"] == "env-model"
+
+
+# ------------------------------------------------------------------------------- chat
+
+
+def test_chat_streams_turns_and_prints_usage(server: FakeOpenAI, db: Path) -> None:
+    server.text("Hi!", prompt=9, completion=2).text("Bye.", prompt=20, completion=3)
+    result = lash(
+        "chat", "--base-url", server.url, "--model", MODEL, "--db", str(db),
+        input="hello\n\n/usage\n/nope\ngoodbye\n/exit\n",
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "Hi!\n" in result.stdout and "Bye.\n" in result.stdout
+    assert "usage: session" in result.stdout
+    assert "unknown command /nope" in result.stderr
+    (sid,) = _sessions(db)
+    assert result.stderr.count(f"session {sid}") >= 3  # banner + two summaries
+    assert server.bodies[1]["messages"][:2] == [
+        {"role": "user", "content": "hello"},
+        {"role": "assistant", "content": "Hi!"},
+    ]
+    shown = json.loads(lash("sessions", "show", sid, "--db", str(db), "--json").stdout)
+    assert len(shown["turns"]) == 2
+
+
+def test_chat_quits_on_eof_and_reports_stopped_turns(server: FakeOpenAI, db: Path) -> None:
+    server.error(400, "nope")
+    result = lash("chat", "--base-url", server.url, "--db", str(db), input="hello\n")
+    assert result.exit_code == 0
+    assert "error: turn stopped (provider_error)" in result.stderr and "400" in result.stderr
+
+
+# ------------------------------------------------------------------------------- help, version
+
+
+@pytest.mark.parametrize(
+    "args",
+    [(), ("run",), ("chat",), ("sessions",), ("sessions", "list"), ("sessions", "show"), ("usage",)],
+)
+def test_help_everywhere_has_an_example(args: tuple[str, ...]) -> None:
+    result = lash(*args, "--help")
+    assert result.exit_code == 0
+    assert "Example" in result.stdout
+    assert "lash" in result.stdout
+
+
+def test_version() -> None:
+    result = lash("--version")
+    assert result.exit_code == 0
+    assert result.stdout.startswith("lash, version ")
+
+
+def test_python_dash_m() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "lash_kernel", "--version"], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("lash, version ")
