@@ -41,6 +41,8 @@ class LashCore:
         max_output_tokens: default output-token cap per model call, or None.
         temperature: default sampling temperature, or None.
         tool_timeout_s: default per-tool timeout in seconds, or None for none.
+        request_timeout_s: deadline for one model-call attempt including its whole stream,
+            seconds (None for none); a timed-out attempt is retried per ``retry``.
         retry: model-call retry policy.
         entry_points: load installed plugins from the ``lash.plugins`` entry-point group.
         allow, block, strict: entry-point filtering and strict loading (see ``load_plugins``).
@@ -66,6 +68,7 @@ class LashCore:
         max_output_tokens: int | None = None,
         temperature: float | None = None,
         tool_timeout_s: float | None = None,
+        request_timeout_s: float | None = 600.0,
         retry: RetryPolicy | None = None,
         entry_points: bool = True,
         allow: Iterable[str] | None = None,
@@ -105,6 +108,7 @@ class LashCore:
             new_id=new_id or (lambda: uuid.uuid4().hex),
             retry=retry or RetryPolicy(),
             tool_timeout_s=tool_timeout_s,
+            request_timeout_s=request_timeout_s,
         )
 
     @property

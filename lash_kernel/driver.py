@@ -36,7 +36,14 @@ from lash_kernel.activity import (
     TurnFinished,
 )
 from lash_kernel.effects import CallModel, Effect, EmitActivity, FinishTurn, RunTools
-from lash_kernel.errors import LashError, ModelError, PluginHookError, ProviderHTTPError, ProviderStreamError
+from lash_kernel.errors import (
+    LashError,
+    ModelError,
+    PluginHookError,
+    ProviderConnectionError,
+    ProviderHTTPError,
+    ProviderStreamError,
+)
 from lash_kernel.events import CancelRequested, Event, ModelFailed, ModelResponded, ToolCallFinished, TurnFailed
 from lash_kernel.machine import MachineConfig, TurnMachine, TurnState
 from lash_kernel.messages import Message, ToolCallPart
@@ -96,6 +103,9 @@ class TurnRuntime:
         new_id: returns a fresh unique id string (node ids, turn ids).
         retry: model-call retry policy.
         tool_timeout_s: default per-tool timeout in seconds, or None.
+        request_timeout_s: deadline for one model call attempt, whole stream included, in
+            seconds (None for none); the per-chunk idle timeout is the provider's read timeout.
+            An attempt past its deadline fails as a retryable ``ProviderConnectionError``.
         sleep: awaitable sleep used for backoff (injectable for tests).
         rng: randomness for jitter (injectable for tests).
     """
@@ -109,6 +119,7 @@ class TurnRuntime:
     new_id: Callable[[], str] = attrs.field(factory=lambda: _uuid_hex)
     retry: RetryPolicy = attrs.field(factory=RetryPolicy)
     tool_timeout_s: float | None = None
+    request_timeout_s: float | None = 600.0
     sleep: Callable[[float], Awaitable[Any]] = anyio.sleep
     rng: random.Random = attrs.field(factory=random.Random)
 
@@ -313,22 +324,31 @@ class _Turn:
         while True:
             streamed = False
             response: ModelResponse | None = None
+            exc: ModelError | None = None
             try:
-                async with aclosing(rt.client.stream(request)) as items:  # type: ignore[type-var]
-                    async for item in items:
-                        if isinstance(item, TextDelta):
-                            streamed = True
-                            yield self._activity(AssistantProseDelta(text=item.text), rid)
-                        elif isinstance(item, ReasoningDelta):
-                            streamed = True
-                            yield self._activity(ReasoningProseDelta(text=item.text), rid)
-                        elif isinstance(item, ModelResponse):
-                            response = item
+                with anyio.fail_after(rt.request_timeout_s):
+                    async with aclosing(rt.client.stream(request)) as items:  # type: ignore[type-var]
+                        async for item in items:
+                            if isinstance(item, TextDelta):
+                                streamed = True
+                                yield self._activity(AssistantProseDelta(text=item.text), rid)
+                            elif isinstance(item, ReasoningDelta):
+                                streamed = True
+                                yield self._activity(ReasoningProseDelta(text=item.text), rid)
+                            elif isinstance(item, ModelResponse):
+                                response = item
                 if response is None:
                     raise ProviderStreamError(
                         "provider stream ended without a final response", provider=rt.client.provider_name
                     )
-            except ModelError as exc:
+            except TimeoutError:
+                exc = ProviderConnectionError(
+                    f"{rt.client.provider_name}: no complete response within {rt.request_timeout_s} s",
+                    provider=rt.client.provider_name,
+                )
+            except ModelError as error:
+                exc = error
+            if exc is not None:
                 if not exc.retryable or attempt >= policy.max_attempts:
                     for activity in self._emit(ErrorReported(kind="provider", message=str(exc)), rid):
                         yield activity

@@ -7,10 +7,13 @@ serves scripted replies in order and records every request body it received.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -66,6 +69,8 @@ class FakeOpenAI:
     def __init__(self) -> None:
         self.replies: deque[tuple[int, str, str]] = deque()  # status, content type, body
         self.bodies: list[dict[str, Any]] = []
+        self.stall = threading.Event()  # set: the next reply stalls after its first event
+        self.stalled = threading.Event()  # set by the server once it is stalling
         self.headers: list[dict[str, str]] = []
         fake = self
 
@@ -83,6 +88,19 @@ class FakeOpenAI:
                 data = body.encode("utf-8")
                 self.send_response(status)
                 self.send_header("content-type", ctype)
+                if fake.stall.is_set():  # close-delimited body: first event, a pause, the rest
+                    fake.stall.clear()
+                    self.end_headers()
+                    first, _, rest = body.partition("\n\n")
+                    try:
+                        self.wfile.write((first + "\n\n").encode("utf-8"))
+                        self.wfile.flush()
+                        fake.stalled.set()
+                        time.sleep(3.0)
+                        self.wfile.write(rest.encode("utf-8"))
+                    except OSError:  # the client went away (the turn was cancelled)
+                        pass
+                    return
                 self.send_header("content-length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -93,7 +111,7 @@ class FakeOpenAI:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     def text(
         self,
@@ -570,6 +588,47 @@ def test_chat_quits_on_eof_and_reports_stopped_turns(server: FakeOpenAI, db: Pat
     result = lash("chat", "--base-url", server.url, "--db", str(db), input="hello\n")
     assert result.exit_code == 0
     assert "error: turn stopped (provider_error)" in result.stderr and "400" in result.stderr
+
+
+def _interrupt_when_stalled(server: FakeOpenAI) -> threading.Thread:
+    """Press Ctrl-C (SIGINT to this process) once the server is mid-stream."""
+
+    def press() -> None:
+        if server.stalled.wait(timeout=10):
+            time.sleep(0.3)  # let the first delta reach the CLI
+            os.kill(os.getpid(), signal.SIGINT)
+
+    server.stall.set()
+    thread = threading.Thread(target=press, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_ctrl_c_cancels_the_chat_turn_not_the_process(server: FakeOpenAI, db: Path) -> None:
+    server.text("Partial ", "answer never finished")
+    presser = _interrupt_when_stalled(server)
+    result = lash("chat", "--base-url", server.url, "--db", str(db), input="tell me\n")
+    presser.join(timeout=10)
+    assert result.exit_code == 0, result.stderr
+    assert "stopped (cancelled)" in result.stderr
+    assert "error: turn stopped (cancelled)" in result.stderr
+    (sid,) = _sessions(db)
+    shown = json.loads(lash("sessions", "show", sid, "--db", str(db), "--json").stdout)
+    (turn,) = shown["turns"]
+    assert turn["outcome"]["type"] == "stopped" and turn["outcome"]["reason"] == "cancelled"
+    assert turn["messages"][0] == {"role": "user", "text": "tell me"}
+
+
+def test_ctrl_c_cancels_a_run_turn_and_commits_it(server: FakeOpenAI, db: Path) -> None:
+    server.text("Partial ", "answer never finished")
+    presser = _interrupt_when_stalled(server)
+    result = lash("run", "--base-url", server.url, "--db", str(db), "--json", "tell me")
+    presser.join(timeout=10)
+    assert result.exit_code == 1
+    out = json.loads(result.stdout)
+    assert out["outcome"]["reason"] == "cancelled"
+    assert one_line(result.stderr).startswith("error: turn stopped (cancelled)")
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
 
 
 # ------------------------------------------------------------------------------- help, version

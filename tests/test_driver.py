@@ -389,3 +389,35 @@ def test_sync_convenience(tmp_path):
     result = core.run_sync("hi")
     assert result.text == "sync ok"
     core.store.close()
+
+
+class HangsOnce(ScriptedModel):
+    """First attempt never finishes streaming; later attempts answer from the script."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attempts = 0
+
+    async def stream(self, request):
+        self.attempts += 1
+        if self.attempts == 1:
+            from lash_kernel.providers.base import TextDelta as Delta
+
+            yield Delta(text="stalled ")
+            await anyio.sleep(30)
+        async for item in super().stream(request):
+            yield item
+
+
+async def test_request_deadline_retries_a_stalled_stream(tmp_path):
+    model = HangsOnce()
+    model.enqueue_text("recovered")
+    core = make_core(model, tmp_path, request_timeout_s=0.2)
+    with anyio.fail_after(10):
+        result = await core.session().turn("hi").run()
+    kinds = [a.kind for a in result.activities]
+    assert result.outcome == Finished(text="recovered")
+    assert kinds.index("model_attempt_reset") < kinds.index("retry_status")
+    reason = next(a.event.reason for a in result.activities if a.kind == "retry_status")
+    assert "no complete response within 0.2 s" in reason
+    core.close()
