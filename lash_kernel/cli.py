@@ -24,7 +24,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
@@ -35,7 +35,6 @@ import attrs
 import click
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
 from lash_kernel.activity import (
     AssistantProseDelta,
@@ -62,6 +61,7 @@ __all__ = [
     "PROVIDERS",
     "ProviderChoice",
     "build_provider",
+    "check_provider",
     "cli",
     "default_db_path",
     "default_provider",
@@ -160,6 +160,26 @@ def default_provider(base_url: str | None, env: Mapping[str, str]) -> str:
     return "openrouter" if env.get("OPENROUTER_API_KEY") and not base_url else "openai"
 
 
+def check_provider(name: str, base_url: str | None, env: Mapping[str, str]) -> ProviderChoice:
+    """Validate ``--provider name`` without building anything (no client, no I/O).
+
+    Args:
+        name: a key of ``PROVIDERS``.
+        base_url: the ``--base-url`` value, or None.
+        env: the environment to read keys from.
+    Returns:
+        The provider's ``ProviderChoice``.
+    Raises:
+        ConfigError: unknown provider, or no key and no base URL. The message says what to set.
+    """
+    choice = PROVIDERS.get(name)
+    if choice is None:
+        raise ConfigError(f"unknown provider {name!r}: choose one of {', '.join(PROVIDERS)}")
+    if not (env.get(choice.key_env) or base_url):
+        raise ConfigError(choice.missing_key)
+    return choice
+
+
 def build_provider(name: str, base_url: str | None, env: Mapping[str, str]) -> ModelClient:
     """Build the model client for ``--provider name``.
 
@@ -176,13 +196,8 @@ def build_provider(name: str, base_url: str | None, env: Mapping[str, str]) -> M
     Raises:
         ConfigError: unknown provider, or no key and no base URL. The message says what to set.
     """
-    choice = PROVIDERS.get(name)
-    if choice is None:
-        raise ConfigError(f"unknown provider {name!r}: choose one of {', '.join(PROVIDERS)}")
-    api_key = env.get(choice.key_env) or None
-    if api_key is None and not base_url:
-        raise ConfigError(choice.missing_key)
-    return choice.factory(api_key, base_url or None)
+    choice = check_provider(name, base_url, env)
+    return choice.factory(env.get(choice.key_env) or None, base_url or None)
 
 
 # ------------------------------------------------------------------------------- store
@@ -305,7 +320,10 @@ def _err_console() -> Console:
 
 
 def _out_console() -> Console:
-    return Console(highlight=False)
+    console = Console(highlight=False)
+    if not console.is_terminal and not os.environ.get("COLUMNS"):
+        console.width = 200  # piped: do not fold table cells at rich's 80-column default
+    return console
 
 
 def _when(ts: float) -> str:
@@ -363,8 +381,8 @@ def _usage_table(report: UsageReport, title: str) -> Table:
     table.add_column("source")
     table.add_column("model", overflow="fold")
     for bucket in BUCKETS:
-        table.add_column(_BUCKET_HEADERS[bucket], justify="right")
-    table.add_column("calls", justify="right")
+        table.add_column(_BUCKET_HEADERS[bucket], justify="right", no_wrap=True)
+    table.add_column("calls", justify="right", no_wrap=True)
     for (source, model), usage in report.by_source_model.items():
         table.add_row(
             source,
@@ -412,12 +430,11 @@ class _LiveView:
             self._line(f"→ {event.name}({_short(event.arguments)})", "dim")
         elif isinstance(event, ToolCallCompleted):
             mark = "✗" if event.is_error else "←"
-            self._line(f"{mark} {event.name} ({event.duration_s:.2f}s): {_short(event.output)}", "dim red" if event.is_error else "dim")
+            style = "dim red" if event.is_error else "dim"
+            self._line(f"{mark} {event.name} ({event.duration_s:.2f}s): {_short(event.output)}", style)
         elif isinstance(event, RetryStatus):
-            self._line(
-                f"retrying in {event.wait_s:.1f}s (attempt {event.attempt}/{event.max_attempts}): {_short(event.reason)}",
-                "dim yellow",
-            )
+            attempt = f"attempt {event.attempt}/{event.max_attempts}"
+            self._line(f"retrying in {event.wait_s:.1f}s ({attempt}): {_short(event.reason)}", "dim yellow")
         elif isinstance(event, ModelAttemptReset):
             self._line("(the failed attempt's partial output above is discarded)", "dim yellow")
         elif isinstance(event, ErrorReported) and event.kind != "provider":
@@ -525,11 +542,7 @@ def _resolve(
 ) -> _TurnOptions:
     env = os.environ
     name = provider or default_provider(base_url, env)
-    choice = PROVIDERS.get(name)
-    if choice is None:
-        raise ConfigError(f"unknown provider {name!r}: choose one of {', '.join(PROVIDERS)}")
-    if not (env.get(choice.key_env) or base_url):
-        raise ConfigError(choice.missing_key)
+    check_provider(name, base_url, env)  # config errors before anything is opened
     if not model:
         if not base_url:
             raise ConfigError("pass --model or set LASH_MODEL (for example --model gpt-4o-mini)")
@@ -547,7 +560,7 @@ def _resolve(
 
 
 @contextlib.asynccontextmanager
-async def _core(opts: _TurnOptions, err: Console) -> Any:
+async def _core(opts: _TurnOptions, err: Console) -> AsyncIterator[LashCore]:
     """Provider + store + core for one command; everything is closed on exit."""
     client = build_provider(opts.provider, opts.base_url, os.environ)
     try:
@@ -850,17 +863,21 @@ def sessions_list(db: Path | None, as_json: bool) -> None:
     _out_console().print(table)
 
 
+def _indented(text: str) -> str:
+    return text.replace("\n", "\n    ")
+
+
 def _message_lines(message: Message) -> Iterator[str]:
     for part in message.parts:
         if isinstance(part, TextPart) and part.text:
-            yield f"  {message.role}: {part.text}"
+            yield f"  {message.role}: {_indented(part.text)}"
         elif isinstance(part, ReasoningPart) and part.text:
-            yield f"  {message.role} (reasoning): {part.text}"
+            yield f"  {message.role} (reasoning): {_indented(part.text)}"
         elif isinstance(part, ToolCallPart):
             yield f"  {message.role} → {part.name}({part.arguments}) [{part.id}]"
         elif isinstance(part, ToolResultPart):
             mark = "✗" if part.is_error else "←"
-            yield f"  tool {mark} {part.name} [{part.call_id}]: {part.output}"
+            yield f"  tool {mark} {part.name} [{part.call_id}]: {_indented(part.output)}"
 
 
 @sessions.command("show")
@@ -924,7 +941,7 @@ def sessions_show(session_id: str, db: Path | None, as_json: bool) -> None:
     if pending:
         click.echo(f"pending inputs ({len(pending)}, not committed):")
         for p in pending:
-            click.echo(f"  turn {p.turn_id} · {_when(p.created_at)} · {p.message.role}: {p.message.text}")
+            click.echo(f"  turn {p.turn_id} · {_when(p.created_at)} · {p.message.role}: {_indented(p.message.text)}")
 
 
 # ------------------------------------------------------------------------------- usage

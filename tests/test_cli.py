@@ -88,12 +88,13 @@ class FakeOpenAI:
                 data = body.encode("utf-8")
                 self.send_response(status)
                 self.send_header("content-type", ctype)
-                if fake.stall.is_set():  # close-delimited body: first event, a pause, the rest
+                if fake.stall.is_set():  # close-delimited body: two events, a pause, the rest
                     fake.stall.clear()
                     self.end_headers()
-                    first, _, rest = body.partition("\n\n")
+                    events = body.split("\n\n")  # role chunk, first text chunk | the rest
+                    first, rest = "\n\n".join(events[:2]) + "\n\n", "\n\n".join(events[2:])
                     try:
-                        self.wfile.write((first + "\n\n").encode("utf-8"))
+                        self.wfile.write(first.encode("utf-8"))
                         self.wfile.flush()
                         fake.stalled.set()
                         time.sleep(3.0)
@@ -359,6 +360,17 @@ def test_http_400_exits_1_without_retry(server: FakeOpenAI, db: Path) -> None:
     assert one_line(result.stderr).startswith("error: turn stopped (provider_error)")
 
 
+def test_retryable_status_is_retried_and_shown(server: FakeOpenAI, db: Path) -> None:
+    server.error(503, "overloaded").text("recovered")
+    result = lash("run", "--base-url", server.url, "--db", str(db), "hi")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "recovered\n"
+    retry, summary = result.stderr.strip().splitlines()
+    assert retry.startswith("retrying in ") and "attempt 1/4" in retry and "503" in retry
+    assert summary.startswith("finished")
+    assert len(server.bodies) == 2
+
+
 def test_http_401_exits_1_and_never_prints_the_key(server: FakeOpenAI, db: Path) -> None:
     server.error(401, "invalid api key")
     result = lash("run", "--base-url", server.url, "--db", str(db), "hi", env={"OPENAI_API_KEY": SECRET})
@@ -610,6 +622,7 @@ def test_ctrl_c_cancels_the_chat_turn_not_the_process(server: FakeOpenAI, db: Pa
     result = lash("chat", "--base-url", server.url, "--db", str(db), input="tell me\n")
     presser.join(timeout=10)
     assert result.exit_code == 0, result.stderr
+    assert "Partial" in result.stdout  # streamed before the cancel
     assert "stopped (cancelled)" in result.stderr
     assert "error: turn stopped (cancelled)" in result.stderr
     (sid,) = _sessions(db)

@@ -62,7 +62,8 @@ def llama_url() -> Iterator[str]:
 
 
 def _lash(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENROUTER_API_KEY", "LASH_DB", "LASH_MODEL")}
+    hidden = ("OPENAI_API_KEY", "OPENROUTER_API_KEY", "LASH_DB", "LASH_MODEL")
+    env = {k: v for k, v in os.environ.items() if k not in hidden}
     return subprocess.run(
         [sys.executable, "-m", "lash_kernel", *args], capture_output=True, text=True, timeout=300, env=env
     )

@@ -77,6 +77,7 @@ async def open_sse(
     Raises:
         ProviderHTTPError: non-2xx status (body read and attached).
         ProviderConnectionError: connect/read failure or timeout, including mid-stream.
+        ProviderStreamError: the body cannot be decoded (corrupt ``content-encoding``).
     """
     try:
         async with client.stream(
@@ -95,6 +96,8 @@ async def open_sse(
         raise ProviderConnectionError(f"{provider}: timed out ({type(exc).__name__})", provider=provider) from exc
     except httpx.TransportError as exc:
         raise ProviderConnectionError(f"{provider}: connection failed: {exc}", provider=provider) from exc
+    except httpx.DecodingError as exc:  # a RequestError, not a TransportError: corrupt content-encoding
+        raise ProviderStreamError(f"{provider}: undecodable response body: {exc}", provider=provider) from exc
 
 
 async def _guarded(events: AsyncIterator[ServerSentEvent], provider: str) -> AsyncIterator[ServerSentEvent]:
@@ -105,6 +108,8 @@ async def _guarded(events: AsyncIterator[ServerSentEvent], provider: str) -> Asy
         raise ProviderConnectionError(f"{provider}: stream idle timeout ({type(exc).__name__})", provider=provider) from exc
     except httpx.TransportError as exc:
         raise ProviderConnectionError(f"{provider}: stream interrupted: {exc}", provider=provider) from exc
+    except httpx.DecodingError as exc:
+        raise ProviderStreamError(f"{provider}: undecodable stream: {exc}", provider=provider) from exc
 
 
 def sse_json(event: ServerSentEvent, *, provider: str) -> Any:
