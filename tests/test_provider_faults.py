@@ -11,10 +11,12 @@ a shape the API accepts.
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import anyio
 import attrs
 import httpx
 import pytest
@@ -91,6 +93,11 @@ class Chat:
     def malformed(cls) -> str:
         return 'data: {"id":"chatcmpl-F1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hel\n\n'
 
+    @classmethod
+    def wrong_types(cls) -> str | None:
+        """Valid JSON of the wrong shape: ``delta`` is a string, not an object."""
+        return _data(cls._chunk({"role": "assistant", "content": ""})) + _data({**cls._chunk({}), "choices": [{"index": 0, "delta": "Hello"}]})
+
     @staticmethod
     def error_body(status: int, message: str) -> str:
         codes = {400: "invalid_request_error", 401: "invalid_api_key", 403: "unsupported_country_region_territory", 404: "model_not_found"}
@@ -155,6 +162,11 @@ class Anthropic:
         start = cls.partial("").split("event: ping")[0]
         return start + 'event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_bl\n\n'
 
+    @classmethod
+    def wrong_types(cls) -> str | None:
+        """Valid JSON of the wrong shape: a proxy's ``error`` event whose error is a bare string."""
+        return cls.partial("").split("event: ping")[0] + _named("error", {"type": "error", "error": "Overloaded"})
+
     @staticmethod
     def error_body(status: int, message: str) -> str:
         kinds = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error", 404: "not_found_error"}
@@ -218,6 +230,10 @@ class Responses:
         return cls.partial("") + 'event: response.output_item.added\ndata: {"type":"response.output_item.added","item":{"id\n\n'
 
     @staticmethod
+    def wrong_types() -> str | None:
+        return None  # every field is type-checked: no wrong-typed chunk crashes this parser
+
+    @staticmethod
     def error_body(status: int, message: str) -> str:
         return json.dumps({"error": {"message": message, "type": "invalid_request_error", "param": None, "code": None}})
 
@@ -252,16 +268,21 @@ def _words(text: str) -> str:
 
 
 class BreakingStream(httpx.AsyncByteStream):
-    """A response body that yields some bytes, then fails the way a dying connection does."""
+    """A response body that yields some bytes, then fails the way a dying connection does
+    (``error``), or stalls forever (``stall``: a server that stops sending but keeps the socket)."""
 
-    def __init__(self, chunks: list[bytes], error: Exception) -> None:
+    def __init__(self, chunks: list[bytes], error: Exception | None, *, stall: bool = False) -> None:
         self.chunks = chunks
         self.error = error
+        self.stall = stall
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         for chunk in self.chunks:
             yield chunk
-        raise self.error
+        if self.stall:
+            await anyio.sleep_forever()
+        if self.error is not None:
+            raise self.error
 
     async def aclose(self) -> None:
         pass
@@ -307,6 +328,33 @@ def breaks_after(text: str, error: Callable[[httpx.Request], Exception]) -> Step
     return step
 
 
+def _gzip_prefix(text: str) -> bytes:
+    """A valid gzip stream prefix of ``text`` (sync-flushed, so it decodes incrementally)."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    return compressor.compress(text.encode()) + compressor.flush(zlib.Z_SYNC_FLUSH)
+
+
+def corrupt_gzip(text: str, *, streamed: bool) -> Step:
+    """A ``content-encoding: gzip`` body that decodes to ``text`` and then turns to garbage.
+
+    ``streamed=False`` hands httpx the bytes at once (it decodes them while building the
+    response); ``streamed=True`` delivers them as a live stream, so the failure happens mid-read.
+    """
+    raw = [_gzip_prefix(text), b"\xff" * 64]
+    headers = {**SSE_HEADERS, "content-encoding": "gzip"}
+
+    def step(request: httpx.Request) -> httpx.Response:
+        if streamed:
+            return httpx.Response(200, headers=headers, stream=BreakingStream(raw, None))
+        return httpx.Response(200, headers=headers, content=b"".join(raw))
+
+    return step
+
+
+def stalls_after(text: str) -> Step:
+    return lambda request: httpx.Response(200, headers=SSE_HEADERS, stream=BreakingStream([text.encode()], None, stall=True))
+
+
 def raises(error: Callable[[httpx.Request], Exception]) -> Step:
     def step(request: httpx.Request) -> httpx.Response:
         raise error(request)
@@ -335,7 +383,7 @@ class Run:
         return [a.event.attempt for a in self.result.activities if isinstance(a.event, ModelRequestStarted)]
 
 
-async def run_turn(shape: Any, server: Server, tmp_path: Path) -> Run:
+async def run_turn(shape: Any, server: Server, tmp_path: Path, *, request_timeout_s: float = 600.0) -> Run:
     db = tmp_path / "faults.db"
     provider = shape.provider(server.transport)
     core = LashCore(
@@ -343,6 +391,7 @@ async def run_turn(shape: Any, server: Server, tmp_path: Path) -> Run:
         model="m",
         store=SqliteStore(db),
         retry=RetryPolicy(max_attempts=MAX_ATTEMPTS, base_delay_s=0, jitter=0),
+        request_timeout_s=request_timeout_s,
         entry_points=False,
     )
     slept: list[float] = []
@@ -435,15 +484,27 @@ FAULTS: dict[str, tuple[Callable[[Any], Step], list[str], float, str]] = {
         "connection failed",
     ),
     "retryable-stream-error-event": (lambda shape: sse(shape.partial(FIRST_TRY) + shape.stream_error(True)), RESET, 0.0, "error"),
+    "wrong-typed-json-chunk": (lambda shape: sse(shape.wrong_types()), RETRIED, 0.0, "malformed stream chunk"),
+    "corrupt-gzip-body": (lambda shape: corrupt_gzip(shape.partial(FIRST_TRY), streamed=False), RETRIED, 0.0, "undecodable"),
+    "corrupt-gzip-mid-stream": (lambda shape: corrupt_gzip(shape.partial(FIRST_TRY), streamed=True), RESET, 0.0, "undecodable"),
+    # the server stops sending but keeps the connection: the driver's per-attempt deadline fires
+    "stalled-stream-deadline": (lambda shape: stalls_after(shape.partial(FIRST_TRY)), RESET, 0.0, "no complete response within"),
 }
+DEADLINE_S = {"stalled-stream-deadline": 0.25}
+FAULT_CASES = [
+    pytest.param(shape, fault, id=f"{shape.name}-{fault}")
+    for shape in SHAPES
+    for fault in FAULTS
+    if not (fault == "wrong-typed-json-chunk" and shape.wrong_types() is None)
+]
 
 
-@pytest.mark.parametrize("fault", list(FAULTS))
-@pytest.mark.parametrize("shape", SHAPES, ids=[s.name for s in SHAPES])
+@pytest.mark.parametrize(("shape", "fault"), FAULT_CASES)
 async def test_fault_then_success_retries_and_commits_only_the_answer(shape: Any, fault: str, tmp_path: Path) -> None:
     first, kinds, wait_s, reason = FAULTS[fault]
     server = Server(shape, [first(shape), sse(shape.ok(ANSWER))])
-    run = await run_turn(shape, server, tmp_path)
+    with anyio.fail_after(30):
+        run = await run_turn(shape, server, tmp_path, request_timeout_s=DEADLINE_S.get(fault, 600.0))
 
     assert run.kinds == kinds
     assert run.attempts == [1, 2]

@@ -175,7 +175,7 @@ class AnthropicProvider:
         acc = _StreamAccumulator(name)
         async with open_sse(self._client, _PATH, body, provider=name) as events:
             async for event in events:
-                delta = acc.feed(sse_json(event, provider=name))
+                delta = acc.feed_checked(sse_json(event, provider=name))
                 if delta is not None:
                     yield delta
                 if acc.done:
@@ -315,6 +315,13 @@ class _StreamAccumulator:
         self.blocks: dict[int, dict[str, Any]] = {}
         self.tool_index: dict[int, int] = {}  # content-block index -> client tool-call index
         self.done = False  # message_stop seen: the only evidence the answer is complete
+
+    def feed_checked(self, data: Any) -> ModelStreamItem | None:
+        """``feed``, with valid JSON of the wrong shape (``"delta": "text"``) as a stream error."""
+        try:
+            return self.feed(data)
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise self._error(f"malformed stream chunk: {exc}: {data!r:.200}") from exc
 
     def feed(self, data: Any) -> ModelStreamItem | None:
         """Apply one event; raise ``ProviderStreamError`` for ``error`` events and junk."""

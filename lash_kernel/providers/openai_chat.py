@@ -167,7 +167,7 @@ class OpenAIChatProvider:
                     state.done = True
                     break
                 if data:
-                    for item in state.feed(sse_json(event, provider=self.provider_name)):
+                    for item in state.feed_checked(sse_json(event, provider=self.provider_name)):
                         yield item
         yield state.finish()
 
@@ -247,6 +247,15 @@ class _StreamState:
     reasoning: list[str] = attrs.Factory(list)
     calls: dict[int, _Call] = attrs.Factory(dict)
     _model_seen: bool = False
+
+    def feed_checked(self, chunk: Any) -> list[ModelStreamItem]:
+        """``feed``, with valid JSON of the wrong shape (``"delta": "text"``) as a stream error."""
+        try:
+            return self.feed(chunk)
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise ProviderStreamError(
+                f"{self.provider}: malformed stream chunk: {exc}: {chunk!r:.200}", provider=self.provider
+            ) from exc
 
     def feed(self, chunk: Any) -> list[ModelStreamItem]:
         if not isinstance(chunk, dict):
