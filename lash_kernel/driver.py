@@ -349,6 +349,8 @@ class _Turn:
             except ModelError as error:
                 exc = error
             if exc is not None:
+                if streamed:  # nothing of this attempt will be committed: retract its deltas
+                    yield self._activity(ModelAttemptReset(request_id=rid, attempt=attempt, reason=str(exc)), rid)
                 if not exc.retryable or attempt >= policy.max_attempts:
                     for activity in self._emit(ErrorReported(kind="provider", message=str(exc)), rid):
                         yield activity
@@ -356,8 +358,6 @@ class _Turn:
                     for activity in self._feed(ModelFailed(request_id=rid, message=str(exc), status=status), effects):
                         yield activity
                     return
-                if streamed:
-                    yield self._activity(ModelAttemptReset(request_id=rid, attempt=attempt, reason=str(exc)), rid)
                 retry_after = exc.retry_after_s if isinstance(exc, ProviderHTTPError) else None
                 wait_s = policy.delay_s(attempt, retry_after, rt.rng)
                 for activity in self._emit(

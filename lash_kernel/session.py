@@ -7,7 +7,9 @@ reads only its head; the active path is loaded at the first turn and then kept i
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -110,19 +112,33 @@ class Turn:
         self._started = True
         session = self.session
         state = session._enter()
-        inner = drive_turn(
-            session.core._runtime,
-            state,
-            self.control,
-            turn_id=self.turn_id,
-            user_input=self.user_input,
-            config=self.config,
-        )
+        # The turn runs in its own task and hands activities over a memory stream, so its
+        # cancel scopes (turn.cancel(), the request deadline) never reach the consumer's code.
+        send, receive = anyio.create_memory_object_stream[TurnActivity](math.inf)
+
+        async def produce() -> None:
+            async with send:
+                inner = drive_turn(
+                    session.core._runtime,
+                    state,
+                    self.control,
+                    turn_id=self.turn_id,
+                    user_input=self.user_input,
+                    config=self.config,
+                )
+                async with aclosing(inner):  # type: ignore[type-var]
+                    async for activity in inner:
+                        await send.send(activity)
+
         try:
-            async for activity in inner:
-                yield activity
+            async with anyio.create_task_group() as tg, receive:
+                tg.start_soon(produce)
+                try:
+                    async for activity in receive:
+                        yield activity
+                except GeneratorExit:  # the consumer closed the stream: stop (and commit) the turn
+                    tg.cancel_scope.cancel()
         finally:
-            await inner.aclose()  # type: ignore[attr-defined]
             session._busy = False
 
     async def run(self) -> TurnResult:

@@ -211,6 +211,7 @@ async def test_cancel_during_a_tool_commits_stopped_cancelled(tmp_path):
             if activity.kind == "tool_call_completed":  # echo is done, slow is still running
                 assert entered.is_set()
                 turn.cancel("user pressed stop")
+                await anyio.sleep(0.01)  # the turn's cancellation must not leak into the consumer
     result = turn.result
     assert result.outcome == Stopped(reason="cancelled", detail="user pressed stop")
     tool_parts = result.messages[-1].parts

@@ -588,7 +588,8 @@ async def test_non_retryable_stream_error_event_stops_after_one_request(shape: A
     server = Server(shape, [sse(shape.partial(FIRST_TRY) + shape.stream_error(False)), sse(shape.ok(ANSWER))])
     run = await run_turn(shape, server, tmp_path)
 
-    assert run.kinds == ["model_request_started", "error", "turn_finished"]
+    # the streamed text is retracted before the error: nothing of it is committed
+    assert run.kinds == ["model_request_started", "model_attempt_reset", "error", "turn_finished"]
     assert len(server.requests) == 1
     outcome = run.result.outcome
     assert isinstance(outcome, Stopped) and outcome.reason == "provider_error"
