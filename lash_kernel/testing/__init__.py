@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import attrs
@@ -142,7 +142,3 @@ class ScriptedModel:
     async def aclose(self) -> None:
         """Nothing to release."""
 
-
-def texts(requests: Iterable[ModelRequest]) -> list[list[str]]:
-    """For assertions: the text of every message of every request, ``[[text, ...], ...]``."""
-    return [[m.text for m in r.messages] for r in requests]
