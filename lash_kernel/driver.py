@@ -207,11 +207,17 @@ class _Turn:
         self._hook_errors: list[str] = []
 
     # ---------------------------------------------------------------- activities
-    def _activity(self, event: ActivityEvent, correlation_id: str) -> TurnActivity:
-        seq = self.session.next_seq()
+    def _activity(
+        self, event: ActivityEvent, correlation_id: str, *, seq: int | None = None, observe: bool = True
+    ) -> TurnActivity:
+        """Record one activity (numbered ``seq``, or the session's next) and show it to observers.
+
+        A failing observer is queued in ``_hook_errors``; ``_emit`` reports those.
+        """
+        seq = self.session.next_seq() if seq is None else seq
         activity = TurnActivity(id=f"{self.turn_id}:{seq}", correlation_id=correlation_id, seq=seq, event=event)
         self.control.activities.append(activity)
-        if not isinstance(event, _HOT) and self.rt.hooks.has_activity_observers:
+        if observe and not isinstance(event, _HOT) and self.rt.hooks.has_activity_observers:
             try:
                 self.rt.hooks.on_activity(activity)
             except PluginHookError as exc:
@@ -222,15 +228,7 @@ class _Turn:
         out = [self._activity(event, correlation_id)]
         while self._hook_errors:  # observers never break a turn, but their failures are visible
             message = self._hook_errors.pop(0)
-            seq = self.session.next_seq()
-            err = TurnActivity(
-                id=f"{self.turn_id}:{seq}",
-                correlation_id=self.turn_id,
-                seq=seq,
-                event=ErrorReported(kind="plugin", message=message),
-            )
-            self.control.activities.append(err)
-            out.append(err)
+            out.append(self._activity(ErrorReported(kind="plugin", message=message), self.turn_id, observe=False))
         return out
 
     # ---------------------------------------------------------------- main loop
@@ -456,13 +454,9 @@ class _Turn:
         except PluginHookError as exc:
             _log.error("%s (turn %s of session %s is committed)", exc, self.turn_id, self.session.session_id)
         event = TurnFinished(outcome=effect.outcome, head_revision=result.head_revision)
-        activity = TurnActivity(id=f"{self.turn_id}:{seq}", correlation_id=self.turn_id, seq=seq, event=event)
-        self.control.activities.append(activity)
-        if self.rt.hooks.has_activity_observers:
-            try:
-                self.rt.hooks.on_activity(activity)
-            except PluginHookError as exc:
-                _log.error("%s", exc)
+        activity = self._activity(event, self.turn_id, seq=seq)
+        while self._hook_errors:  # nothing may follow turn_finished: log instead
+            _log.error("%s", self._hook_errors.pop(0))
         return [activity]
 
 
