@@ -25,6 +25,7 @@ __all__ = [
     "ReasoningProseDelta",
     "RetryStatus",
     "ToolCallCompleted",
+    "ToolCallProgress",
     "ToolCallStarted",
     "TurnActivity",
     "TurnFinished",
@@ -103,6 +104,26 @@ class ToolCallCompleted:
 
 
 @attrs.frozen(kw_only=True)
+class ToolCallProgress:
+    """A running tool reported progress (``ToolContext.report_progress``; MCP progress).
+
+    Attributes:
+        call_id: the tool call.
+        name: the tool.
+        progress: work done so far, in the tool's own units (increases).
+        total: the amount of work when known, else None.
+        message: a human-readable status, or None.
+    """
+
+    KIND: ClassVar[str] = "tool_call_progress"
+    call_id: str
+    name: str
+    progress: float
+    total: float | None = None
+    message: str | None = None
+
+
+@attrs.frozen(kw_only=True)
 class UsageReported:
     """Usage of one model call, and the turn's cumulative own usage after it (tokens)."""
 
@@ -155,6 +176,7 @@ ActivityEvent: TypeAlias = (
     | ChildUsage
     | ErrorReported
     | TurnFinished
+    | ToolCallProgress
 )
 
 

@@ -7,20 +7,36 @@ import time.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from lash_kernel.driver import RetryPolicy, TurnRuntime
-from lash_kernel.errors import ConfigError
+import pluggy
+
+from lash_kernel.config import structure_config
+from lash_kernel.driver import STANDARD_MODES, RetryPolicy, TurnRuntime
+from lash_kernel.errors import ConfigError, LashError, PluginError, PluginHookError, SessionNotFoundError
 from lash_kernel.machine import MachineConfig
-from lash_kernel.plugins import KernelHooks, LoadReport, load_plugins, make_plugin_manager
+from lash_kernel.plugins import (
+    KernelHooks,
+    LoadReport,
+    ModeInfo,
+    PluginInfo,
+    load_plugins,
+    make_plugin_manager,
+    plugin_infos,
+)
 from lash_kernel.providers.base import ModelClient
 from lash_kernel.session import Session, TurnResult
 from lash_kernel.store.base import SessionInfo, Store
 from lash_kernel.store.memory import MemoryStore
-from lash_kernel.tools import Tool, ToolRegistry, tool
+from lash_kernel.tools import Tool, ToolProvider, ToolRegistry, tool
+from lash_kernel.trace import TraceKind, TraceRecord
+
+_log = logging.getLogger("lash")
 
 __all__ = ["LashCore"]
 
@@ -46,12 +62,21 @@ class LashCore:
         retry: model-call retry policy.
         entry_points: load installed plugins from the ``lash.plugins`` entry-point group.
         allow, block, strict: entry-point filtering and strict loading (see ``load_plugins``).
+        plugin_config: per-plugin configuration by plugin name: a mapping (validated strictly
+            against the class the plugin declared in ``lash_register_config``, like a
+            ``[plugins.<name>]`` table) or an instance of that class.
+        config_source: how config errors name where ``plugin_config`` came from (a file path).
         clock: seconds since the epoch; inject a fake for deterministic tests.
         new_id: id factory for sessions, turns and nodes.
     Raises:
-        ConfigError: invalid arguments or duplicate tool names.
+        ConfigError: invalid arguments, invalid plugin config, or duplicate tool names.
         PluginLoadError: a plugin failed to load and ``strict`` is set.
-        PluginHookError: a plugin failed while registering tools.
+        PluginHookError: a plugin failed in a build hook (``lash_configure``, ``lash_register_*``).
+
+    Build order: load plugins; ``lash_register_config``; validate ``plugin_config``;
+    ``lash_configure``; ``lash_register_tools``; ``lash_register_modes``;
+    ``lash_register_record_types``; ``lash_register_usage_sources``. A failure closes what
+    was opened so far.
     """
 
     def __init__(
@@ -74,6 +99,8 @@ class LashCore:
         allow: Iterable[str] | None = None,
         block: Iterable[str] = (),
         strict: bool = False,
+        plugin_config: Mapping[str, object] | None = None,
+        config_source: str = "<code>",
         clock: Callable[[], float] = time.time,
         new_id: Callable[[], str] | None = None,
     ) -> None:
@@ -89,15 +116,33 @@ class LashCore:
         self.max_output_tokens = max_output_tokens
         self.temperature = temperature
         self.store: Store = store if store is not None else MemoryStore()
+        self._closers: list[Callable[[], None]] = []
+        self._sessions: weakref.WeakSet[Session] = weakref.WeakSet()
+        self._closed = False
         self.pm = make_plugin_manager()
         self.load_report: LoadReport = load_plugins(
             self.pm, plugins=tuple(plugins), entry_points=entry_points, allow=allow, block=block, strict=strict
         )
         self.hooks = KernelHooks(self.pm)
         self.tools = ToolRegistry()
-        for item in tools:
-            self.tools.add(item if isinstance(item, Tool) else tool(item), provider="host")
-        self.hooks.register_tools(self.tools)
+        self.tool_providers: list[tuple[str, ToolProvider]] = []
+        self.modes: dict[str, ModeInfo] = dict(STANDARD_MODES)
+        self.record_types: dict[str, tuple[str, type]] = {}
+        self.usage_sources: dict[str, tuple[str, str]] = {"turn": ("lash", "the session's own model calls")}
+        self.config_classes: dict[str, type] = {}
+        try:
+            self.hooks.register_config(self.config_classes)
+            self.plugin_configs = self._plugin_configs(plugin_config or {}, config_source, block)
+            self.hooks.configure(self, self.plugin_configs)
+            for item in tools:
+                self.tools.add(item if isinstance(item, Tool) else tool(item), provider="host")
+            self.hooks.register_tools(self.tools, self.tool_providers)
+            self.hooks.register_modes(self.modes)
+            self.hooks.register_record_types(self.record_types)
+            self.hooks.register_usage_sources(self.usage_sources)
+        except BaseException:
+            self.close()
+            raise
         self._runtime = TurnRuntime(
             client=model_client,
             store=self.store,
@@ -109,21 +154,143 @@ class LashCore:
             retry=retry or RetryPolicy(),
             tool_timeout_s=tool_timeout_s,
             request_timeout_s=request_timeout_s,
+            catalog=self._turn_catalog if self.tool_providers else None,
+            modes=self.modes,
+            record_types=self.record_types,
+            context_window=context_window,
         )
+
+    def _plugin_configs(self, given: Mapping[str, object], source: str, block: Iterable[str]) -> dict[str, object]:
+        """Validate ``plugin_config`` against the declared classes; defaults for the rest."""
+        loaded = {name for name, _ in self.pm.list_name_plugin()}
+        failed = {e.plugin for e in self.load_report.failed}
+        skipped = failed | set(block)
+        out: dict[str, object] = {}
+        for name, value in given.items():
+            cls = self.config_classes.get(name)
+            if cls is None:
+                if name in skipped:
+                    continue  # config for a disabled or broken plugin is not an error
+                if name in loaded:
+                    raise ConfigError(f"{source}: [plugins.{name}]: plugin {name!r} takes no configuration")
+                known = ", ".join(sorted(self.config_classes)) or "none"
+                raise ConfigError(
+                    f"{source}: [plugins.{name}]: no loaded plugin is named {name!r} "
+                    f"(plugins with configuration: {known})"
+                )
+            out[name] = value if isinstance(value, cls) else structure_config(value, cls, source=source, table=f"plugins.{name}")
+        for name, cls in self.config_classes.items():
+            if name not in out:
+                try:
+                    out[name] = cls()
+                except TypeError as exc:
+                    raise ConfigError(f"{source}: [plugins.{name}] is required: {exc}") from exc
+        return out
+
+    # ---------------------------------------------------------------- plugins
+    def add_plugin(self, plugin: object, *, name: str | None = None) -> None:
+        """Register another hook implementation object on this core (from ``lash_configure``).
+
+        Stateful plugins build an object per core and register it here, so its hooks see only
+        this core. It takes part in every hook called after registration.
+        Raises:
+            PluginError: the name is taken, or it implements an unknown ``lash_*`` hook.
+        """
+        try:
+            self.pm.register(plugin, name=name)
+            self.pm.check_pending()
+        except ValueError as exc:
+            raise PluginError(f"cannot register plugin {name!r}: {exc}") from exc
+        except pluggy.PluginValidationError as exc:
+            self.pm.unregister(plugin)
+            raise PluginError(f"unknown hook: {exc}") from exc
+
+    def on_close(self, fn: Callable[[], None]) -> None:
+        """Run ``fn()`` when the core closes (last registered runs first). Errors are logged."""
+        self._closers.append(fn)
+
+    def plugins(self) -> list[PluginInfo]:
+        """Every registered plugin with distribution, version and hooks, in call order (first called first)."""
+        return list(reversed(plugin_infos(self.pm, self.load_report)))
+
+    async def tool_catalog(self) -> tuple[ToolRegistry, list[str]]:
+        """The catalog a turn starting now would see: host and plugin tools plus provider tools.
+
+        Returns:
+            ``(catalog, failures)``; a provider that raised is skipped and described in
+            ``failures`` (one message each, naming the plugin and provider).
+        Raises:
+            ConfigError: a provider tool's name collides with another tool (both named).
+        """
+        if not self.tool_providers:
+            return self.tools, []
+        catalog = self.tools.copy()
+        failures = []
+        for plugin, provider in self.tool_providers:
+            try:
+                items = await provider.list_tools()
+            except Exception as exc:
+                failures.append(f"tool provider {provider.name!r} of plugin {plugin!r} failed: {type(exc).__name__}: {exc}")
+                continue
+            for item in items:
+                catalog.add(item, provider=plugin)
+        return catalog, failures
+
+    async def _turn_catalog(self) -> tuple[ToolRegistry, list[str]]:
+        try:
+            return await self.tool_catalog()
+        except ConfigError as exc:
+            return self.tools, [str(exc)]
 
     @property
     def model_client(self) -> ModelClient:
         """The provider this core calls."""
         return self._runtime.client
 
-    def session(self, session_id: str | None = None) -> Session:
+    def session(self, session_id: str | None = None, *, mode: str = "standard") -> Session:
         """Open (creating if needed) the session ``session_id``; a new id when None.
 
-        Cheap: reads only the session's head, never its history.
+        Cheap: reads only the session's head, never its history. Fires ``lash_session_opened``.
+        Args:
+            session_id: the id, or None for a new session.
+            mode: execution mode for a new session (an existing one keeps its own).
+        Raises:
+            ConfigError: ``mode`` is not registered.
+            LashError: the core is closed.
         """
+        if self._closed:
+            raise LashError("this LashCore is closed")
+        if mode not in self.modes:
+            raise ConfigError(f"unknown mode {mode!r}; registered modes: {', '.join(sorted(self.modes))}")
         sid = session_id or self._runtime.new_id()
-        info = self.store.open_session(sid, mode="standard", frame_id="f0", now=self._runtime.clock())
-        return Session(self, info)
+        observed = self.hooks.implemented("lash_session_opened") or self.hooks.implemented("lash_on_trace_record")
+        created = False
+        if observed:
+            try:
+                self.store.get_session(sid)
+            except SessionNotFoundError:
+                created = True
+        now = self._runtime.clock()
+        info = self.store.open_session(sid, mode=mode, frame_id="f0", now=now)
+        session = Session(self, info)
+        self._sessions.add(session)
+        if observed:
+            self._log_errors(self.hooks.session_opened(session_id=sid, info=info, created=created))
+            self._trace_session("session.opened", info, mode=info.mode, head_revision=info.head_revision, created=created)
+        return session
+
+    def _trace_session(self, kind: TraceKind, info: SessionInfo, **attributes: Any) -> None:
+        if self.hooks.implemented("lash_on_trace_record"):
+            record = TraceRecord(
+                kind=kind, time_s=self._runtime.clock(), session_id=info.session_id, turn_id=None,
+                span_id=info.session_id, attributes=attributes,
+            )
+            self._log_errors(self.hooks.on_trace_record(record))
+
+    @staticmethod
+    def _log_errors(errors: list[PluginHookError]) -> None:
+        for error in errors:
+            _log.error("%s", error)
 
     def sessions(self) -> list[SessionInfo]:
         """Every session in the store, most recently updated first."""
@@ -134,7 +301,22 @@ class LashCore:
         return self.session(session_id).run_sync(prompt, **kwargs)
 
     def close(self) -> None:
-        """Close the store. Idempotent. The model client is the host's to close."""
+        """Close open sessions, run ``on_close`` callbacks and tool providers' ``close()``
+        (newest first), then close the store. Idempotent. The model client is the host's.
+
+        Errors from plugins are logged, never raised, so every resource gets its turn.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        for session in list(getattr(self, "_sessions", ())):
+            session.close()
+        closers = [*self._closers, *(p.close for _, p in getattr(self, "tool_providers", ()))]
+        for fn in reversed(closers):
+            try:
+                fn()
+            except Exception:
+                _log.exception("error while closing %r", fn)
         self.store.close()
 
     async def aclose(self) -> None:

@@ -6,7 +6,7 @@ plain data only.
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from typing import Literal, TypeAlias
 
 import attrs
 
@@ -16,7 +16,7 @@ from lash_kernel.outcomes import Outcome
 from lash_kernel.providers.base import ModelRequest
 from lash_kernel.usage import UsageLedger
 
-__all__ = ["CallModel", "Effect", "EmitActivity", "FinishTurn", "RunTools"]
+__all__ = ["CallModel", "Checkpoint", "Effect", "EmitActivity", "FinishTurn", "RunTools"]
 
 
 @attrs.frozen(kw_only=True)
@@ -31,6 +31,20 @@ class RunTools:
     """Run ``calls`` concurrently; answer with one ``ToolCallFinished`` per call."""
 
     calls: tuple[ToolCallPart, ...]
+
+
+@attrs.frozen(kw_only=True)
+class Checkpoint:
+    """Ask plugins whether to steer the turn; answer with ``CheckpointResolved``.
+
+    Attributes:
+        phase: ``after_tools`` (a tool batch is answered) or ``before_finish`` (the model gave
+            its final answer).
+        messages: the turn's messages so far, user input first.
+    """
+
+    phase: Literal["after_tools", "before_finish"]
+    messages: tuple[Message, ...]
 
 
 @attrs.frozen(kw_only=True)
@@ -50,4 +64,4 @@ class FinishTurn:
     usage: UsageLedger
 
 
-Effect: TypeAlias = CallModel | RunTools | EmitActivity | FinishTurn
+Effect: TypeAlias = CallModel | RunTools | Checkpoint | EmitActivity | FinishTurn

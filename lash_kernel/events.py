@@ -10,10 +10,11 @@ from typing import ClassVar, TypeAlias
 
 import attrs
 
+from lash_kernel.directives import CheckpointDirective
 from lash_kernel.messages import ToolResultPart
 from lash_kernel.providers.base import ModelResponse
 
-__all__ = ["CancelRequested", "Event", "ModelFailed", "ModelResponded", "ToolCallFinished", "TurnFailed"]
+__all__ = ["CancelRequested", "CheckpointResolved", "Event", "ModelFailed", "ModelResponded", "ToolCallFinished", "TurnFailed"]
 
 
 @attrs.frozen(kw_only=True)
@@ -71,4 +72,12 @@ class TurnFailed:
     message: str
 
 
-Event: TypeAlias = ModelResponded | ModelFailed | ToolCallFinished | CancelRequested | TurnFailed
+@attrs.frozen(kw_only=True)
+class CheckpointResolved:
+    """Plugins answered a ``Checkpoint``: go on (None), inject messages, or abort."""
+
+    KIND: ClassVar[str] = "turn.checkpoint_resolved"
+    directive: CheckpointDirective | None = None
+
+
+Event: TypeAlias = ModelResponded | ModelFailed | ToolCallFinished | CancelRequested | TurnFailed | CheckpointResolved

@@ -1,27 +1,45 @@
-"""Every lash hookspec. Plugin authors: this file is the reference.
+"""Every lash hookspec. Plugin authors: this file is the reference (``docs/hooks.md`` mirrors it).
 
 Rules for all hooks:
 - Implement them with ``@lash_kernel.hookimpl`` and accept only the arguments you use; never
   give an implementation's parameters defaults (pluggy never fills them).
 - Hooks are synchronous unless the docstring says "May be async"; those are awaited by the
-  driver in pluggy's call order.
-- Call order: kernel built-ins first registered (they run last), then entry-point plugins
-  sorted by name, then plugins the host passes (they run first).
+  driver one implementation at a time, in pluggy's call order. ``wrapper=True`` and
+  ``hookwrapper=True`` implementations are rejected on every lash hook.
+- Call order: kernel built-ins are registered first (they run last), then entry-point plugins
+  sorted by name, then plugins the host passes (they run first). ``tryfirst`` / ``trylast``
+  are honoured.
 - An exception from an implementation is wrapped in ``PluginHookError(plugin, hook)``; what
   happens next is stated per hook.
+- ``registry`` objects handed to ``lash_register_*`` hooks are bound to the calling plugin,
+  so conflicts name both plugins.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import pluggy
 
 if TYPE_CHECKING:
+    import click
+
     from lash_kernel.activity import TurnActivity
+    from lash_kernel.core import LashCore
+    from lash_kernel.directives import AbortTurn, BlockToolCall, CheckpointDirective, CompactionPlan
+    from lash_kernel.messages import Message, ToolCallPart, ToolResultPart
     from lash_kernel.outcomes import Outcome
+    from lash_kernel.plugins import (
+        ConfigRegistrar,
+        ModeRegistrar,
+        RecordTypeRegistrar,
+        ToolRegistrar,
+        UsageSourceRegistrar,
+    )
     from lash_kernel.prompt import PromptContribution
-    from lash_kernel.plugins import ToolRegistrar
+    from lash_kernel.store.base import SessionInfo
+    from lash_kernel.trace import TraceRecord
+    from lash_kernel.usage import UsageLedger
 
 PROJECT = "lash"
 _hookspec = pluggy.HookspecMarker(PROJECT)
@@ -32,19 +50,126 @@ __all__ = ["PROJECT", "hookimpl"]
 
 # ------------------------------------------------------------------------------------- build
 @_hookspec
-def lash_register_tools(registry: ToolRegistrar) -> None:
-    """Add tools to the core's catalog.
+def lash_register_config(registry: ConfigRegistrar) -> None:
+    """Declare the attrs class that holds this plugin's configuration.
 
-    Called by: ``LashCore`` once, while it builds its tool catalog (after plugins load). Sync.
+    Called by: ``LashCore``, once, right after plugins load and before ``lash_configure``.
+    Sync. The ``lash`` CLI also calls it to validate ``lash.toml`` early.
     Args:
-        registry: a registrar bound to the calling plugin; ``registry.add(tool)`` takes a
-            ``Tool`` or a plain function (wrapped with ``@tool``). Names must be unique across
-            the catalog.
+        registry: ``registry.add(cls)`` takes an attrs class whose fields (with defaults for
+            anything optional) are the keys of ``[plugins.<name>]`` in ``lash.toml`` (or of
+            ``LashCore(plugin_config={name: {...}})``). Values are read strictly: unknown keys
+            and wrong types are ``ConfigError``\\ s naming the file, table and key.
+    Returns:
+        Nothing.
+    Raises:
+        A second class for the same plugin raises ``ConfigError``. Any exception fails
+        ``LashCore`` construction with ``PluginHookError``.
+    Added in 0.1.
+    """
+
+
+@_hookspec
+def lash_configure(core: LashCore, config: object | None) -> None:
+    """Set the plugin up for one core: open sinks, read config, register cleanups.
+
+    Called by: ``LashCore``, once per core, after config validation and before tools are
+    registered; each plugin receives only its own config. Sync; keep it fast (open
+    connections lazily). Use ``core.on_close(fn)`` to release what you open.
+    Args:
+        core: the core being built (its tools and sessions are not ready yet).
+        config: the plugin's validated config object (an instance of the class it gave
+            ``lash_register_config``), or None when the plugin declared no config class. A
+            plugin with a config class but no table gets the class's defaults.
+    Returns:
+        Nothing.
+    Raises:
+        Any exception fails ``LashCore`` construction with ``PluginHookError``.
+    Added in 0.1.
+    """
+
+
+@_hookspec
+def lash_register_tools(registry: ToolRegistrar) -> None:
+    """Add tools (or tool providers) to the core's catalog.
+
+    Called by: ``LashCore``, once, after ``lash_configure``. Sync.
+    Args:
+        registry: ``registry.add(tool)`` takes a ``Tool`` or a plain function (wrapped with
+            ``@tool``); ``registry.add_provider(provider)`` takes a ``ToolProvider`` whose tool
+            list is fetched (async) at the start of every turn, so it may change between turns.
     Returns:
         Nothing; register through ``registry``.
     Raises:
         A duplicate tool name raises ``ConfigError`` naming both plugins. Any exception fails
         ``LashCore`` construction with ``PluginHookError``.
+    Added in 0.1.
+    """
+
+
+@_hookspec
+def lash_register_modes(registry: ModeRegistrar) -> None:
+    """Add execution modes (how a turn runs: ``standard`` is the kernel's own).
+
+    Called by: ``LashCore``, once, after ``lash_register_tools``. Sync.
+    Args:
+        registry: ``registry.add(name, factory, description=...)``; ``factory(config,
+            history)`` gets a ``MachineConfig`` and the session's committed messages and returns
+            a machine with the ``TurnMachine`` interface (``start``, ``feed``, ``state``).
+    Returns:
+        Nothing.
+    Raises:
+        A duplicate mode name raises ``ConfigError``. Any exception fails ``LashCore``
+        construction with ``PluginHookError``.
+    Added in 0.1.
+    """
+
+
+@_hookspec
+def lash_register_record_types(registry: RecordTypeRegistrar) -> None:
+    """Declare the record classes a plugin persists (its state snapshots).
+
+    Called by: ``LashCore``, once, after ``lash_register_modes``. Sync.
+    Args:
+        registry: ``registry.add(cls)`` takes a frozen attrs class with a unique ``KIND:
+            ClassVar[str]`` wire tag. Records are (de)serialised by the kernel's one converter.
+    Returns:
+        Nothing.
+    Raises:
+        A KIND already taken raises ``ConfigError`` naming both plugins. Any exception fails
+        ``LashCore`` construction with ``PluginHookError``.
+    Added in 0.1.
+    """
+
+
+@_hookspec
+def lash_register_usage_sources(registry: UsageSourceRegistrar) -> None:
+    """Declare usage-ledger source labels a plugin spends tokens under (e.g. ``compaction``).
+
+    Called by: ``LashCore``, once, after ``lash_register_record_types``. Sync.
+    Args:
+        registry: ``registry.add(name, description)``; ``name`` is the ledger's ``source``.
+    Returns:
+        Nothing.
+    Raises:
+        A source already declared by another plugin raises ``ConfigError``. Any exception
+        fails ``LashCore`` construction with ``PluginHookError``.
+    Added in 0.1.
+    """
+
+
+@_hookspec
+def lash_register_commands(cli: click.Group) -> None:
+    """Add sub-commands to the ``lash`` command line (e.g. ``lash trace view``).
+
+    Called by: the ``lash`` CLI, once per process, before parsing arguments (so also for
+    ``lash --help``: import heavy libraries inside your commands, not at module level). Sync.
+    Args:
+        cli: the root ``click.Group``; call ``cli.add_command(...)``.
+    Returns:
+        Nothing.
+    Raises:
+        A failing implementation is reported as a warning naming the plugin; the CLI goes on.
     Added in 0.1.
     """
 
@@ -57,13 +182,217 @@ def lash_prompt_contributions(session_id: str, tool_names: frozenset[str]) -> li
     Called by: the driver, once per turn, before the first model call. Sync; do no I/O.
     Args:
         session_id: the session the turn belongs to.
-        tool_names: names of the tools in the catalog (a contribution may gate on one).
+        tool_names: names of the tools in this turn's catalog (a contribution may gate on one).
     Returns:
         A list of ``PromptContribution`` (slot, title, priority, content, optional tool gate),
         or None for nothing. Sections are ordered by slot, then priority (higher first), then
         plugin call order.
     Raises:
         Any exception stops the turn as ``Stopped(plugin_abort)`` with the plugin named.
+    Added in 0.1.
+    """
+
+
+# ------------------------------------------------------------------------------------- turn
+@_hookspec
+def lash_before_turn(session_id: str, turn_id: str, user_input: Message) -> AbortTurn | None:
+    """A turn is about to call the model for the first time.
+
+    Called by: the driver, once per turn, after the user input was admitted durably and
+    before the prompt is built. May be async.
+    Args:
+        session_id: the session.
+        turn_id: the new turn's id.
+        user_input: the user's message.
+    Returns:
+        None to go on, or ``AbortTurn(reason)`` to stop the turn before any model call as
+        ``Stopped(plugin_abort)``; later implementations then do not run. The input is
+        committed with that outcome.
+    Raises:
+        Any exception stops the turn the same way, naming the plugin.
+    Added in 0.1.
+    """
+
+
+@_hookspec
+def lash_checkpoint(
+    session_id: str, turn_id: str, phase: Literal["after_tools", "before_finish"], messages: tuple[Message, ...]
+) -> CheckpointDirective | None:
+    """A point where a plugin may steer the turn: inject messages or abort.
+
+    Called by: the driver, after each batch of tool results (``after_tools``, before the next
+    model call) and when the model gave its final answer (``before_finish``, before the turn
+    completes). May be async.
+    Args:
+        session_id: the session.
+        turn_id: the turn.
+        phase: which point (see above).
+        messages: the messages this turn produced so far, user input first.
+    Returns:
+        None to go on; ``InjectMessages(messages)`` to append messages and (at
+        ``before_finish``) call the model again, within ``max_turns``; ``AbortTurn(reason)``
+        to stop as ``Stopped(plugin_abort)``. Every implementation runs; injections are
+        concatenated in call order; an abort wins over injections.
+    Raises:
+        Any exception stops the turn as ``Stopped(plugin_abort)`` naming the plugin.
+    Added in 0.1.
+    """
+
+
+@_hookspec
+def lash_before_tool_call(session_id: str, turn_id: str, call: ToolCallPart) -> ToolCallPart | BlockToolCall | None:
+    """A tool call is about to run (policy, argument rewriting, approval).
+
+    Called by: the driver, once per tool call, before argument validation; calls of one batch
+    run concurrently, so implementations may run concurrently for different calls. May be
+    async (e.g. await a human approval; the turn's cancellation applies).
+    Args:
+        session_id: the session.
+        turn_id: the turn.
+        call: the call as the model wrote it (or as rewritten by an earlier implementation).
+    Returns:
+        None to run the call unchanged; a ``ToolCallPart`` with the same ``id`` to run that
+        instead (later implementations see it); ``BlockToolCall(reason)`` to skip the tool: the
+        model gets ``reason`` as an error result and later implementations do not run.
+    Raises:
+        Any exception becomes an error result for that call naming the plugin; the turn goes on.
+    Added in 0.1.
+    """
+
+
+@_hookspec
+def lash_after_tool_call(  # type: ignore[empty-body]
+    session_id: str, turn_id: str, call: ToolCallPart, result: ToolResultPart, duration_s: float
+) -> ToolResultPart | None:
+    """A tool call finished (redaction, truncation, result post-processing).
+
+    Called by: the driver, once per tool call (including blocked and failed ones), before the
+    result is fed back to the model. May be async.
+    Args:
+        session_id: the session.
+        turn_id: the turn.
+        call: the call that ran.
+        result: its result (or as rewritten by an earlier implementation).
+        duration_s: wall time of the tool itself, seconds.
+    Returns:
+        None to keep ``result``; a ``ToolResultPart`` with the same ``call_id`` to replace it.
+    Raises:
+        Any exception replaces the result with an error result naming the plugin.
+    Added in 0.1.
+    """
+
+
+@_hookspec
+def lash_after_turn(session_id: str, turn_id: str, outcome: Outcome, messages: tuple[Message, ...], usage: UsageLedger) -> None:
+    """The turn is over and about to be committed.
+
+    Called by: the driver, once per turn, right before the commit (so also for cancelled and
+    failed turns). Sync; do no I/O (use ``lash_turn_committed`` for that).
+    Args:
+        session_id: the session.
+        turn_id: the turn.
+        outcome: ``Finished`` or ``Stopped``.
+        messages: everything the turn will commit, user input first.
+        usage: the turn's usage ledger (per source, model; tokens).
+    Returns:
+        Nothing.
+    Raises:
+        Exceptions are logged with the plugin named; the commit goes ahead.
+    Added in 0.1.
+    """
+
+
+# ------------------------------------------------------------------------------------- context
+@_hookspec
+def lash_transform_context(  # type: ignore[empty-body]
+    session_id: str, turn_id: str, messages: tuple[Message, ...]
+) -> tuple[Message, ...] | None:
+    """Rewrite the messages sent to the model for one call (never what is committed).
+
+    Called by: the driver, before every model call, after ``lash_plan_compaction``. Sync; do
+    no I/O. Implementations chain: each sees the previous one's output.
+    Args:
+        session_id: the session.
+        turn_id: the turn.
+        messages: the prompt view, oldest first (system prompt excluded).
+    Returns:
+        A new message tuple, or None to leave the view as is. Keep every tool call answered.
+    Raises:
+        Any exception stops the turn as ``Stopped(plugin_abort)`` naming the plugin.
+    Added in 0.1.
+    """
+
+
+@_hookspec(firstresult=True)
+def lash_plan_compaction(  # type: ignore[empty-body]
+    session_id: str, messages: tuple[Message, ...], context_window: int | None, input_tokens: int
+) -> CompactionPlan | None:
+    """Decide whether to compact the prompt view before a model call.
+
+    Called by: the driver, before every model call. Sync; do no I/O. Stops at the first
+    implementation that returns a plan.
+    Args:
+        session_id: the session.
+        messages: the prompt view, oldest first.
+        context_window: the model's context window in tokens, or None if unknown.
+        input_tokens: input tokens of the previous model call in this session (0 before the
+            first), a cheap estimate of the view's size.
+    Returns:
+        A ``CompactionPlan(keep_last, summary)`` applied to this call's view (the kernel keeps
+        tool calls and their results together), or None to defer to later plugins.
+    Raises:
+        Any exception stops the turn as ``Stopped(plugin_abort)`` naming the plugin.
+    Added in 0.1.
+    """
+
+
+# ------------------------------------------------------------------------------------- lifecycle
+@_hookspec
+def lash_session_opened(session_id: str, info: SessionInfo, created: bool) -> None:
+    """A session handle was opened.
+
+    Called by: ``LashCore.session()``, once per call. Sync.
+    Args:
+        session_id: the session.
+        info: its head (mode, revision, timestamps).
+        created: True if the session did not exist before.
+    Returns:
+        Nothing.
+    Raises:
+        Exceptions are logged with the plugin named; the session opens anyway.
+    Added in 0.1.
+    """
+
+
+@_hookspec
+def lash_turn_committed(session_id: str, turn_id: str, outcome: Outcome, head_revision: int) -> None:
+    """A turn was committed durably.
+
+    Called by: the driver, once per turn, right after the store commit succeeded. May be async.
+    Args:
+        session_id: the session.
+        turn_id: the committed turn.
+        outcome: how the turn ended (``Finished`` or ``Stopped``).
+        head_revision: the session's head revision after the commit.
+    Returns:
+        Nothing.
+    Raises:
+        Exceptions are logged with the plugin named; the commit stands.
+    Added in 0.1.
+    """
+
+
+@_hookspec
+def lash_session_closed(session_id: str) -> None:
+    """A session handle was closed (``Session.close()``, or ``LashCore.close()`` for open ones).
+
+    Called by: ``Session.close``, once per handle. Sync.
+    Args:
+        session_id: the session.
+    Returns:
+        Nothing.
+    Raises:
+        Exceptions are logged with the plugin named; closing goes on.
     Added in 0.1.
     """
 
@@ -87,20 +416,54 @@ def lash_on_activity(activity: TurnActivity) -> None:
     """
 
 
-# ------------------------------------------------------------------------------------- lifecycle
 @_hookspec
-def lash_turn_committed(session_id: str, turn_id: str, outcome: Outcome, head_revision: int) -> None:
-    """A turn was committed durably.
+def lash_on_trace_record(record: TraceRecord) -> None:
+    """Observe one trace record (turn and call spans, prompt hash, usage, errors).
 
-    Called by: the driver, once per turn, right after the store commit succeeded. May be async.
+    Called by: the kernel, for every record (see ``lash_kernel.trace``), in order; built only
+    when some plugin implements this hook. Sync and on the hot path: buffer, do not block.
     Args:
-        session_id: the session.
-        turn_id: the committed turn.
-        outcome: how the turn ended (``Finished`` or ``Stopped``).
-        head_revision: the session's head revision after the commit.
+        record: the ``TraceRecord``.
     Returns:
         Nothing.
     Raises:
-        Exceptions are reported as an ``error`` activity; the commit stands.
+        Exceptions are logged with the plugin named and otherwise ignored.
+    Added in 0.1.
+    """
+
+
+# ------------------------------------------------------------------------------------- state
+@_hookspec
+def lash_snapshot_state(session_id: str, turn_id: str) -> object | None:
+    """Return this plugin's per-session state, to be committed atomically with the turn.
+
+    Called by: the driver, once per turn, right before the commit. Sync; do no I/O.
+    Args:
+        session_id: the session.
+        turn_id: the turn about to be committed.
+    Returns:
+        An instance of a record type the plugin registered with
+        ``lash_register_record_types``, or None when the state did not change. The kernel
+        stores it with the turn, in the same transaction, keyed by plugin name.
+    Raises:
+        Any exception (or an unregistered type) is logged naming the plugin; the turn commits
+        without that plugin's snapshot.
+    Added in 0.1.
+    """
+
+
+@_hookspec
+def lash_restore_state(session_id: str, state: object) -> None:
+    """Receive this plugin's last committed snapshot for a session.
+
+    Called by: the session, once, when it loads its history (before its first turn in this
+    process), and only for plugins that have a snapshot. Sync.
+    Args:
+        session_id: the session.
+        state: the record this plugin last returned from ``lash_snapshot_state``.
+    Returns:
+        Nothing.
+    Raises:
+        Exceptions are logged naming the plugin; the session loads anyway.
     Added in 0.1.
     """

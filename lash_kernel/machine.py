@@ -14,13 +14,18 @@ Standard mode: model call -> native tool calls -> tool results (in call order) -
                      RUNNING_TOOLS ──last ToolCallFinished (model calls == max_turns)──► DONE (Stopped max_turns)
     AWAITING_MODEL ──ModelFailed──► DONE (Stopped provider_error)
     any live state ──CancelRequested / TurnFailed──► DONE (Stopped cancelled / runtime_error)
+
+With ``config.checkpoints`` set (some plugin implements ``lash_checkpoint``), the machine stops
+in CHECKPOINT after each answered tool batch and before finishing, emitting ``Checkpoint``;
+``CheckpointResolved`` then continues (None), appends injected messages (and calls the model
+again), or aborts with ``Stopped(plugin_abort)``.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
@@ -30,10 +35,12 @@ from lash_kernel.activity import (
     ToolCallStarted,
     UsageReported,
 )
-from lash_kernel.effects import CallModel, Effect, EmitActivity, FinishTurn, RunTools
+from lash_kernel.directives import AbortTurn, InjectMessages
+from lash_kernel.effects import CallModel, Checkpoint, Effect, EmitActivity, FinishTurn, RunTools
 from lash_kernel.errors import MachineStateError
 from lash_kernel.events import (
     CancelRequested,
+    CheckpointResolved,
     Event,
     ModelFailed,
     ModelResponded,
@@ -54,6 +61,7 @@ class TurnState(enum.Enum):
     IDLE = "idle"
     AWAITING_MODEL = "awaiting_model"
     RUNNING_TOOLS = "running_tools"
+    CHECKPOINT = "checkpoint"
     DONE = "done"
     FAILED = "failed"
 
@@ -72,12 +80,15 @@ class MachineConfig:
         temperature: sampling temperature, or None.
         source: usage-ledger source label for this turn's calls (``turn``).
         options: extra provider body fields.
+        checkpoints: stop at ``Checkpoint`` effects (set when a plugin implements
+            ``lash_checkpoint``).
     """
 
     turn_id: str
     model: str
     system: str | None = None
     tools: tuple[ToolSpec, ...] = ()
+    checkpoints: bool = False
     max_turns: int = 16
     max_output_tokens: int | None = None
     temperature: float | None = None
@@ -117,6 +128,7 @@ class TurnMachine:
     _request_id: str = ""
     _calls: tuple[ToolCallPart, ...] = ()
     _results: dict[str, ToolResultPart] = attrs.field(factory=dict)
+    _phase: str = ""
 
     # ---------------------------------------------------------------- public API
     def start(self, user_input: Message, *, now: float) -> list[Effect]:
@@ -195,6 +207,8 @@ class TurnMachine:
             )
             return effects + self._finish(Stopped(reason=reason, detail=detail, text=message.text))
         if not calls_made:
+            if self.config.checkpoints:
+                return effects + self._checkpoint("before_finish")
             return effects + self._finish(Finished(text=message.text))
         self.state = TurnState.RUNNING_TOOLS
         self._calls = calls_made
@@ -236,7 +250,22 @@ class TurnMachine:
         if self.model_calls >= self.config.max_turns:
             detail = f"reached max_turns={self.config.max_turns} model calls in one turn"
             return effects + self._finish(Stopped(reason="max_turns", detail=detail))
+        if self.config.checkpoints:
+            return effects + self._checkpoint("after_tools")
         return effects + self._call_model()
+
+    def _on_checkpoint_resolved(self, event: CheckpointResolved) -> list[Effect]:
+        directive, phase = event.directive, self._phase
+        if isinstance(directive, AbortTurn):
+            return self._finish(Stopped(reason="plugin_abort", detail=directive.reason))
+        if isinstance(directive, InjectMessages):
+            self.messages.extend(directive.messages)
+        elif phase == "before_finish":
+            return self._finish(Finished(text=self.messages[-1].text))
+        if self.model_calls >= self.config.max_turns:
+            detail = f"reached max_turns={self.config.max_turns} model calls in one turn"
+            return self._finish(Stopped(reason="max_turns", detail=detail))
+        return self._call_model()
 
     def _on_abort(self, event: CancelRequested | TurnFailed) -> list[Effect]:
         if self.state is TurnState.RUNNING_TOOLS:
@@ -246,6 +275,11 @@ class TurnMachine:
         return self._finish(Stopped(reason=event.reason, detail=event.message))  # type: ignore[arg-type]
 
     # ---------------------------------------------------------------- helpers
+    def _checkpoint(self, phase: Literal["after_tools", "before_finish"]) -> list[Effect]:
+        self.state = TurnState.CHECKPOINT
+        self._phase = phase
+        return [Checkpoint(phase=phase, messages=tuple(self.messages))]
+
     def _call_model(self) -> list[Effect]:
         self.model_calls += 1
         self.state = TurnState.AWAITING_MODEL
@@ -295,10 +329,11 @@ class TurnMachine:
         raise MachineStateError(message)
 
 
-_LIVE = frozenset({TurnState.AWAITING_MODEL, TurnState.RUNNING_TOOLS})
+_LIVE = frozenset({TurnState.AWAITING_MODEL, TurnState.RUNNING_TOOLS, TurnState.CHECKPOINT})
 
 _TABLE: dict[tuple[TurnState, type], Callable[[TurnMachine, Any], list[Effect]]] = {
     (TurnState.AWAITING_MODEL, ModelResponded): TurnMachine._on_model_responded,
     (TurnState.AWAITING_MODEL, ModelFailed): TurnMachine._on_model_failed,
     (TurnState.RUNNING_TOOLS, ToolCallFinished): TurnMachine._on_tool_finished,
+    (TurnState.CHECKPOINT, CheckpointResolved): TurnMachine._on_checkpoint_resolved,
 }

@@ -11,6 +11,7 @@ from typing import ClassVar, Literal, TypeAlias
 import attrs
 
 __all__ = [
+    "Attachment",
     "Message",
     "Part",
     "ReasoningPart",
@@ -75,6 +76,22 @@ class ToolCallPart:
 
 
 @attrs.frozen(kw_only=True)
+class Attachment:
+    """A binary attachment to a tool result (an image an MCP server returned, a screenshot).
+
+    Attributes:
+        media_type: IANA media type, e.g. ``image/png``.
+        data: the bytes, base64-encoded (standard alphabet, padded).
+        name: optional label ("" for none).
+    """
+
+    KIND: ClassVar[str] = "attachment"
+    media_type: str
+    data: str
+    name: str = ""
+
+
+@attrs.frozen(kw_only=True)
 class ToolResultPart:
     """The result of one tool call, fed back to the model.
 
@@ -83,6 +100,8 @@ class ToolResultPart:
         name: tool name, for providers that want it.
         output: text the model sees (JSON text for structured results).
         is_error: True when the call failed (unknown tool, bad arguments, exception, timeout).
+        attachments: images or other binary content returned with the result; providers that
+            accept images in tool results send them, the others tell the model they exist.
     """
 
     KIND: ClassVar[str] = "tool_result"
@@ -90,6 +109,7 @@ class ToolResultPart:
     name: str
     output: str
     is_error: bool = False
+    attachments: tuple[Attachment, ...] = ()
 
 
 Part: TypeAlias = TextPart | ReasoningPart | ToolCallPart | ToolResultPart

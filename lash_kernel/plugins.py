@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import inspect
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -20,19 +20,30 @@ import pluggy
 
 from lash_kernel import hookspecs
 from lash_kernel.activity import TurnActivity
-from lash_kernel.errors import PluginError, PluginHookError, PluginLoadError
+from lash_kernel.directives import AbortTurn, BlockToolCall, CheckpointDirective, CompactionPlan, InjectMessages
+from lash_kernel.errors import ConfigError, PluginError, PluginHookError, PluginLoadError
+from lash_kernel.messages import Message, ToolCallPart, ToolResultPart
 from lash_kernel.outcomes import Outcome
 from lash_kernel.prompt import PromptContribution
-from lash_kernel.tools import Tool, ToolRegistry, tool
+from lash_kernel.store.base import SessionInfo
+from lash_kernel.tools import Tool, ToolProvider, ToolRegistry, tool
+from lash_kernel.trace import TraceRecord
+from lash_kernel.usage import UsageLedger
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "ConfigRegistrar",
     "KernelHooks",
     "LoadReport",
+    "ModeInfo",
+    "ModeRegistrar",
     "PluginInfo",
+    "RecordTypeRegistrar",
     "ToolRegistrar",
+    "UsageSourceRegistrar",
     "load_plugins",
     "make_plugin_manager",
+    "plugin_infos",
 ]
 
 ENTRY_POINT_GROUP = "lash.plugins"
@@ -47,12 +58,15 @@ class PluginInfo:
         distribution: distribution name, or None for built-ins and host objects.
         version: distribution version, or None.
         hooks: names of the hooks it implements, sorted.
+        origin: ``builtin``, ``entry point``, ``host`` (passed to ``LashCore(plugins=...)``) or
+            ``added`` (registered later, e.g. by another plugin's ``lash_configure``).
     """
 
     name: str
     distribution: str | None
     version: str | None
     hooks: tuple[str, ...]
+    origin: str = "host"
 
 
 @attrs.frozen(kw_only=True)
@@ -119,8 +133,28 @@ def load_plugins(
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
         raise PluginError(f"unknown hook: {exc}") from exc
-    infos = tuple(_info(pm, name, plugin, dists) for name, plugin in pm.list_name_plugin())
+    origins = {name: "builtin" for name, _ in builtins} | {name: "entry point" for name in dists}
+    infos = tuple(
+        _info(pm, name, plugin, dists.get(name, (None, None)), origins.get(name, "host"))
+        for name, plugin in pm.list_name_plugin()
+    )
     return LoadReport(loaded=infos, failed=tuple(failed))
+
+
+def plugin_infos(pm: pluggy.PluginManager, report: LoadReport) -> list[PluginInfo]:
+    """Every plugin registered on ``pm`` now, in registration order (call order is the reverse).
+
+    Plugins registered after loading (``LashCore.add_plugin``) have origin ``added``.
+    """
+    known = {info.name: info for info in report.loaded}
+    out = []
+    for name, plugin in pm.list_name_plugin():
+        info = known.get(name)
+        if info is None:
+            out.append(_info(pm, name, plugin, (None, None), "added"))
+        else:
+            out.append(attrs.evolve(info, hooks=_hooks_of(pm, plugin)))
+    return out
 
 
 def _plugin_name(plugin: object) -> str:
@@ -128,23 +162,38 @@ def _plugin_name(plugin: object) -> str:
     return str(name) if name else f"{type(plugin).__name__}-{id(plugin):x}"
 
 
-def _info(pm: pluggy.PluginManager, name: str, plugin: object, dists: dict) -> PluginInfo:
-    dist, version = dists.get(name, (None, None))
-    hooks = tuple(sorted(h.name for h in (pm.get_hookcallers(plugin) or ())))
-    return PluginInfo(name=name, distribution=dist, version=version, hooks=hooks)
+def _hooks_of(pm: pluggy.PluginManager, plugin: object) -> tuple[str, ...]:
+    return tuple(sorted(h.name for h in (pm.get_hookcallers(plugin) or ())))
 
 
-class ToolRegistrar:
+def _info(
+    pm: pluggy.PluginManager, name: str, plugin: object, dist: tuple[str | None, str | None], origin: str
+) -> PluginInfo:
+    return PluginInfo(
+        name=name, distribution=dist[0], version=dist[1], hooks=_hooks_of(pm, plugin), origin=origin
+    )
+
+
+class _Registrar:
+    """Base of the registrars handed to ``lash_register_*`` hooks: bound to one plugin."""
+
+    def __init__(self, plugin: str) -> None:
+        self.plugin = plugin
+
+
+class ToolRegistrar(_Registrar):
     """Handed to ``lash_register_tools``: adds tools to the catalog on behalf of one plugin.
 
     Args:
-        registry: the core's catalog.
+        registry: the core's static catalog.
+        providers: the core's list of ``(plugin, ToolProvider)`` pairs.
         plugin: name of the plugin registering (used in conflict errors and ``lash tools list``).
     """
 
-    def __init__(self, registry: ToolRegistry, plugin: str) -> None:
+    def __init__(self, registry: ToolRegistry, providers: list[tuple[str, ToolProvider]], plugin: str) -> None:
+        super().__init__(plugin)
         self._registry = registry
-        self.plugin = plugin
+        self._providers = providers
 
     def add(self, item: Tool | Callable[..., Any], *, replace: bool = False) -> Tool:
         """Register a ``Tool`` (or a function, wrapped with ``@tool``) and return it.
@@ -156,12 +205,130 @@ class ToolRegistrar:
         self._registry.add(t, provider=self.plugin, replace=replace)
         return t
 
+    def add_provider(self, provider: ToolProvider) -> None:
+        """Register a ``ToolProvider``; its tools are listed at the start of every turn.
+
+        Raises:
+            ConfigError: ``provider`` lacks ``name``, ``list_tools`` or ``close``.
+        """
+        if not isinstance(provider, ToolProvider):
+            raise ConfigError(
+                f"plugin {self.plugin!r}: {provider!r} is not a ToolProvider (needs name, list_tools(), close())"
+            )
+        self._providers.append((self.plugin, provider))
+
+
+class ConfigRegistrar(_Registrar):
+    """Handed to ``lash_register_config``: declares the attrs class of one plugin's config table."""
+
+    def __init__(self, classes: dict[str, type], plugin: str) -> None:
+        super().__init__(plugin)
+        self._classes = classes
+
+    def add(self, cls: type) -> None:
+        """Declare ``cls`` (an attrs class) as this plugin's config.
+
+        Raises:
+            ConfigError: ``cls`` is not an attrs class, or the plugin already declared one.
+        """
+        if not attrs.has(cls):
+            raise ConfigError(f"plugin {self.plugin!r}: config class {cls!r} must be an attrs class")
+        if self.plugin in self._classes:
+            raise ConfigError(f"plugin {self.plugin!r} declared two config classes")
+        self._classes[self.plugin] = cls
+
+
+@attrs.frozen(kw_only=True)
+class ModeInfo:
+    """A registered execution mode.
+
+    Attributes:
+        name: mode name (``standard``, ``rlm``, ...), stored with each session.
+        factory: ``factory(config: MachineConfig, history: tuple[Message, ...])`` returning a
+            machine with ``start``, ``feed`` and ``state`` (like ``TurnMachine``).
+        description: one line for listings.
+        plugin: who registered it.
+    """
+
+    name: str
+    factory: Callable[..., Any]
+    description: str = ""
+    plugin: str = "lash"
+
+
+class ModeRegistrar(_Registrar):
+    """Handed to ``lash_register_modes``: adds execution modes."""
+
+    def __init__(self, modes: dict[str, ModeInfo], plugin: str) -> None:
+        super().__init__(plugin)
+        self._modes = modes
+
+    def add(self, name: str, factory: Callable[..., Any], *, description: str = "") -> None:
+        """Register mode ``name``.
+
+        Raises:
+            ConfigError: the name is taken (both plugins named) or ``factory`` is not callable.
+        """
+        if not callable(factory):
+            raise ConfigError(f"plugin {self.plugin!r}: mode {name!r} factory must be callable")
+        if name in self._modes:
+            raise ConfigError(
+                f"mode {name!r} from plugin {self.plugin!r} conflicts with plugin {self._modes[name].plugin!r}"
+            )
+        self._modes[name] = ModeInfo(name=name, factory=factory, description=description, plugin=self.plugin)
+
+
+class RecordTypeRegistrar(_Registrar):
+    """Handed to ``lash_register_record_types``: declares persisted plugin record classes."""
+
+    def __init__(self, types: dict[str, tuple[str, type]], plugin: str) -> None:
+        super().__init__(plugin)
+        self._types = types
+
+    def add(self, cls: type) -> None:
+        """Register ``cls``: a frozen attrs class with a ``KIND: ClassVar[str]`` wire tag.
+
+        Raises:
+            ConfigError: not an attrs class, no ``KIND``, or a KIND another plugin registered.
+        """
+        kind = getattr(cls, "KIND", None)
+        if not attrs.has(cls) or not isinstance(kind, str) or not kind:
+            raise ConfigError(f"plugin {self.plugin!r}: record type {cls!r} must be an attrs class with a KIND string")
+        if kind in self._types and self._types[kind][1] is not cls:
+            raise ConfigError(
+                f"record kind {kind!r} from plugin {self.plugin!r} conflicts with plugin {self._types[kind][0]!r}"
+            )
+        self._types[kind] = (self.plugin, cls)
+
+
+class UsageSourceRegistrar(_Registrar):
+    """Handed to ``lash_register_usage_sources``: declares usage-ledger source labels."""
+
+    def __init__(self, sources: dict[str, tuple[str, str]], plugin: str) -> None:
+        super().__init__(plugin)
+        self._sources = sources
+
+    def add(self, name: str, description: str = "") -> None:
+        """Declare source ``name`` (what ``UsageKey.source`` will say).
+
+        Raises:
+            ConfigError: empty name, or declared by another plugin.
+        """
+        if not name:
+            raise ConfigError(f"plugin {self.plugin!r}: usage source name must be non-empty")
+        if name in self._sources and self._sources[name][0] != self.plugin:
+            raise ConfigError(
+                f"usage source {name!r} from plugin {self.plugin!r} conflicts with plugin {self._sources[name][0]!r}"
+            )
+        self._sources[name] = (self.plugin, description)
+
 
 class KernelHooks:
     """The typed facade over one core's ``PluginManager``: the only place that calls hooks.
 
     Implementations run in pluggy's call order; each call is attributed to its plugin so
-    failures raise ``PluginHookError(plugin, hook)``.
+    failures raise ``PluginHookError(plugin, hook)``. Hooks documented "may be async" are
+    awaited one implementation at a time (``_acall``), preserving that order.
     """
 
     def __init__(self, pm: pluggy.PluginManager) -> None:
@@ -175,6 +342,10 @@ class KernelHooks:
                 raise PluginError(f"plugin {impl.plugin_name!r}: wrappers are not supported on {hook}")
             out.append((impl.plugin_name, impl.function, tuple(impl.argnames)))
         return out
+
+    def implemented(self, hook: str) -> bool:
+        """True when at least one plugin implements ``hook`` (lets callers skip building args)."""
+        return bool(getattr(self.pm.hook, hook).get_hookimpls())
 
     def _call(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
         results = []
@@ -191,28 +362,80 @@ class KernelHooks:
             results.append((plugin, result))
         return results
 
-    async def _acall(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
-        results = []
+    def _call_each(self, hook: str, **kwargs: Any) -> list[PluginHookError]:
+        """Call every implementation even if some fail; return the failures (for observers)."""
+        errors = []
         for plugin, fn, argnames in self._impls(hook):
             try:
                 result = fn(**{a: kwargs[a] for a in argnames})
                 if inspect.isawaitable(result):
-                    result = await result
+                    getattr(result, "close", lambda: None)()
+                    raise TypeError(f"{hook} must not be async")
             except Exception as exc:
-                raise PluginHookError(plugin, hook, exc) from exc
-            results.append((plugin, result))
+                errors.append(PluginHookError(plugin, hook, exc))
+        return errors
+
+    @staticmethod
+    async def _await(plugin: str, hook: str, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+        try:
+            result = fn(**kwargs)
+            if inspect.isawaitable(result):
+                result = await result
+        except Exception as exc:
+            raise PluginHookError(plugin, hook, exc) from exc
+        return result
+
+    async def _acall(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        results = []
+        for plugin, fn, argnames in self._impls(hook):
+            results.append((plugin, await self._await(plugin, hook, fn, {a: kwargs[a] for a in argnames})))
         return results
 
-    # ---------------------------------------------------------------- typed hooks
-    def register_tools(self, registry: ToolRegistry) -> None:
-        """Run ``lash_register_tools`` with a registrar bound to each plugin in turn."""
-        for plugin, fn, argnames in self._impls("lash_register_tools"):
-            registrar = ToolRegistrar(registry, plugin)
+    def _per_plugin(self, hook: str, arg: str, make: Callable[[str], Any]) -> None:
+        """Call ``hook`` once per plugin, passing ``make(plugin)`` as ``arg`` (registrars)."""
+        for plugin, fn, argnames in self._impls(hook):
+            value = make(plugin)
             try:
-                fn(**{a: registrar for a in argnames if a == "registry"})
+                fn(**{a: value for a in argnames if a == arg})
             except Exception as exc:
-                raise PluginHookError(plugin, "lash_register_tools", exc) from exc
+                raise PluginHookError(plugin, hook, exc) from exc
 
+    # ---------------------------------------------------------------- build
+    def register_config(self, classes: dict[str, type]) -> None:
+        """Run ``lash_register_config``; fills ``classes`` (plugin -> attrs class)."""
+        self._per_plugin("lash_register_config", "registry", lambda p: ConfigRegistrar(classes, p))
+
+    def configure(self, core: Any, configs: Mapping[str, object]) -> None:
+        """Run ``lash_configure``; each plugin gets its own entry of ``configs`` (or None)."""
+        for plugin, fn, argnames in self._impls("lash_configure"):
+            values = {"core": core, "config": configs.get(plugin)}
+            try:
+                fn(**{a: values[a] for a in argnames})
+            except Exception as exc:
+                raise PluginHookError(plugin, "lash_configure", exc) from exc
+
+    def register_tools(self, registry: ToolRegistry, providers: list[tuple[str, ToolProvider]] | None = None) -> None:
+        """Run ``lash_register_tools`` with a registrar bound to each plugin in turn."""
+        sink: list[tuple[str, ToolProvider]] = providers if providers is not None else []
+        self._per_plugin("lash_register_tools", "registry", lambda p: ToolRegistrar(registry, sink, p))
+
+    def register_modes(self, modes: dict[str, ModeInfo]) -> None:
+        """Run ``lash_register_modes``; fills ``modes``."""
+        self._per_plugin("lash_register_modes", "registry", lambda p: ModeRegistrar(modes, p))
+
+    def register_record_types(self, types: dict[str, tuple[str, type]]) -> None:
+        """Run ``lash_register_record_types``; fills ``types`` (KIND -> (plugin, class))."""
+        self._per_plugin("lash_register_record_types", "registry", lambda p: RecordTypeRegistrar(types, p))
+
+    def register_usage_sources(self, sources: dict[str, tuple[str, str]]) -> None:
+        """Run ``lash_register_usage_sources``; fills ``sources`` (name -> (plugin, description))."""
+        self._per_plugin("lash_register_usage_sources", "registry", lambda p: UsageSourceRegistrar(sources, p))
+
+    def register_commands(self, cli: Any) -> list[PluginHookError]:
+        """Run ``lash_register_commands`` on ``cli``; failures are returned, never raised."""
+        return self._call_each("lash_register_commands", cli=cli)
+
+    # ---------------------------------------------------------------- prompt
     def prompt_contributions(self, *, session_id: str, tool_names: frozenset[str]) -> list[PromptContribution]:
         """Collect ``lash_prompt_contributions`` in call order. Raises ``PluginHookError``."""
         out: list[PromptContribution] = []
@@ -225,24 +448,189 @@ class KernelHooks:
                 out.append(item)
         return out
 
-    def on_activity(self, activity: TurnActivity) -> None:
-        """Fire ``lash_on_activity``. Raises ``PluginHookError`` (the driver reports it)."""
-        self._call("lash_on_activity", activity=activity)
+    # ---------------------------------------------------------------- turn
+    async def before_turn(self, *, session_id: str, turn_id: str, user_input: Message) -> AbortTurn | None:
+        """Fire ``lash_before_turn`` (may be async); the first ``AbortTurn`` returned wins.
 
-    async def turn_committed(self, *, session_id: str, turn_id: str, outcome: Outcome, head_revision: int) -> None:
-        """Fire ``lash_turn_committed`` (may be async). Raises ``PluginHookError``."""
-        await self._acall(
-            "lash_turn_committed",
-            session_id=session_id,
-            turn_id=turn_id,
-            outcome=outcome,
-            head_revision=head_revision,
+        Raises ``PluginHookError``.
+        """
+        for plugin, fn, argnames in self._impls("lash_before_turn"):
+            values = {"session_id": session_id, "turn_id": turn_id, "user_input": user_input}
+            result = await self._await(plugin, "lash_before_turn", fn, {a: values[a] for a in argnames})
+            if isinstance(result, AbortTurn):
+                return AbortTurn(reason=f"plugin {plugin!r}: {result.reason}")
+        return None
+
+    async def checkpoint(
+        self, *, session_id: str, turn_id: str, phase: str, messages: tuple[Message, ...]
+    ) -> CheckpointDirective | None:
+        """Fire ``lash_checkpoint`` (may be async) and merge the directives.
+
+        Returns:
+            ``AbortTurn`` if any plugin aborted (its reason prefixed with the plugin), else one
+            ``InjectMessages`` with every injection in call order, else None.
+        Raises:
+            PluginHookError: an implementation raised or returned something else.
+        """
+        injected: list[Message] = []
+        for plugin, result in await self._acall(
+            "lash_checkpoint", session_id=session_id, turn_id=turn_id, phase=phase, messages=messages
+        ):
+            if result is None:
+                continue
+            if isinstance(result, AbortTurn):
+                return AbortTurn(reason=f"plugin {plugin!r}: {result.reason}")
+            if not isinstance(result, InjectMessages):
+                raise PluginHookError(plugin, "lash_checkpoint", TypeError(f"expected a directive or None, got {result!r}"))
+            injected.extend(result.messages)
+        return InjectMessages(messages=tuple(injected)) if injected else None
+
+    async def before_tool_call(self, *, session_id: str, turn_id: str, call: ToolCallPart) -> ToolCallPart | BlockToolCall:
+        """Fire ``lash_before_tool_call`` (may be async), chaining rewritten calls.
+
+        Returns:
+            The call to run (maybe rewritten) or a ``BlockToolCall`` whose reason names the plugin.
+        Raises:
+            PluginHookError: an implementation raised, returned a wrong type, or changed the id.
+        """
+        hook = "lash_before_tool_call"
+        for plugin, fn, argnames in self._impls(hook):
+            values = {"session_id": session_id, "turn_id": turn_id, "call": call}
+            result = await self._await(plugin, hook, fn, {a: values[a] for a in argnames})
+            if result is None:
+                continue
+            if isinstance(result, BlockToolCall):
+                return result
+            if not isinstance(result, ToolCallPart) or result.id != call.id:
+                raise PluginHookError(plugin, hook, TypeError(f"expected None, BlockToolCall or a ToolCallPart with id {call.id!r}, got {result!r}"))
+            call = result
+        return call
+
+    async def after_tool_call(
+        self, *, session_id: str, turn_id: str, call: ToolCallPart, result: ToolResultPart, duration_s: float
+    ) -> ToolResultPart:
+        """Fire ``lash_after_tool_call`` (may be async), chaining replaced results.
+
+        Raises ``PluginHookError`` (wrong type or a changed ``call_id`` included).
+        """
+        hook = "lash_after_tool_call"
+        for plugin, fn, argnames in self._impls(hook):
+            values = {"session_id": session_id, "turn_id": turn_id, "call": call, "result": result, "duration_s": duration_s}
+            new = await self._await(plugin, hook, fn, {a: values[a] for a in argnames})
+            if new is None:
+                continue
+            if not isinstance(new, ToolResultPart) or new.call_id != result.call_id:
+                raise PluginHookError(plugin, hook, TypeError(f"expected None or a ToolResultPart for call {result.call_id!r}, got {new!r}"))
+            result = new
+        return result
+
+    def after_turn(
+        self, *, session_id: str, turn_id: str, outcome: Outcome, messages: tuple[Message, ...], usage: UsageLedger
+    ) -> list[PluginHookError]:
+        """Fire ``lash_after_turn``; every implementation runs; failures are returned."""
+        return self._call_each(
+            "lash_after_turn", session_id=session_id, turn_id=turn_id, outcome=outcome, messages=messages, usage=usage
         )
+
+    # ---------------------------------------------------------------- context
+    def transform_context(self, *, session_id: str, turn_id: str, messages: tuple[Message, ...]) -> tuple[Message, ...]:
+        """Chain ``lash_transform_context``: each implementation sees the previous output.
+
+        Raises ``PluginHookError``.
+        """
+        hook = "lash_transform_context"
+        for plugin, fn, argnames in self._impls(hook):
+            values = {"session_id": session_id, "turn_id": turn_id, "messages": messages}
+            try:
+                result = fn(**{a: values[a] for a in argnames})
+            except Exception as exc:
+                raise PluginHookError(plugin, hook, exc) from exc
+            if result is None:
+                continue
+            if not isinstance(result, (tuple, list)) or not all(isinstance(m, Message) for m in result):
+                raise PluginHookError(plugin, hook, TypeError(f"expected a sequence of Message or None, got {type(result).__name__}"))
+            messages = tuple(result)
+        return messages
+
+    def plan_compaction(
+        self, *, session_id: str, messages: tuple[Message, ...], context_window: int | None, input_tokens: int
+    ) -> CompactionPlan | None:
+        """``lash_plan_compaction`` (firstresult). Raises ``PluginHookError``."""
+        hook = "lash_plan_compaction"
+        for plugin, fn, argnames in self._impls(hook):
+            values = {"session_id": session_id, "messages": messages, "context_window": context_window, "input_tokens": input_tokens}
+            try:
+                result = fn(**{a: values[a] for a in argnames})
+            except Exception as exc:
+                raise PluginHookError(plugin, hook, exc) from exc
+            if result is None:
+                continue
+            if not isinstance(result, CompactionPlan):
+                raise PluginHookError(plugin, hook, TypeError(f"expected CompactionPlan or None, got {result!r}"))
+            return result
+        return None
+
+    # ---------------------------------------------------------------- lifecycle
+    def session_opened(self, *, session_id: str, info: SessionInfo, created: bool) -> list[PluginHookError]:
+        """Fire ``lash_session_opened``; failures are returned (the caller logs them)."""
+        return self._call_each("lash_session_opened", session_id=session_id, info=info, created=created)
+
+    async def turn_committed(self, *, session_id: str, turn_id: str, outcome: Outcome, head_revision: int) -> list[PluginHookError]:
+        """Fire ``lash_turn_committed`` (may be async); every implementation runs; failures returned."""
+        errors = []
+        for plugin, fn, argnames in self._impls("lash_turn_committed"):
+            values = {"session_id": session_id, "turn_id": turn_id, "outcome": outcome, "head_revision": head_revision}
+            try:
+                await self._await(plugin, "lash_turn_committed", fn, {a: values[a] for a in argnames})
+            except PluginHookError as exc:
+                errors.append(exc)
+        return errors
+
+    def session_closed(self, *, session_id: str) -> list[PluginHookError]:
+        """Fire ``lash_session_closed``; failures are returned (the caller logs them)."""
+        return self._call_each("lash_session_closed", session_id=session_id)
+
+    # ---------------------------------------------------------------- observation
+    def on_activity(self, activity: TurnActivity) -> list[PluginHookError]:
+        """Fire ``lash_on_activity``; every observer runs; failures are returned."""
+        return self._call_each("lash_on_activity", activity=activity)
+
+    def on_trace_record(self, record: TraceRecord) -> list[PluginHookError]:
+        """Fire ``lash_on_trace_record``; every observer runs; failures are returned."""
+        return self._call_each("lash_on_trace_record", record=record)
 
     @property
     def has_activity_observers(self) -> bool:
         """True when some plugin implements ``lash_on_activity`` (lets the driver skip the call)."""
-        return bool(self.pm.hook.lash_on_activity.get_hookimpls())
+        return self.implemented("lash_on_activity")
+
+    # ---------------------------------------------------------------- state
+    def snapshot_state(self, *, session_id: str, turn_id: str) -> tuple[list[tuple[str, object]], list[PluginHookError]]:
+        """Collect ``lash_snapshot_state`` per plugin: ``([(plugin, record)], failures)``."""
+        out, errors = [], []
+        for plugin, fn, argnames in self._impls("lash_snapshot_state"):
+            values = {"session_id": session_id, "turn_id": turn_id}
+            try:
+                result = fn(**{a: values[a] for a in argnames})
+            except Exception as exc:
+                errors.append(PluginHookError(plugin, "lash_snapshot_state", exc))
+                continue
+            if result is not None:
+                out.append((plugin, result))
+        return out, errors
+
+    def restore_state(self, *, session_id: str, states: Mapping[str, object]) -> list[PluginHookError]:
+        """Give each plugin its own snapshot through ``lash_restore_state``; failures returned."""
+        errors = []
+        for plugin, fn, argnames in self._impls("lash_restore_state"):
+            if plugin not in states:
+                continue
+            values = {"session_id": session_id, "state": states[plugin]}
+            try:
+                fn(**{a: values[a] for a in argnames})
+            except Exception as exc:
+                errors.append(PluginHookError(plugin, "lash_restore_state", exc))
+        return errors
 
 
 def make_plugin_manager() -> pluggy.PluginManager:

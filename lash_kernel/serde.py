@@ -15,7 +15,7 @@ from cattrs.preconf.json import make_converter
 from cattrs.strategies import configure_tagged_union
 
 from lash_kernel.errors import RecordDecodeError
-from lash_kernel.messages import Message, Part
+from lash_kernel.messages import Attachment, Message, Part
 from lash_kernel.outcomes import Outcome
 
 __all__ = ["converter", "dumps", "loads", "structure", "unstructure"]
@@ -46,7 +46,13 @@ def _structure_message(data: Any, _: Any) -> Message:
         if kind not in _PART_TYPES:
             raise ValueError(f"unknown message part kind {kind!r}")
         cls, names = _PART_TYPES[kind]
-        parts.append(cls(**{k: v for k, v in raw.items() if k in names}))
+        fields = {k: v for k, v in raw.items() if k in names}
+        if "attachments" in fields:
+            fields["attachments"] = tuple(
+                Attachment(media_type=a["media_type"], data=a["data"], name=a.get("name", ""))
+                for a in fields["attachments"]
+            )
+        parts.append(cls(**fields))
     role = data["role"]
     if role not in ("system", "user", "assistant", "tool"):
         raise ValueError(f"unknown message role {role!r}")

@@ -7,6 +7,7 @@ reads only its head; the active path is loaded at the first turn and then kept i
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
@@ -16,8 +17,8 @@ import anyio
 import attrs
 
 from lash_kernel.activity import TurnActivity
-from lash_kernel.driver import SessionState, TurnControl, drive_turn
-from lash_kernel.errors import LashError
+from lash_kernel.driver import SessionState, TurnControl, decode_plugin_record, drive_turn
+from lash_kernel.errors import LashError, RecordDecodeError
 from lash_kernel.machine import MachineConfig
 from lash_kernel.messages import Message, ToolCallPart, ToolResultPart, assistant_text, repair_history
 from lash_kernel.outcomes import Outcome
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from lash_kernel.core import LashCore
 
 __all__ = ["Session", "Turn", "TurnResult"]
+
+_log = logging.getLogger("lash")
 
 
 @attrs.frozen(kw_only=True)
@@ -188,6 +191,7 @@ class Session:
         self._info = info
         self._state: SessionState | None = None
         self._busy = False
+        self._closed = False
 
     @property
     def info(self) -> SessionInfo:
@@ -250,6 +254,21 @@ class Session:
         """The ledger aggregated by source, by model, and by source x model."""
         return self.usage_ledger().report()
 
+    def close(self) -> None:
+        """Fire ``lash_session_closed`` for this handle. Idempotent; the session stays in the store."""
+        if self._closed:
+            return
+        self._closed = True
+        core = self.core
+        core._log_errors(core.hooks.session_closed(session_id=self.id))
+        core._trace_session("session.closed", self.info, head_revision=self.info.head_revision)
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # ---------------------------------------------------------------- internals
     def _load(self) -> SessionState:
         if self._state is None:
@@ -258,9 +277,23 @@ class Session:
             nodes = store.load_active_path(self.id)
             history = repair_history(tuple(n.payload for n in nodes if n.kind == "message"))
             self._state = SessionState(info=info, history=history, activity_seq=info.activity_seq)
+            if self.core.hooks.implemented("lash_restore_state"):
+                self._restore_plugin_state()
         return self._state
 
+    def _restore_plugin_state(self) -> None:
+        """Hand each plugin its last committed snapshot (undecodable ones are logged and skipped)."""
+        states = {}
+        for plugin, text in self.core.store.load_plugin_state(self.id).items():
+            try:
+                states[plugin] = decode_plugin_record(text, self.core.record_types)
+            except RecordDecodeError as exc:
+                _log.error("session %s: cannot restore the state of plugin %r: %s", self.id, plugin, exc)
+        self.core._log_errors(self.core.hooks.restore_state(session_id=self.id, states=states))
+
     def _enter(self) -> SessionState:
+        if self._closed:
+            raise LashError(f"session {self.id} is closed")
         if self._busy:
             raise LashError(f"session {self.id} already has a turn running")
         state = self._load()

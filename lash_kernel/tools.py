@@ -28,7 +28,7 @@ import re
 import types
 import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Literal, Protocol, overload
+from typing import Any, Literal, Protocol, overload, runtime_checkable
 
 import anyio
 import anyio.to_thread
@@ -36,12 +36,14 @@ import attrs
 import jsonschema
 
 from lash_kernel.errors import ConfigError, ToolError
-from lash_kernel.messages import ToolCallPart, ToolResultPart
+from lash_kernel.messages import Attachment, ToolCallPart, ToolResultPart
 from lash_kernel.providers.base import ToolSpec
 
 __all__ = [
     "Tool",
     "ToolContext",
+    "ToolOutput",
+    "ToolProvider",
     "ToolRegistry",
     "execute_tool_call",
     "tool",
@@ -111,7 +113,8 @@ class ToolContext:
         call_id: the model's tool-call id (``ToolCallPart.id``).
         tool_name: name of the tool being called.
 
-    The runtime may pass ``cancel_event=`` (any object with ``is_set()``, ``set()`` and an
+    The runtime passes ``on_progress=`` to receive ``report_progress`` calls, and may pass
+    ``cancel_event=`` (any object with ``is_set()``, ``set()`` and an
     async ``wait()``, e.g. an ``anyio.Event``) and set it to ask the tool to stop; otherwise a
     private one is made. ``execute_tool_call`` sets it when the call is cancelled or times out,
     so an abandoned worker thread can notice and stop.
@@ -124,6 +127,23 @@ class ToolContext:
     _cancel_event: _EventLike = attrs.field(
         factory=_CancelSignal, alias="cancel_event", repr=False, eq=False
     )
+    _progress: Callable[[float, float | None, str | None], None] | None = attrs.field(
+        default=None, alias="on_progress", repr=False, eq=False
+    )
+
+    def report_progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
+        """Tell the host how far the call got; becomes a ``tool_call_progress`` activity.
+
+        Call it from the turn's event-loop thread (from a worker thread use
+        ``anyio.from_thread.run_sync``). A no-op when the runtime is not listening.
+
+        Args:
+            progress: work done so far, in the tool's own units.
+            total: total work when known, else None.
+            message: a short status text, or None.
+        """
+        if self._progress is not None:
+            self._progress(float(progress), None if total is None else float(total), message)
 
     @property
     def cancelled(self) -> bool:
@@ -260,6 +280,47 @@ class Tool:
             Whatever ``fn`` raises.
         """
         return self.fn(*args, **kwargs)
+
+
+@attrs.frozen(kw_only=True)
+class ToolOutput:
+    """A rich tool result: return one from a tool to attach images or flag an error yourself.
+
+    Attributes:
+        text: what the model reads (JSON text for structured results).
+        attachments: binary content (images) returned with the text.
+        is_error: True to tell the model the call failed (same as raising ``ToolError``, but
+            keeps attachments).
+    """
+
+    text: str
+    attachments: tuple[Attachment, ...] = ()
+    is_error: bool = False
+
+
+@runtime_checkable
+class ToolProvider(Protocol):
+    """A source of tools whose list may change at runtime (an MCP connection, a remote catalog).
+
+    Registered with ``ToolRegistrar.add_provider`` in ``lash_register_tools``. The core asks
+    ``list_tools()`` at the start of every turn (and for ``lash tools list``), so the catalog a
+    turn sees is current; cache inside the provider. ``close()`` is called once by
+    ``LashCore.close()``.
+
+    Attributes:
+        name: a label for errors and listings (e.g. ``mcp``).
+    """
+
+    name: str
+
+    async def list_tools(self) -> Sequence[Tool]:
+        """The provider's tools right now. Raising reports an error and skips this provider
+        for the turn (the other tools stay available)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and processes; idempotent; must not block for long."""
+        ...
 
 
 # --------------------------------------------------------------------------------------------
@@ -773,6 +834,13 @@ class ToolRegistry:
         self._tools[tool.name] = tool
         self._providers[tool.name] = provider
 
+    def copy(self) -> ToolRegistry:
+        """A new registry with the same tools and providers (adding to it leaves this one alone)."""
+        other = ToolRegistry()
+        other._tools = dict(self._tools)
+        other._providers = dict(self._providers)
+        return other
+
     def get(self, name: str) -> Tool | None:
         """Look a tool up by name.
 
@@ -960,6 +1028,10 @@ async def _invoke(
         return _error(call, str(exc))
     except Exception as exc:
         return _error(call, f"{type(exc).__name__}: {exc}")
+    if isinstance(value, ToolOutput):
+        return ToolResultPart(
+            call_id=call.id, name=call.name, output=value.text, is_error=value.is_error, attachments=value.attachments
+        )
     try:
         output = _encode_output(value)
     except (TypeError, ValueError) as exc:

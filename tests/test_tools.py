@@ -346,7 +346,7 @@ def test_context_surface_is_narrow() -> None:
     assert ctx.cancelled is False
     public = {n for n in dir(ctx) if not n.startswith("_")}
     assert public == {
-        "session_id", "turn_id", "call_id", "tool_name", "cancelled", "wait_cancelled"
+        "session_id", "turn_id", "call_id", "tool_name", "cancelled", "wait_cancelled", "report_progress"
     }
 
 

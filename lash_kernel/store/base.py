@@ -81,6 +81,8 @@ class TurnCommit:
         committed_at: seconds since the epoch.
         last_activity_seq: the highest activity ``seq`` the turn emitted (activity numbering
             continues from here in the next turn).
+        plugin_state: ``(plugin, json_text)`` snapshots written with the turn; each replaces
+            that plugin's previous snapshot for the session.
     """
 
     KIND: ClassVar[str] = "turn_commit"
@@ -92,6 +94,7 @@ class TurnCommit:
     outcome: Outcome
     committed_at: float
     last_activity_seq: int = 0
+    plugin_state: tuple[tuple[str, str], ...] = ()
 
 
 @attrs.frozen(kw_only=True)
@@ -196,6 +199,10 @@ class Store(Protocol):
 
     def usage_ledger(self, session_id: str) -> UsageLedger:
         """The session's cumulative usage ledger."""
+        ...
+
+    def load_plugin_state(self, session_id: str) -> dict[str, str]:
+        """Each plugin's latest committed snapshot (JSON text), by plugin name."""
         ...
 
     def close(self) -> None:

@@ -42,6 +42,7 @@ def _commit_hash(commit: TurnCommit) -> str:
         serde.dumps(commit.nodes, tuple[Node, ...]),
         serde.dumps(commit.usage, UsageLedger),
         serde.dumps(commit.outcome, Outcome),
+        *(f"{plugin}\n{text}" for plugin, text in commit.plugin_state),
     ):
         data = text.encode("utf-8")
         digest.update(len(data).to_bytes(8, "big"))
@@ -79,6 +80,7 @@ class _Session:
     turns: dict[str, tuple[TurnRecord, str, str | None]] = attrs.Factory(dict)  # record, hash, leaf
     pending: dict[str, PendingInput] = attrs.Factory(dict)
     usage: dict[UsageKey, tuple[TokenUsage, int]] = attrs.Factory(dict)
+    plugin_state: dict[str, str] = attrs.Factory(dict)
 
 
 @final
@@ -313,6 +315,7 @@ class MemoryStore:
             )
             state.turns[commit.turn_id] = (record, digest, state.info.leaf_id)
             state.pending.pop(commit.turn_id, None)
+            state.plugin_state.update(commit.plugin_state)
             return CommitResult(
                 session_id=commit.session_id,
                 turn_id=commit.turn_id,
@@ -364,3 +367,12 @@ class MemoryStore:
         with self._lock:
             self._closed = True
             self._sessions.clear()
+
+    def load_plugin_state(self, session_id: str) -> dict[str, str]:
+        """Each plugin's latest committed snapshot (JSON text), by plugin name.
+
+        Raises:
+            SessionNotFoundError: unknown session. StoreError: the store is closed.
+        """
+        with self._lock:
+            return dict(self._session(session_id).plugin_state)

@@ -61,10 +61,26 @@ from lash_kernel.usage import BUCKETS, TokenUsage, UsageKey, UsageLedger
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
-SCHEMA_VERSION = 1
-"""The schema version this lash-kernel writes and reads (``lash_meta.schema_version``)."""
+SCHEMA_VERSION = 2
+"""The schema version this lash-kernel writes and reads (``lash_meta.schema_version``).
 
-_TABLES = ("lash_meta", "sessions", "nodes", "turns", "pending_inputs", "usage")
+History: 1 = first release; 2 adds ``plugin_state`` (older files are migrated on open).
+"""
+
+_TABLES = ("lash_meta", "sessions", "nodes", "turns", "pending_inputs", "usage", "plugin_state")
+
+_PLUGIN_STATE_TABLE = """
+CREATE TABLE plugin_state (
+    session_id TEXT NOT NULL REFERENCES sessions (session_id),
+    plugin TEXT NOT NULL,
+    turn_id TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    PRIMARY KEY (session_id, plugin)
+) WITHOUT ROWID
+"""
+
+#: Statements that bring a file from version ``n`` to ``n + 1``.
+_MIGRATIONS = {1: (_PLUGIN_STATE_TABLE, "UPDATE lash_meta SET value = '2' WHERE key = 'schema_version'")}
 
 _SCHEMA = f"""
 CREATE TABLE lash_meta (
@@ -118,6 +134,7 @@ CREATE TABLE usage (
     calls INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (session_id, source, model)
 ) WITHOUT ROWID;
+{_PLUGIN_STATE_TABLE};
 INSERT INTO lash_meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}');
 """
 
@@ -294,7 +311,9 @@ class SqliteStore:
             if not create:
                 raise CorruptStoreError(f"{name} is not a lash database: it is empty (and create=False)")
         else:
-            self._check_version()
+            version = self._check_version()
+            if version < SCHEMA_VERSION:
+                self._migrate()
         with self._errors("open"):
             if not memory:
                 self._db.enable_wal()
@@ -319,7 +338,16 @@ class SqliteStore:
         ).fetchall()
         return {r[0] for r in rows}
 
-    def _check_version(self) -> None:
+    def _migrate(self) -> None:
+        """Upgrade an older file to ``SCHEMA_VERSION``, one version per step, in one transaction."""
+        with self._errors("migrate"), self._transaction(immediate=True):
+            version = self._check_version()  # re-read: another process may have migrated it
+            while version < SCHEMA_VERSION:
+                for statement in _MIGRATIONS[version]:
+                    self._db.conn.execute(statement)
+                version += 1
+
+    def _check_version(self) -> int:
         name = str(self.path)
         try:
             row = self._db.execute("SELECT value FROM lash_meta WHERE key = 'schema_version'").fetchone()
@@ -337,6 +365,7 @@ class SqliteStore:
                 f"supports schema version {SCHEMA_VERSION}). Upgrade lash-kernel to open it; "
                 "the file was not modified."
             )
+        return version
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -636,6 +665,12 @@ class SqliteStore:
                 (revision, leaf_id, frame_id, commit.committed_at, commit.last_activity_seq, sid),
             )
             conn.execute("DELETE FROM pending_inputs WHERE session_id = ? AND turn_id = ?", (sid, tid))
+            if commit.plugin_state:
+                conn.executemany(
+                    "INSERT INTO plugin_state (session_id, plugin, turn_id, payload) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (session_id, plugin) DO UPDATE SET turn_id = excluded.turn_id, payload = excluded.payload",
+                    [(sid, plugin, tid, text) for plugin, text in commit.plugin_state],
+                )
         return CommitResult(session_id=sid, turn_id=tid, head_revision=revision, leaf_id=leaf_id)
 
     @staticmethod
@@ -773,3 +808,15 @@ class SqliteStore:
             )
             for r in rows
         )
+
+    def load_plugin_state(self, session_id: str) -> dict[str, str]:
+        """Each plugin's latest committed snapshot (JSON text), by plugin name.
+
+        Raises:
+            SessionNotFoundError: no such session.
+            StoreError: a database failure, or the store is closed.
+        """
+        with self._call("load_plugin_state") as conn:
+            self._require_session(conn, session_id)
+            rows = conn.execute("SELECT plugin, payload FROM plugin_state WHERE session_id = ?", (session_id,)).fetchall()
+        return {plugin: payload for plugin, payload in rows}

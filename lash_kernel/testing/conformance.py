@@ -19,6 +19,8 @@ store from ``make_store``, and closes every store it opened (twice, to check ide
 from __future__ import annotations
 
 import uuid
+
+import attrs
 from collections.abc import Callable
 from typing import Any
 
@@ -46,6 +48,7 @@ __all__ = [
     "check_list_sessions_order",
     "check_open_and_get_session",
     "check_pending_inputs",
+    "check_plugin_state",
     "check_replayed_commit",
     "check_session_not_found",
     "check_sessions_isolated",
@@ -593,6 +596,23 @@ def check_sessions_isolated(store: Store) -> None:
         )
 
 
+def check_plugin_state(store: Store) -> None:
+    """Snapshots commit with the turn; the latest per plugin wins; sessions do not share them."""
+    sid, other = _sid("state"), _sid("state-other")
+    _open(store, sid)
+    _open(store, other)
+    _expect_equal(store.load_plugin_state(sid), {}, "plugin state of a new session")
+    t1 = attrs.evolve(_turn(sid, "t1", 0, None), plugin_state=(("memo", '{"n":1}'), ("trace", '"a"')))
+    r1 = store.commit_turn(t1)
+    t2 = attrs.evolve(_turn(sid, "t2", 1, r1.leaf_id), plugin_state=(("memo", '{"n":2}'),))
+    store.commit_turn(t2)
+    _expect_equal(store.load_plugin_state(sid), {"memo": '{"n":2}', "trace": '"a"'}, "plugin state after two turns")
+    _expect_equal(store.load_plugin_state(other), {}, "plugin state of another session")
+    stale = attrs.evolve(_turn(sid, "t3", 1, r1.leaf_id), plugin_state=(("memo", '{"n":99}'),))
+    _expect_raises(CommitConflictError, lambda: store.commit_turn(stale), "a stale commit with plugin state")
+    _expect_equal(store.load_plugin_state(sid)["memo"], '{"n":2}', "plugin state after a rejected commit")
+
+
 CHECKS: tuple[Callable[[Store], None], ...] = (
     check_open_and_get_session,
     check_list_sessions_order,
@@ -607,6 +627,7 @@ CHECKS: tuple[Callable[[Store], None], ...] = (
     check_active_path_stops_at_frame_boundary,
     check_usage_ledger_accumulates,
     check_sessions_isolated,
+    check_plugin_state,
 )
 """Every check ``check_store`` runs, in order. Each takes one open store."""
 

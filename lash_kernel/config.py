@@ -1,0 +1,291 @@
+"""``lash.toml``: a plugin stack composed in a file instead of code.
+
+Rule: config is read strictly. Unknown keys and wrong types are ``ConfigError``\\ s naming the
+file, the table and the key; nothing is read at import time, and nothing here touches the
+network or the store. The same stack can be built in code with ``LashCore(...)`` arguments.
+
+```toml
+provider = "openai"          # openai | openai-responses | anthropic | openrouter
+model = "gpt-4o-mini"
+store = "lash.db"            # relative to this file; ":memory:" for none
+
+[plugins]
+disabled = ["mcp"]           # installed plugins are active unless disabled
+# enabled = ["tracing"]      # or: load only these installed plugins (an allow-list)
+strict = false               # true: a plugin that fails to load is an error
+
+[plugins.tracing]            # one table per plugin, validated by the plugin's config class
+jsonl = "trace.jsonl"
+```
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import cattrs
+from cattrs.v import format_exception
+
+from lash_kernel.errors import ConfigError
+
+__all__ = ["CONFIG_FILE", "LashConfig", "PluginSelection", "find_config", "load_config", "structure_config"]
+
+#: The file ``find_config`` looks for in the working directory.
+CONFIG_FILE = "lash.toml"
+
+_RESERVED = frozenset({"enabled", "disabled", "strict"})
+
+
+@attrs.frozen(kw_only=True)
+class PluginSelection:
+    """Which installed plugins load (``[plugins]`` in ``lash.toml``).
+
+    Attributes:
+        enabled: an allow-list of entry-point names, or None for "every installed plugin".
+        disabled: entry-point names never to load.
+        strict: a plugin that fails to import or register is an error instead of a warning.
+    """
+
+    enabled: tuple[str, ...] | None = None
+    disabled: tuple[str, ...] = ()
+    strict: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class LashConfig:
+    """A parsed ``lash.toml`` (or the defaults when there is none).
+
+    Attributes:
+        path: the file it came from, or None.
+        provider: provider name (``openai``, ``openai-responses``, ``anthropic``, ``openrouter``).
+        model: model id.
+        base_url: the provider's base URL override.
+        store: SQLite path (resolved against the file's directory) or ``:memory:``.
+        prompt: the base system prompt.
+        max_turns: model calls allowed per turn.
+        max_output_tokens: per-call output cap, tokens.
+        temperature: sampling temperature.
+        context_window: the model's context window, tokens.
+        tool_timeout_s: default per-tool timeout, seconds.
+        request_timeout_s: deadline per model-call attempt, seconds.
+        plugins: which plugins load.
+        plugin_tables: raw ``[plugins.<name>]`` tables by plugin name (validated when a core
+            is built, against each plugin's config class).
+    """
+
+    path: Path | None = None
+    provider: str | None = None
+    model: str | None = None
+    base_url: str | None = None
+    store: str | None = None
+    prompt: str | None = None
+    max_turns: int | None = None
+    max_output_tokens: int | None = None
+    temperature: float | None = None
+    context_window: int | None = None
+    tool_timeout_s: float | None = None
+    request_timeout_s: float | None = None
+    plugins: PluginSelection = PluginSelection()
+    plugin_tables: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
+
+    @property
+    def source(self) -> str:
+        """How errors name this config: the file path, or ``<defaults>``."""
+        return str(self.path) if self.path else "<defaults>"
+
+    def core_options(self) -> dict[str, Any]:
+        """The ``LashCore`` keyword arguments this config sets (unset ones are left out)."""
+        out: dict[str, Any] = {
+            "allow": self.plugins.enabled,
+            "block": self.plugins.disabled,
+            "strict": self.plugins.strict,
+            "plugin_config": dict(self.plugin_tables),
+            "config_source": self.source,
+        }
+        for name in ("prompt", "max_turns", "max_output_tokens", "temperature", "context_window",
+                     "tool_timeout_s", "request_timeout_s"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        return out
+
+
+def find_config(cwd: Path | None = None) -> Path | None:
+    """``lash.toml`` in ``cwd`` (default: the working directory), or None if there is none."""
+    candidate = (cwd or Path.cwd()) / CONFIG_FILE
+    return candidate if candidate.is_file() else None
+
+
+@attrs.frozen(kw_only=True)
+class _Plugins:
+    enabled: list[str] | None = None
+    disabled: list[str] = attrs.field(factory=list)
+    strict: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class _File:
+    provider: str | None = None
+    model: str | None = None
+    base_url: str | None = None
+    store: str | None = None
+    prompt: str | None = None
+    max_turns: int | None = None
+    max_output_tokens: int | None = None
+    temperature: float | None = None
+    context_window: int | None = None
+    tool_timeout_s: float | None = None
+    request_timeout_s: float | None = None
+
+
+def load_config(path: Path | str | None = None, *, cwd: Path | None = None) -> LashConfig:
+    """Read a ``lash.toml``.
+
+    Args:
+        path: the file (``--config``); it must exist. None looks for ``lash.toml`` in ``cwd``
+            and returns the defaults when there is none.
+        cwd: directory to look in when ``path`` is None (default: the working directory).
+    Returns:
+        The ``LashConfig``; ``store`` is resolved against the file's directory.
+    Raises:
+        ConfigError: the file is missing (when given), unreadable, not TOML, or has an unknown
+            key or a value of the wrong type (the message names the file, table and key).
+    """
+    if path is None:
+        found = find_config(cwd)
+        if found is None:
+            return LashConfig()
+        path = found
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    source = str(path)
+    raw_plugins = data.pop("plugins", {})
+    if not isinstance(raw_plugins, dict):
+        raise ConfigError(f"{source}: key 'plugins' must be a table, got {type(raw_plugins).__name__}")
+    top = structure_config(data, _File, source=source, table="")
+    selection = structure_config(
+        {k: v for k, v in raw_plugins.items() if k in _RESERVED}, _Plugins, source=source, table="plugins"
+    )
+    tables: dict[str, Mapping[str, Any]] = {}
+    for name, table in raw_plugins.items():
+        if name in _RESERVED:
+            continue
+        if not isinstance(table, dict):
+            raise ConfigError(
+                f"{source}: [plugins] key {name!r}: expected a table [plugins.{name}] "
+                f"(or one of {', '.join(sorted(_RESERVED))}), got {type(table).__name__}"
+            )
+        tables[name] = table
+    store = top.store
+    if store and store != ":memory:" and not Path(store).expanduser().is_absolute():
+        store = str(path.parent / Path(store).expanduser())
+    return LashConfig(
+        path=path,
+        **{f.name: getattr(top, f.name) for f in attrs.fields(_File) if f.name != "store"},
+        store=store,
+        plugins=PluginSelection(
+            enabled=None if selection.enabled is None else tuple(selection.enabled),
+            disabled=tuple(selection.disabled),
+            strict=selection.strict,
+        ),
+        plugin_tables=tables,
+    )
+
+
+# ------------------------------------------------------------------------------------- strict structuring
+def _exact(kind: type, name: str) -> Any:
+    def hook(value: Any, _: Any) -> Any:
+        ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if not ok:
+            raise TypeError(f"expected {name}, got {type(value).__name__} {value!r}")
+        return value
+
+    return hook
+
+
+def _strict_converter() -> cattrs.Converter:
+    c = cattrs.Converter(forbid_extra_keys=True)
+    c.register_structure_hook(str, _exact(str, "a string"))
+    c.register_structure_hook(int, _exact(int, "an integer"))
+    c.register_structure_hook(float, _exact(float, "a number"))
+    c.register_structure_hook(bool, _exact(bool, "true or false"))
+    return c
+
+
+_STRICT = _strict_converter()
+_PATH_PART = re.compile(r"\.(\w+)|\[(?:'([^']*)'|(\d+))\]")
+
+
+def _path_keys(path: str) -> list[str]:
+    """``$.servers['time'].args[0]`` -> ``["servers", "time", "args[0]"]``."""
+    keys: list[str] = []
+    for attr, key, index in _PATH_PART.findall(path):
+        if index and keys:
+            keys[-1] += f"[{index}]"
+        else:
+            keys.append(attr or key or index)
+    return keys
+
+
+def _format(exc: BaseException, type_: Any) -> str:
+    if isinstance(exc, KeyError):
+        return "required key is missing"
+    if isinstance(exc, (TypeError, ValueError)) and str(exc):
+        return str(exc)
+    return format_exception(exc, type_)
+
+
+def _messages(exc: BaseException, table: str, source: str) -> list[str]:
+    out = []
+    for line in cattrs.transform_error(exc, path="$", format_exception=_format):
+        message, _, path = line.rpartition(" @ ")
+        keys = _path_keys(path)
+        extra = re.match(r"extra fields found \((.*)\)", message)
+        if extra:  # the path is the table itself
+            where = ".".join(x for x in (table, *keys) if x)
+            head = f"{source}: [{where}]" if where else source
+            out.extend(f"{head} unknown key {name!r}" for name in extra.group(1).split(", "))
+            continue
+        where = ".".join(x for x in (table, *keys[:-1]) if x)
+        head = f"{source}: [{where}]" if where else source
+        out.append(f"{head} key {keys[-1]!r}: {message}" if keys else f"{head}: {message}")
+    return out
+
+
+def structure_config(data: Any, cls: type, *, source: str, table: str) -> Any:
+    """Build ``cls`` from a config table, strictly.
+
+    Args:
+        data: the table (a dict from TOML or code).
+        cls: an attrs class; its fields are the allowed keys.
+        source: the file path (or ``<code>``) for messages.
+        table: the dotted table name for messages, e.g. ``plugins.tracing``.
+    Returns:
+        A ``cls`` instance.
+    Raises:
+        ConfigError: every problem found, one per line, each naming source, table and key:
+            unknown keys, wrong types, missing required keys, values the class rejects.
+    """
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{source}: [{table}] must be a table, got {type(data).__name__}")
+    try:
+        return _STRICT.structure(dict(data), cls)
+    except cattrs.BaseValidationError as exc:
+        raise ConfigError("\n".join(_messages(exc, table, source))) from exc
+    except (TypeError, ValueError) as exc:
+        where = f"[{table}]" if table else "top level"
+        raise ConfigError(f"{source}: {where}: {exc}") from exc
