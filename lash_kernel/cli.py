@@ -46,8 +46,10 @@ from lash_kernel.activity import (
     ToolCallStarted,
     TurnActivity,
 )
+from lash_kernel.config import LashConfig, load_config
 from lash_kernel.core import LashCore
 from lash_kernel.errors import ConfigError, LashError, StoreError
+from lash_kernel.plugins import KernelHooks, load_plugins, make_plugin_manager
 from lash_kernel.messages import Message, ReasoningPart, TextPart, ToolCallPart, ToolResultPart
 from lash_kernel.outcomes import Finished, Outcome, Stopped, outcome_json
 from lash_kernel.providers.base import ModelClient
@@ -63,6 +65,9 @@ __all__ = [
     "build_provider",
     "check_provider",
     "cli",
+    "context_core",
+    "core_options",
+    "current_config",
     "default_db_path",
     "default_provider",
     "main",
@@ -527,6 +532,7 @@ class _TurnOptions:
     max_tokens: int | None
     max_turns: int | None
     system: str | None
+    config: LashConfig = LashConfig()
 
 
 def _resolve(
@@ -540,22 +546,27 @@ def _resolve(
     max_turns: int | None,
     system: str | None,
 ) -> _TurnOptions:
+    """Flags win over ``lash.toml``, which wins over the environment's defaults."""
     env = os.environ
-    name = provider or default_provider(base_url, env)
+    config = current_config()
+    base_url = base_url or config.base_url
+    name = provider or config.provider or default_provider(base_url, env)
     check_provider(name, base_url, env)  # config errors before anything is opened
+    model = model or config.model
     if not model:
         if not base_url:
-            raise ConfigError("pass --model or set LASH_MODEL (for example --model gpt-4o-mini)")
+            raise ConfigError("pass --model, set LASH_MODEL, or set model in lash.toml (for example gpt-4o-mini)")
         model = "default"
     return _TurnOptions(
         provider=name,
         base_url=base_url or None,
         model=model,
-        db=db or default_db_path(env),
+        db=db or _config_db(config) or default_db_path(env),
         session=session or None,
-        max_tokens=max_tokens,
-        max_turns=max_turns,
-        system=system,
+        max_tokens=max_tokens or config.max_output_tokens,
+        max_turns=max_turns or config.max_turns,
+        system=system if system is not None else config.prompt,
+        config=config,
     )
 
 
@@ -566,14 +577,122 @@ async def _core(opts: _TurnOptions, err: Console) -> AsyncIterator[LashCore]:
     try:
         store = open_store(opts.db, create=True)
         try:
-            core = LashCore(model_client=client, model=opts.model, store=store, prompt=opts.system)
-            for failure in core.load_report.failed:
-                err.print(f"warning: {_one_line(str(failure))}", style="dim yellow", markup=False)
-            yield core
+            options = core_options(opts.config, os.environ) | {"prompt": opts.system}
+            with LashCore(model_client=client, model=opts.model, store=store, **options) as core:
+                _warn_failures(core, err)
+                yield core
         finally:
             store.close()
     finally:
         await client.aclose()
+
+
+def _warn_failures(core: LashCore, err: Console) -> None:
+    for failure in core.load_report.failed:
+        err.print(f"warning: {_one_line(str(failure))}", style="dim yellow", markup=False)
+
+
+# ------------------------------------------------------------------------------- lash.toml
+
+
+def _env_names(env: Mapping[str, str], key: str) -> tuple[str, ...] | None:
+    raw = env.get(key)
+    if raw is None:
+        return None
+    return tuple(n.strip() for n in raw.split(",") if n.strip())
+
+
+def core_options(config: LashConfig, env: Mapping[str, str]) -> dict[str, Any]:
+    """``LashCore`` keyword arguments from ``lash.toml`` plus the plugin environment variables.
+
+    ``LASH_PLUGINS`` (comma-separated allow-list; empty loads no installed plugin) replaces
+    ``[plugins] enabled``; ``LASH_DISABLE_PLUGINS`` adds to ``disabled``;
+    ``LASH_STRICT_PLUGINS=1`` turns strict loading on.
+
+    Args:
+        config: the parsed ``lash.toml`` (or defaults).
+        env: the environment.
+    Returns:
+        Keyword arguments for ``LashCore`` (no model client, model or store).
+    """
+    options = config.core_options()
+    allow = _env_names(env, "LASH_PLUGINS")
+    if allow is not None:
+        options["allow"] = allow
+    options["block"] = (*options["block"], *(_env_names(env, "LASH_DISABLE_PLUGINS") or ()))
+    if env.get("LASH_STRICT_PLUGINS", "") not in ("", "0", "false"):
+        options["strict"] = True
+    return options
+
+
+def _config_db(config: LashConfig) -> Path | None:
+    if not config.store or config.store == ":memory:":
+        return None
+    return Path(config.store)
+
+
+class _CliState:
+    """Per-invocation state on the root click context: the ``--config`` path, loaded lazily."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._config: LashConfig | None = None
+
+    @property
+    def config(self) -> LashConfig:
+        if self._config is None:
+            self._config = load_config(self.path)
+        return self._config
+
+
+def current_config() -> LashConfig:
+    """The ``lash.toml`` of the running command (``--config``, else ./lash.toml, else defaults).
+
+    For plugin commands. Outside a ``lash`` invocation it reads ./lash.toml.
+    Raises:
+        ConfigError: the file is invalid (the CLI prints it and exits 2).
+    """
+    ctx = click.get_current_context(silent=True)
+    state = ctx.find_root().obj if ctx is not None else None
+    if isinstance(state, _CliState):
+        return state.config
+    return load_config()
+
+
+class _NoModel:
+    """The model client of a core built without a model (``lash tools``, ``lash mcp``)."""
+
+    provider_name = "none"
+
+    async def stream(self, request: Any) -> AsyncIterator[Any]:
+        raise ConfigError("no model configured: set provider and model in lash.toml, or use lash run --model")
+        yield  # pragma: no cover - makes this an async generator
+
+    async def aclose(self) -> None:
+        return None
+
+
+@contextlib.contextmanager
+def context_core(*, store: Store | None = None) -> Iterator[LashCore]:
+    """A ``LashCore`` built from the current ``lash.toml`` for commands that need plugins and
+    tools but no model (its model client raises if called). Closed on exit.
+
+    Args:
+        store: the store to use; default an in-memory one (nothing is written).
+    Raises:
+        ConfigError: invalid config or plugin tables.
+        PluginLoadError: strict loading and a plugin failed.
+    """
+    config = current_config()
+    options = core_options(config, os.environ)
+    with LashCore(
+        model_client=_NoModel(),  # type: ignore[arg-type]
+        model=config.model or "none",
+        store=store or MemoryStore(),
+        **options,
+    ) as core:
+        _warn_failures(core, _err_console())
+        yield core
 
 
 # ------------------------------------------------------------------------------- click plumbing
@@ -643,9 +762,57 @@ def _turn_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
-@click.group(cls=_LashGroup, context_settings={"help_option_names": ["-h", "--help"]})
+class _RootGroup(_LashGroup):
+    """The ``lash`` group: adds installed plugins' commands (``lash_register_commands``) the
+    first time a command is looked up or listed, honouring the plugin selection of
+    ``lash.toml`` and the ``LASH_*PLUGINS`` variables."""
+
+    _plugins_loaded = False
+
+    def _load_plugin_commands(self, ctx: click.Context) -> None:
+        if self._plugins_loaded:
+            return
+        self._plugins_loaded = True
+        try:
+            config = load_config(ctx.params.get("config"))
+        except ConfigError:
+            config = LashConfig()  # the command itself reports the bad file
+        options = core_options(config, os.environ)
+        pm = make_plugin_manager()
+        try:
+            report = load_plugins(pm, allow=options["allow"], block=options["block"])
+        except LashError as exc:
+            _err_console().print(f"warning: {_one_line(str(exc))}", style="dim yellow", markup=False)
+            return
+        hooks = KernelHooks(pm)
+        for error in (*report.failed, *hooks.register_commands(self)):
+            _err_console().print(f"warning: {_one_line(str(error))}", style="dim yellow", markup=False)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load_plugin_commands(ctx)
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None:
+            self._load_plugin_commands(ctx)
+            command = super().get_command(ctx, cmd_name)
+        return command
+
+
+@click.group(cls=_RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="lash-kernel", prog_name="lash")
-def cli() -> None:
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="LASH_CONFIG",
+    default=None,
+    is_eager=True,
+    help="lash.toml to use [env LASH_CONFIG; default ./lash.toml when present]. It sets the "
+    "provider, model, store and plugin stack.",
+)
+@click.pass_context
+def cli(ctx: click.Context, config: Path | None) -> None:
     """lash: a durable agent runtime. Every turn is committed to a SQLite session store.
 
     \b
@@ -655,7 +822,10 @@ def cli() -> None:
       lash chat --session my-task
       lash sessions list
       lash usage
+      lash plugins
+      lash tools list
     """
+    ctx.obj = _CliState(config)
 
 
 # ------------------------------------------------------------------------------- run
@@ -825,7 +995,7 @@ def sessions() -> None:
 
 @contextlib.contextmanager
 def _reading(db: Path | None) -> Iterator[Store]:
-    store = open_store(db or default_db_path(os.environ), create=False)
+    store = open_store(db or _config_db(current_config()) or default_db_path(os.environ), create=False)
     try:
         yield store
     finally:
@@ -977,6 +1147,14 @@ def usage(session_id: str | None, db: Path | None, as_json: bool) -> None:
         click.echo(json.dumps(report.to_json(), ensure_ascii=False))
         return
     _out_console().print(_usage_table(report, title))
+
+
+# ------------------------------------------------------------------------------- plugins and tools
+
+from lash_kernel.cli_plugins import plugins_command, tools_group  # noqa: E402  (needs the names above)
+
+cli.add_command(plugins_command)
+cli.add_command(tools_group)
 
 
 # ------------------------------------------------------------------------------- entry point
