@@ -14,8 +14,6 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-import pluggy
-
 from lash_kernel.config import structure_config
 from lash_kernel.driver import STANDARD_MODES, RetryPolicy, TurnRuntime
 from lash_kernel.errors import ConfigError, LashError, PluginError, PluginHookError, SessionNotFoundError
@@ -25,6 +23,7 @@ from lash_kernel.plugins import (
     LoadReport,
     ModeInfo,
     PluginInfo,
+    check_hookimpls,
     load_plugins,
     make_plugin_manager,
     plugin_infos,
@@ -198,12 +197,13 @@ class LashCore:
         """
         try:
             self.pm.register(plugin, name=name)
-            self.pm.check_pending()
         except ValueError as exc:
             raise PluginError(f"cannot register plugin {name!r}: {exc}") from exc
-        except pluggy.PluginValidationError as exc:
+        try:
+            check_hookimpls(self.pm)
+        except PluginError:
             self.pm.unregister(plugin)
-            raise PluginError(f"unknown hook: {exc}") from exc
+            raise
 
     def on_close(self, fn: Callable[[], None]) -> None:
         """Run ``fn()`` when the core closes (last registered runs first). Errors are logged."""

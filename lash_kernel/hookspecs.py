@@ -244,8 +244,8 @@ def lash_before_tool_call(session_id: str, turn_id: str, call: ToolCallPart) -> 
     """A tool call is about to run (policy, argument rewriting, approval).
 
     Called by: the driver, once per tool call, before argument validation; calls of one batch
-    run concurrently, so implementations may run concurrently for different calls. May be
-    async (e.g. await a human approval; the turn's cancellation applies).
+    run concurrently, so implementations may run concurrently for different calls.
+    May be async (e.g. await a human approval; the turn's cancellation applies).
     Args:
         session_id: the session.
         turn_id: the turn.

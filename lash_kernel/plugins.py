@@ -41,6 +41,7 @@ __all__ = [
     "RecordTypeRegistrar",
     "ToolRegistrar",
     "UsageSourceRegistrar",
+    "check_hookimpls",
     "load_plugins",
     "make_plugin_manager",
     "plugin_infos",
@@ -129,16 +130,30 @@ def load_plugins(
             dists[ep.name] = (dist, version)
     for plugin in plugins:
         pm.register(plugin, name=_plugin_name(plugin))
-    try:
-        pm.check_pending()
-    except pluggy.PluginValidationError as exc:
-        raise PluginError(f"unknown hook: {exc}") from exc
+    check_hookimpls(pm)
     origins = {name: "builtin" for name, _ in builtins} | {name: "entry point" for name in dists}
     infos = tuple(
         _info(pm, name, plugin, dists.get(name, (None, None)), origins.get(name, "host"))
         for name, plugin in pm.list_name_plugin()
     )
     return LoadReport(loaded=infos, failed=tuple(failed))
+
+
+def check_hookimpls(pm: pluggy.PluginManager) -> None:
+    """Reject misspelled ``lash_*`` hooks and wrapper implementations (lash never supports them).
+
+    Raises:
+        PluginError: naming the plugin and the hook.
+    """
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(f"unknown hook: {exc}") from exc
+    for name in dir(pm.hook):
+        if name.startswith("lash_"):
+            for impl in getattr(pm.hook, name).get_hookimpls():
+                if impl.hookwrapper or impl.wrapper:
+                    raise PluginError(f"plugin {impl.plugin_name!r}: wrappers are not supported on {name}")
 
 
 def plugin_infos(pm: pluggy.PluginManager, report: LoadReport) -> list[PluginInfo]:

@@ -1,0 +1,151 @@
+"""Hook implementations of lash-mcp (entry point ``mcp``) and the wiring to one core.
+
+Rule: only hookimpls and wiring here, and cheap imports (``lash --help`` imports this module):
+the ``mcp`` SDK is imported by the manager thread on first use.
+
+One ``MCPManager`` per core: made by whichever of ``lash_configure`` (this module, from
+``[plugins.mcp]``) or ``MCPPlugin`` (a host object) runs first for that core, together with a
+per-core plugin object that registers the manager's ``ToolProvider`` and a close callback.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+from lash_kernel import hookimpl
+
+from lash_mcp._config import MCPConfig, ServerConfig
+from lash_mcp._manager import MCPManager
+
+if TYPE_CHECKING:
+    import click
+    from lash_kernel.core import LashCore
+    from lash_kernel.plugins import ConfigRegistrar, ToolRegistrar
+
+__all__ = ["MCPPlugin", "get_manager"]
+
+#: The plugin name of the per-core object that registers the tool provider.
+CORE_PLUGIN_NAME = "mcp-tools"
+
+_MANAGERS: weakref.WeakKeyDictionary[LashCore, MCPManager] = weakref.WeakKeyDictionary()
+
+
+class _CoreTools:
+    """Registered on one core by ``_manager_for``: adds that core's MCP tool provider."""
+
+    lash_plugin_name = CORE_PLUGIN_NAME
+
+    def __init__(self, manager: MCPManager) -> None:
+        self.manager = manager
+
+    @hookimpl
+    def lash_register_tools(self, registry: ToolRegistrar) -> None:
+        from lash_mcp._tools import MCPToolProvider
+
+        registry.add_provider(MCPToolProvider(self.manager))
+
+
+def _manager_for(core: LashCore) -> MCPManager:
+    """The core's manager, created (with its provider and close callback) on first use."""
+    manager = _MANAGERS.get(core)
+    if manager is None:
+        manager = MCPManager()
+        _MANAGERS[core] = manager
+        core.add_plugin(_CoreTools(manager), name=CORE_PLUGIN_NAME)
+        core.on_close(manager.close)
+    return manager
+
+
+def get_manager(core: LashCore) -> MCPManager:
+    """The ``MCPManager`` of a core, to attach or detach servers at runtime or read status.
+
+    Args:
+        core: a ``LashCore`` built with the ``mcp`` plugin loaded (installed entry point, or
+            ``MCPPlugin`` passed in ``plugins=``).
+    Returns:
+        The core's manager (shared by every session of the core).
+    Raises:
+        LookupError: the plugin is not active on this core (blocked, or not installed).
+    """
+    manager = _MANAGERS.get(core)
+    if manager is None:
+        raise LookupError(
+            "this LashCore has no MCP manager: install lash-mcp (entry point 'mcp') and do not "
+            "disable it, or pass plugins=[lash_mcp.MCPPlugin(...)]"
+        )
+    return manager
+
+
+@hookimpl
+def lash_register_config(registry: ConfigRegistrar) -> None:
+    """Declare ``MCPConfig`` as the ``[plugins.mcp]`` table."""
+    registry.add(MCPConfig)
+
+
+@hookimpl
+def lash_configure(core: LashCore, config: MCPConfig) -> None:
+    """Give the core its manager, with the default timeouts and servers of ``[plugins.mcp]``."""
+    manager = _manager_for(core)
+    manager.init_timeout_s = config.init_timeout_s
+    manager.call_timeout_s = config.call_timeout_s
+    for name, server in config.servers.items():
+        manager.attach_server(name, server)
+
+
+@hookimpl
+def lash_register_commands(cli: click.Group) -> None:
+    """Add ``lash mcp`` (``lash mcp list``)."""
+    from lash_mcp._cli import mcp_group
+
+    cli.add_command(mcp_group)
+
+
+class MCPPlugin:
+    """MCP servers configured in code: ``LashCore(..., plugins=[MCPPlugin(servers={...})])``.
+
+    Works with or without the installed entry point (both share the core's one manager; a server
+    name given twice is an error). Reusable across cores: each core gets its own connections.
+
+    Args:
+        servers: servers by name (``ServerConfig`` or a mapping of its fields).
+        init_timeout_s: seconds to start and initialise, for these servers (None: the manager's
+            default, 30 s unless ``[plugins.mcp] init_timeout_s`` says otherwise).
+        call_timeout_s: seconds per tool call, for these servers (None: the manager's default,
+            60 s unless configured).
+    Raises:
+        ValueError / TypeError: an invalid server config (at construction).
+    """
+
+    lash_plugin_name = "mcp-code"
+
+    def __init__(
+        self,
+        servers: Mapping[str, ServerConfig | Mapping[str, Any]] | None = None,
+        *,
+        init_timeout_s: float | None = None,
+        call_timeout_s: float | None = None,
+    ) -> None:
+        resolved = {}
+        for name, value in (servers or {}).items():
+            cfg = ServerConfig.coerce(value)
+            resolved[name] = attrs.evolve(
+                cfg,
+                init_timeout_s=cfg.init_timeout_s or init_timeout_s,
+                call_timeout_s=cfg.call_timeout_s or call_timeout_s,
+            )
+        self.servers: dict[str, ServerConfig] = resolved
+        self.init_timeout_s = init_timeout_s
+        self.call_timeout_s = call_timeout_s
+
+    def __repr__(self) -> str:
+        return f"MCPPlugin(servers={sorted(self.servers)!r})"
+
+    @hookimpl
+    def lash_configure(self, core: LashCore) -> None:
+        """Attach this plugin's servers to the core's manager."""
+        manager = _manager_for(core)
+        for name, server in self.servers.items():
+            manager.attach_server(name, server)
