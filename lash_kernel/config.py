@@ -29,6 +29,7 @@ from typing import Any
 
 import attrs
 import cattrs
+from cattrs.cols import is_sequence, list_structure_factory
 from cattrs.v import format_exception
 
 from lash_kernel.errors import ConfigError
@@ -217,8 +218,20 @@ def _exact(kind: type, name: str) -> Any:
     return hook
 
 
+def _strict_sequence(type_: Any, converter: cattrs.Converter) -> Any:
+    inner = list_structure_factory(type_, converter)
+
+    def hook(value: Any, t: Any) -> Any:
+        if not isinstance(value, (list, tuple)):
+            raise TypeError(f"expected a list, got {type(value).__name__} {value!r}")
+        return inner(value, t)
+
+    return hook
+
+
 def _strict_converter() -> cattrs.Converter:
     c = cattrs.Converter(forbid_extra_keys=True)
+    c.register_structure_hook_factory(is_sequence, _strict_sequence)
     c.register_structure_hook(str, _exact(str, "a string"))
     c.register_structure_hook(int, _exact(int, "an integer"))
     c.register_structure_hook(float, _exact(float, "a number"))

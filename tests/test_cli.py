@@ -160,7 +160,8 @@ def server() -> Iterator[FakeOpenAI]:
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No real keys or user config leak in; the default database lands under tmp_path."""
-    for name in ("OPENAI_API_KEY", "OPENROUTER_API_KEY", "ANTHROPIC_API_KEY", "LASH_DB", "LASH_MODEL"):
+    for name in ("OPENAI_API_KEY", "OPENROUTER_API_KEY", "ANTHROPIC_API_KEY", "LASH_DB", "LASH_MODEL",
+                 "LASH_CONFIG", "LASH_PLUGINS", "LASH_DISABLE_PLUGINS", "LASH_STRICT_PLUGINS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     monkeypatch.setenv("COLUMNS", "200")
@@ -670,3 +671,58 @@ def test_python_dash_m() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("lash, version ")
+
+
+# ------------------------------------------------------------------------------- lash.toml
+
+
+def test_lash_toml_supplies_provider_model_store_and_prompt(server: FakeOpenAI, tmp_path: Path) -> None:
+    config = tmp_path / "agent.toml"
+    config.write_text(
+        f'provider = "openai"\nbase_url = "{server.url}"\nmodel = "{MODEL}"\nstore = "data/agent.db"\n'
+        'prompt = "You are terse."\nmax_turns = 3\n'
+    )
+    server.text("ok", prompt=5, completion=1)
+    result = lash("--config", str(config), "run", "--json", "hi")
+    assert result.exit_code == 0, result.stderr
+    body = server.bodies[0]
+    assert body["model"] == MODEL
+    assert body["messages"][0] == {"role": "system", "content": "You are terse."}
+    assert _sessions(tmp_path / "data" / "agent.db") == [json.loads(result.stdout)["session_id"]]
+    listed = lash("--config", str(config), "sessions", "list", "--json")
+    assert [s["session_id"] for s in json.loads(listed.stdout)] == [json.loads(result.stdout)["session_id"]]
+
+
+def test_flags_override_lash_toml(server: FakeOpenAI, tmp_path: Path, db: Path) -> None:
+    config = tmp_path / "lash.toml"
+    config.write_text(f'base_url = "{server.url}"\nmodel = "from-file"\n')
+    server.text("ok")
+    result = lash("--config", str(config), "run", "--model", "from-flag", "--db", str(db), "hi")
+    assert result.exit_code == 0, result.stderr
+    assert server.bodies[0]["model"] == "from-flag"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('modle = "x"\n', "unknown key 'modle'"),
+        ("max_turns = \"three\"\n", "key 'max_turns': expected an integer, got str 'three'"),
+        ("[plugins]\nenabled = \"tracing\"\n", "[plugins] key 'enabled'"),
+        ("[plugins]\nnot_a_table = 3\n", "[plugins] key 'not_a_table': expected a table [plugins.not_a_table]"),
+        ("[plugins.nobody]\nx = 1\n", "[plugins.nobody]: no loaded plugin is named 'nobody'"),
+        ("model = \n", "not valid TOML"),
+    ],
+)
+def test_bad_lash_toml_exits_2_naming_file_table_and_key(tmp_path: Path, text: str, message: str) -> None:
+    config = tmp_path / "lash.toml"
+    config.write_text(text)
+    result = lash("--config", str(config), "tools", "list")
+    assert result.exit_code == 2
+    line = one_line(result.stderr)
+    assert line.startswith(f"error: {config}") and message in line
+
+
+def test_missing_config_file_is_an_error(tmp_path: Path) -> None:
+    result = lash("--config", str(tmp_path / "nope.toml"), "plugins")
+    assert result.exit_code == 2
+    assert one_line(result.stderr) == f"error: {tmp_path / 'nope.toml'}: config file not found"
