@@ -13,12 +13,15 @@ from lash_kernel.activity import (
     ReasoningProseDelta,
     RetryStatus,
     ToolCallCompleted,
+    ToolCallProgress,
     ToolCallStarted,
     TurnActivity,
     TurnFinished,
     UsageReported,
 )
+from lash_kernel.config import LashConfig, load_config
 from lash_kernel.core import LashCore
+from lash_kernel.directives import AbortTurn, BlockToolCall, CompactionPlan, InjectMessages
 from lash_kernel.driver import RetryPolicy
 from lash_kernel.errors import (
     CommitConflictError,
@@ -40,7 +43,7 @@ from lash_kernel.errors import (
     ToolError,
 )
 from lash_kernel.hookspecs import hookimpl
-from lash_kernel.messages import Message, ReasoningPart, TextPart, ToolCallPart, ToolResultPart
+from lash_kernel.messages import Attachment, Message, ReasoningPart, TextPart, ToolCallPart, ToolResultPart
 from lash_kernel.outcomes import Finished, Stopped
 from lash_kernel.prompt import PromptContribution
 from lash_kernel.providers.base import ModelClient, ModelRequest, ModelResponse, ToolSpec
@@ -48,19 +51,26 @@ from lash_kernel.session import Session, Turn, TurnResult
 from lash_kernel.store.base import Store
 from lash_kernel.store.memory import MemoryStore
 from lash_kernel.store.sqlite import SqliteStore
-from lash_kernel.tools import Tool, ToolContext, ToolRegistry, tool
+from lash_kernel.tools import Tool, ToolContext, ToolOutput, ToolProvider, ToolRegistry, tool
+from lash_kernel.trace import TraceRecord
 from lash_kernel.usage import TokenUsage, UsageLedger, UsageReport
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AbortTurn",
     "AssistantProseDelta",
+    "Attachment",
+    "BlockToolCall",
     "ChildUsage",
     "CommitConflictError",
+    "CompactionPlan",
     "ConfigError",
     "CorruptStoreError",
     "ErrorReported",
     "Finished",
+    "InjectMessages",
+    "LashConfig",
     "LashCore",
     "LashError",
     "MachineStateError",
@@ -96,12 +106,16 @@ __all__ = [
     "Tool",
     "ToolCallCompleted",
     "ToolCallPart",
+    "ToolCallProgress",
     "ToolCallStarted",
     "ToolContext",
     "ToolError",
+    "ToolOutput",
+    "ToolProvider",
     "ToolRegistry",
     "ToolResultPart",
     "ToolSpec",
+    "TraceRecord",
     "Turn",
     "TurnActivity",
     "TurnFinished",
@@ -111,5 +125,6 @@ __all__ = [
     "UsageReported",
     "__version__",
     "hookimpl",
+    "load_config",
     "tool",
 ]
