@@ -90,6 +90,21 @@ class Attachment:
     data: str
     name: str = ""
 
+    @property
+    def is_image(self) -> bool:
+        """True for ``image/*`` media types."""
+        return self.media_type.startswith("image/")
+
+    @property
+    def data_url(self) -> str:
+        """The attachment as an RFC 2397 ``data:`` URL (what OpenAI's image inputs take)."""
+        return f"data:{self.media_type};base64,{self.data}"
+
+    def note(self) -> str:
+        """A one-line text stand-in for APIs that cannot take this attachment."""
+        label = f" {self.name!r}" if self.name else ""
+        return f"[attachment{label}: {self.media_type}, {len(self.data) * 3 // 4} bytes, not shown]"
+
 
 @attrs.frozen(kw_only=True)
 class ToolResultPart:

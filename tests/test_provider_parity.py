@@ -649,3 +649,38 @@ async def test_same_conversation_commits_the_same_history(shape: Shape, tmp_path
         assert tuple(n.payload for n in store.load_active_path("weather")) == result.messages
         assert store.usage_ledger("weather").total() == EXPECTED_USAGE
         assert store.pending_inputs("weather") == []
+
+
+# ------------------------------------------------------------------------------- attachments
+
+
+def _image_history():
+    from lash_kernel.messages import Attachment, Message, ToolCallPart, ToolResultPart
+
+    png = Attachment(media_type="image/png", data="iVBORw0KGgo=", name="shot")
+    pdf = Attachment(media_type="application/pdf", data="JVBERi0=")
+    return (
+        Message.user("look"),
+        Message(role="assistant", parts=(ToolCallPart(id="c1", name="screenshot", arguments="{}"),)),
+        Message(role="tool", parts=(ToolResultPart(call_id="c1", name="screenshot", output="done", attachments=(png, pdf)),)),
+    )
+
+
+def test_tool_result_images_reach_every_wire_shape():
+    from lash_kernel.providers import anthropic, openai_chat, openai_responses
+
+    chat = openai_chat._wire_messages(None, _image_history())
+    assert chat[2] == {"role": "tool", "tool_call_id": "c1", "content": "done\n[attachment: application/pdf, 6 bytes, not shown]"}
+    assert chat[3]["role"] == "user"
+    assert chat[3]["content"][1] == {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+
+    claude = anthropic._wire_messages(_image_history(), "anthropic")
+    (block,) = claude[-1]["content"]
+    assert block["type"] == "tool_result" and block["content"][0] == {"type": "text", "text": "done"}
+    assert block["content"][1] == {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}
+    assert block["content"][2]["text"].startswith("[attachment: application/pdf")
+
+    items = openai_responses._input_items(_image_history(), provider="openai-responses")
+    output = [i for i in items if i.get("type") == "function_call_output"][0]["output"]
+    assert output[0] == {"type": "input_text", "text": "done"}
+    assert output[1] == {"type": "input_image", "image_url": "data:image/png;base64,iVBORw0KGgo="}

@@ -232,15 +232,27 @@ def _wire_messages(messages: tuple[Message, ...], provider: str) -> list[dict[st
     return out
 
 
+#: Image media types the Messages API accepts in content blocks.
+_IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+
+
 def _block(part: Any, role: str, provider: str) -> dict[str, Any] | None:
     """One lash part as a content block, or None when it has no Anthropic form here."""
     if isinstance(part, TextPart):
         return {"type": "text", "text": part.text} if part.text else None
     if isinstance(part, ToolResultPart):
+        content: Any = part.output
+        if part.attachments:  # images go inside the tool_result; other types as a text note
+            content = [{"type": "text", "text": part.output}] if part.output else []
+            for a in part.attachments:
+                if a.media_type in _IMAGE_TYPES:
+                    content.append({"type": "image", "source": {"type": "base64", "media_type": a.media_type, "data": a.data}})
+                else:
+                    content.append({"type": "text", "text": a.note()})
         return {
             "type": "tool_result",
             "tool_use_id": part.call_id,
-            "content": part.output,
+            "content": content,
             "is_error": part.is_error,
         }
     if role != "assistant":

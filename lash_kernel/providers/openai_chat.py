@@ -203,11 +203,16 @@ def _wire_messages(system: str | None, messages: tuple[Message, ...]) -> list[di
     out: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
     for msg in messages:
         if msg.role == "tool":
-            out.extend(
-                {"role": "tool", "tool_call_id": p.call_id, "content": p.output}
-                for p in msg.parts
-                if isinstance(p, ToolResultPart)
-            )
+            results = [p for p in msg.parts if isinstance(p, ToolResultPart)]
+            images: list[dict[str, Any]] = []
+            for p in results:
+                notes = [a.note() for a in p.attachments if not a.is_image]
+                content = "\n".join([p.output, *notes]) if notes else p.output
+                out.append({"role": "tool", "tool_call_id": p.call_id, "content": content})
+                images.extend({"type": "image_url", "image_url": {"url": a.data_url}} for a in p.attachments if a.is_image)
+            if images:  # tool messages carry text only: images follow in one user message
+                text = {"type": "text", "text": "Images returned by the tool calls above:"}
+                out.append({"role": "user", "content": [text, *images]})
         elif msg.role == "assistant":
             calls = msg.tool_calls
             wire: dict[str, Any] = {"role": "assistant", "content": msg.text or (None if calls else "")}

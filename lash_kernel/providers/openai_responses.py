@@ -233,7 +233,14 @@ def _input_items(messages: tuple[Message, ...], *, provider: str, store: bool = 
         own: list[dict[str, Any]] = []
         for part in msg.parts:
             if isinstance(part, ToolResultPart):
-                own.append({"type": "function_call_output", "call_id": part.call_id, "output": part.output})
+                output: Any = part.output
+                if part.attachments:
+                    output = [{"type": "input_text", "text": part.output}] + [
+                        {"type": "input_image", "image_url": a.data_url} if a.is_image
+                        else {"type": "input_text", "text": a.note()}
+                        for a in part.attachments
+                    ]
+                own.append({"type": "function_call_output", "call_id": part.call_id, "output": output})
             elif msg.role != "assistant":
                 continue
             elif isinstance(part, TextPart) and part.text:
