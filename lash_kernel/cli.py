@@ -877,14 +877,15 @@ def run(
     async def go() -> TurnResult:
         async with _core(opts, err) as core:
             try:
-                return await _drive(
-                    core.session(opts.session),
-                    prompt,
-                    max_turns=opts.max_turns,
-                    max_tokens=opts.max_tokens,
-                    view=view,
-                    ctrl_c=ctrl_c,
-                )
+                with core.session(opts.session) as session:
+                    return await _drive(
+                        session,
+                        prompt,
+                        max_turns=opts.max_turns,
+                        max_tokens=opts.max_tokens,
+                        view=view,
+                        ctrl_c=ctrl_c,
+                    )
             finally:
                 view.end()
 

@@ -11,6 +11,7 @@ import logging
 import time
 import uuid
 import weakref
+from pathlib import Path
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -64,7 +65,8 @@ class LashCore:
         plugin_config: per-plugin configuration by plugin name: a mapping (validated strictly
             against the class the plugin declared in ``lash_register_config``, like a
             ``[plugins.<name>]`` table) or an instance of that class.
-        config_source: how config errors name where ``plugin_config`` came from (a file path).
+        config_source: where ``plugin_config`` came from: a ``lash.toml`` path (errors name it;
+            ``config_dir`` is its directory) or ``<code>``.
         clock: seconds since the epoch; inject a fake for deterministic tests.
         new_id: id factory for sessions, turns and nodes.
     Raises:
@@ -115,6 +117,7 @@ class LashCore:
         self.max_output_tokens = max_output_tokens
         self.temperature = temperature
         self.store: Store = store if store is not None else MemoryStore()
+        self.config_source = config_source
         self._closers: list[Callable[[], None]] = []
         self._sessions: weakref.WeakSet[Session] = weakref.WeakSet()
         self._closed = False
@@ -204,6 +207,16 @@ class LashCore:
         except PluginError:
             self.pm.unregister(plugin)
             raise
+
+    @property
+    def config_dir(self) -> Path | None:
+        """Directory of the ``lash.toml`` this core was configured from, or None (built in code).
+
+        Plugins resolve relative paths in their config tables against it, as the store is.
+        """
+        if self.config_source.startswith("<"):
+            return None
+        return Path(self.config_source).resolve().parent
 
     def on_close(self, fn: Callable[[], None]) -> None:
         """Run ``fn()`` when the core closes (last registered runs first). Errors are logged."""
@@ -297,8 +310,12 @@ class LashCore:
         return self.store.list_sessions()
 
     def run_sync(self, prompt: str, *, session_id: str | None = None, **kwargs: Any) -> TurnResult:
-        """One turn from synchronous code: ``core.run_sync("hi")``. See ``Session.turn``."""
-        return self.session(session_id).run_sync(prompt, **kwargs)
+        """One turn from synchronous code: ``core.run_sync("hi")``. See ``Session.turn``.
+
+        The session handle it opens is closed afterwards (``lash_session_closed`` fires).
+        """
+        with self.session(session_id) as session:
+            return session.run_sync(prompt, **kwargs)
 
     def close(self) -> None:
         """Close open sessions, run ``on_close`` callbacks and tool providers' ``close()``

@@ -521,7 +521,8 @@ class _Turn:
                 if self._tracing:
                     self._trace(
                         "model_call.failed", span, self.turn_id, **self._model_attrs(request, attempt),
-                        duration_s=time.perf_counter() - started, error="cancelled", status=None, retryable=False,
+                        duration_s=time.perf_counter() - started, error="cancelled", error_type="cancelled",
+                        status=None, retryable=False,
                     )
                 raise
             duration_s = time.perf_counter() - started
@@ -529,7 +530,7 @@ class _Turn:
                 if self._tracing:
                     self._trace(
                         "model_call.failed", span, self.turn_id, **self._model_attrs(request, attempt),
-                        duration_s=duration_s, error=str(exc),
+                        duration_s=duration_s, error=str(exc), error_type=type(exc).__name__,
                         status=exc.status if isinstance(exc, ProviderHTTPError) else None, retryable=exc.retryable,
                     )
                 if streamed:  # nothing of this attempt will be committed: retract its deltas

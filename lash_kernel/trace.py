@@ -65,10 +65,11 @@ class TraceRecord:
               ``temperature``.
             - ``model_call.completed``: the started keys plus ``duration_s``,
               ``finish_reason``, ``response_model``, ``response_id``, ``usage`` (token
-              buckets: ``input_tokens``, ``output_tokens``, ``cache_read_tokens``,
-              ``cache_write_tokens``, ``reasoning_tokens``).
-            - ``model_call.failed``: the started keys plus ``duration_s``, ``error``,
-              ``status`` (HTTP status or None), ``retryable``.
+              buckets: ``input_tokens``, ``output_tokens``, ``cache_read_input_tokens``,
+              ``cache_write_input_tokens``, ``reasoning_output_tokens``).
+            - ``model_call.failed``: the started keys plus ``duration_s``, ``error`` (message),
+              ``error_type`` (exception class name, or ``cancelled``), ``status`` (HTTP status
+              or None), ``retryable``.
             - ``tool_call.started``: ``tool``, ``call_id``, ``arguments`` (raw JSON text).
             - ``tool_call.completed``: ``tool``, ``call_id``, ``duration_s``, ``is_error``,
               ``output`` (the text the model sees).

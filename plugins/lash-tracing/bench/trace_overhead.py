@@ -5,6 +5,8 @@ commit (in-memory store by default, so the store does not drown the tracing cost
 sqlite`` uses a SQLite file like ``bench/turn_overhead.py``). Configurations:
 
 - ``off``: no tracing plugin (the kernel builds no trace records at all);
+- ``records``: a no-op ``lash_on_trace_record`` observer: the kernel's own cost of building
+  and dispatching the records, without any sink;
 - ``jsonl``: ``TracingPlugin(jsonl=...)``: 11 records per turn, one append per turn;
 - ``jsonl+otel``: plus OTel spans (4 per turn) through a ``SimpleSpanProcessor`` into an
   ``InMemorySpanExporter`` (cleared every round).
@@ -29,14 +31,15 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
+from lash_kernel import hookimpl
 from lash_kernel.core import LashCore
 from lash_kernel.store.memory import MemoryStore
 from lash_kernel.store.sqlite import SqliteStore
 from lash_kernel.testing import ScriptedModel
 from lash_kernel.tools import tool
 from lash_kernel.usage import TokenUsage
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
 from lash_tracing import TracingPlugin
 
 
@@ -56,15 +59,25 @@ def script(model: ScriptedModel, turns: int) -> None:
         model.enqueue_text(f"The value of k{i} is known now.", usage=USAGE)
 
 
+class NoopObserver:
+    """Receives every trace record and drops it."""
+
+    otel = None
+
+    @hookimpl
+    def lash_on_trace_record(self, record: Any) -> None:
+        """Drop ``record``."""
+
+
 class Config:
     """One benchmark configuration: a core (and its plugin) built once, reused every round."""
 
-    def __init__(self, name: str, tmp: Path, store: str, plugin_factory: Callable[[], TracingPlugin | None]) -> None:
+    def __init__(self, name: str, tmp: Path, store: str, plugin_factory: Callable[[], Any]) -> None:
         self.name = name
         self.model = ScriptedModel()
         self.exporter: InMemorySpanExporter | None = None
         self.plugin = plugin_factory()
-        if self.plugin is not None and self.plugin.otel is not None:
+        if isinstance(self.plugin, TracingPlugin) and self.plugin.otel is not None:
             self.exporter = getattr(self.plugin, "_bench_exporter", None)
         db = SqliteStore(tmp / f"{name}.db") if store == "sqlite" else MemoryStore()
         self.core = LashCore(
@@ -104,6 +117,7 @@ def percentile(values: list[float], q: float) -> float:
 async def bench(turns: int, rounds: int, store: str, tmp: Path) -> dict[str, Any]:
     configs = [
         Config("off", tmp, store, lambda: None),
+        Config("records", tmp, store, NoopObserver),
         Config("jsonl", tmp, store, lambda: TracingPlugin(jsonl=tmp / "jsonl.jsonl")),
         Config("jsonl+otel", tmp, store, lambda: otel_plugin(tmp / "otel.jsonl")),
     ]

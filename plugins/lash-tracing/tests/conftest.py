@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-
 from lash_kernel.trace import TraceRecord
 
 TICK = 1 / 64  # seconds; exact in binary
@@ -17,10 +16,14 @@ TICK = 1 / 64  # seconds; exact in binary
 
 def usage(i: int = 0, o: int = 0, cr: int = 0, cw: int = 0, r: int = 0) -> dict[str, int]:
     """Token buckets with the names ``lash_kernel.trace`` documents."""
-    return {"input_tokens": i, "output_tokens": o, "cache_read_tokens": cr, "cache_write_tokens": cw, "reasoning_tokens": r}
+    return {
+        "input_tokens": i, "output_tokens": o, "cache_read_input_tokens": cr, "cache_write_input_tokens": cw, "reasoning_output_tokens": r,
+    }
 
 
-def build_turn(session_id: str = "s1", turn_id: str = "t1", t0: float = 1000.0, *, secret: str = "sk-live-123") -> list[TraceRecord]:
+def build_turn(
+    session_id: str = "s1", turn_id: str = "t1", t0: float = 1000.0, *, secret: str = "sk-live-123"
+) -> list[TraceRecord]:
     """One session with one turn: a tool call, then a model call that fails once (429) and succeeds.
 
     Offsets from ``t0`` (ticks of 1/64 s): turn 1..21; chat m1#1 2..8; tool 9..12;
@@ -30,7 +33,9 @@ def build_turn(session_id: str = "s1", turn_id: str = "t1", t0: float = 1000.0, 
     def at(k: int) -> float:
         return t0 + k * TICK
 
-    def rec(kind: str, k: int, span: str, parent: str | None = None, turn: str | None = turn_id, **attributes: Any) -> TraceRecord:
+    def rec(
+        kind: str, k: int, span: str, parent: str | None = None, turn: str | None = turn_id, **attributes: Any
+    ) -> TraceRecord:
         return TraceRecord(
             kind=kind, time_s=at(k), session_id=session_id, turn_id=turn, span_id=span,
             parent_span_id=parent, attributes=attributes,

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-
 from lash_kernel.trace import TRACE_SCHEMA_VERSION
+
 from lash_tracing import JsonlSink
 
 
 def lash(*args: str) -> Result:
-    from lash_kernel.cli import cli, main  # noqa: F401  (main wires plugin commands in some kernels)
+    from lash_kernel.cli import cli
 
     result = CliRunner().invoke(cli, list(args), prog_name="lash")
     if result.exception is not None and not isinstance(result.exception, SystemExit):

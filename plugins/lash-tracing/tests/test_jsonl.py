@@ -6,8 +6,8 @@ import json
 import threading
 
 import pytest
-
 from lash_kernel.trace import TRACE_SCHEMA_VERSION, TraceRecord
+
 from lash_tracing import REDACTED, JsonlSink, TracingPlugin
 from lash_tracing._schema import LINE_FIELDS
 
@@ -35,7 +35,7 @@ def test_sink_writes_one_redacted_object_per_line(tmp_path, turn_records):
     assert json.loads(tool_started["attributes"]["arguments"]) == {"q": "x", "api_key": REDACTED}
     assert b"sk-live-123" not in raw
     assert lines[4]["attributes"]["usage"] == {
-        "input_tokens": 100, "output_tokens": 20, "cache_read_tokens": 50, "cache_write_tokens": 5, "reasoning_tokens": 3,
+        "input_tokens": 100, "output_tokens": 20, "cache_read_input_tokens": 50, "cache_write_input_tokens": 5, "reasoning_output_tokens": 3,
     }
 
 

@@ -25,7 +25,7 @@ def test_credential_keys_are_secret(key):
 @pytest.mark.parametrize(
     "key",
     [
-        "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
+        "input_tokens", "output_tokens", "cache_read_input_tokens", "cache_write_input_tokens", "reasoning_output_tokens",
         "max_output_tokens", "max_tokens", "tool_count", "model", "arguments", "output", "sha256", "message",
     ],
 )

@@ -7,12 +7,12 @@ from html.parser import HTMLParser
 
 import attrs
 import pytest
-
 from lash_kernel.trace import TRACE_SCHEMA_VERSION
+
 from lash_tracing import JsonlSink, TraceFileError, build_view, load_trace, render_html
 
 TICK_MS = 1000 / 64
-BUCKETS = ("input-tokens", "output-tokens", "cache-read-tokens", "cache-write-tokens", "reasoning-tokens")
+BUCKETS = ("input-tokens", "output-tokens", "cache-read-input-tokens", "cache-write-input-tokens", "reasoning-output-tokens")
 
 
 class Page(HTMLParser):

@@ -25,8 +25,8 @@ class TracingConfig:
 
     Attributes:
         jsonl: path of the JSONL trace file, appended to (created with missing parent
-            directories); ``~`` is expanded, a relative path is relative to the current
-            directory. None writes no file.
+            directories); ``~`` is expanded, a relative path is relative to the ``lash.toml``
+            directory (the current directory when configured in code). None writes no file.
         otel_exporter: ``none``, ``console`` (OTel JSON spans on stderr) or ``otlp``
             (OTLP/protobuf over HTTP to ``otlp_endpoint``).
         otlp_endpoint: full OTLP/HTTP traces URL, e.g. ``http://localhost:4318/v1/traces``;

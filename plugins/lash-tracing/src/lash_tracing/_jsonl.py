@@ -30,6 +30,9 @@ def _default(obj: object) -> Any:
     return str(obj)
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_default)
+
+
 def encode_records(records: Iterable[TraceRecord]) -> bytes:
     """Redact and serialise ``records`` as JSONL.
 
@@ -39,10 +42,8 @@ def encode_records(records: Iterable[TraceRecord]) -> bytes:
         UTF-8 bytes: one compact JSON object per record, each ending with ``\\n``
         (``b""`` for no records).
     """
-    parts = [
-        json.dumps(record_to_line(r, redact(r.attributes)), ensure_ascii=False, separators=(",", ":"), default=_default)
-        for r in records
-    ]
+    encode = _ENCODER.encode
+    parts = [encode(record_to_line(r, redact(r.attributes))) for r in records]
     if not parts:
         return b""
     return ("\n".join(parts) + "\n").encode("utf-8")

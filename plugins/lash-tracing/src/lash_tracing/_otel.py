@@ -62,14 +62,16 @@ def build_span_exporter(kind: Literal["console", "otlp"], *, endpoint: str | Non
 
         return ConsoleSpanExporter(out=sys.stderr)
     if kind == "otlp":
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+            OTLPSpanExporter,
+        )
 
         return OTLPSpanExporter(endpoint=endpoint)
     raise ValueError(f"unknown OpenTelemetry exporter {kind!r} (expected 'console' or 'otlp')")
 
 
 def _ns(time_s: float) -> int:
-    return int(round(time_s * 1e9))
+    return round(time_s * 1e9)
 
 
 def _clean(attributes: Mapping[str, Any]) -> dict[str, Any]:
@@ -81,11 +83,11 @@ def _usage_attributes(usage: object) -> dict[str, int]:
     """GenAI usage attributes; ``input_tokens`` includes cached input, as the conventions ask."""
     b = usage_buckets(usage)
     return {
-        "gen_ai.usage.input_tokens": b["input_tokens"] + b["cache_read_tokens"] + b["cache_write_tokens"],
+        "gen_ai.usage.input_tokens": b["input_tokens"] + b["cache_read_input_tokens"] + b["cache_write_input_tokens"],
         "gen_ai.usage.output_tokens": b["output_tokens"],
-        "gen_ai.usage.cache_read.input_tokens": b["cache_read_tokens"],
-        "gen_ai.usage.cache_creation.input_tokens": b["cache_write_tokens"],
-        "gen_ai.usage.reasoning.output_tokens": b["reasoning_tokens"],
+        "gen_ai.usage.cache_read.input_tokens": b["cache_read_input_tokens"],
+        "gen_ai.usage.cache_creation.input_tokens": b["cache_write_input_tokens"],
+        "gen_ai.usage.reasoning.output_tokens": b["reasoning_output_tokens"],
     }
 
 
@@ -137,13 +139,17 @@ class OtelExporter:
     ) -> None:
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export import (
+            BatchSpanProcessor,
+            SimpleSpanProcessor,
+        )
 
         from lash_tracing import __version__
 
         if (span_exporter is None) == (tracer_provider is None):
             raise ValueError("give exactly one of span_exporter and tracer_provider")
         if tracer_provider is None:
+            assert span_exporter is not None
             tracer_provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
             processor = BatchSpanProcessor(span_exporter) if batch else SimpleSpanProcessor(span_exporter)
             tracer_provider.add_span_processor(processor)
@@ -253,7 +259,8 @@ class OtelExporter:
         finished = turn_data.end
         if finished is not None:
             fa = finished.attributes
-            outcome = fa.get("outcome") if isinstance(fa.get("outcome"), Mapping) else {}
+            raw_outcome = fa.get("outcome")
+            outcome: Mapping[str, Any] = raw_outcome if isinstance(raw_outcome, Mapping) else {}
             turn_span.set_attributes(_usage_attributes(fa.get("usage")))
             turn_span.set_attributes(_clean({"lash.outcome": outcome.get("type"), "lash.stop_reason": outcome.get("reason")}))
             reason = outcome.get("reason")
@@ -343,11 +350,8 @@ class OtelExporter:
     @staticmethod
     def _add_error_events(span: Span, errors: list[TraceRecord]) -> None:
         for r in errors:
-            span.add_event(
-                "lash.error",
-                attributes=_clean({"lash.error.kind": r.attributes.get("kind"), "lash.error.message": redact(r.attributes.get("message"))}),
-                timestamp=_ns(r.time_s),
-            )
+            attributes = {"lash.error.kind": r.attributes.get("kind"), "lash.error.message": redact(r.attributes.get("message"))}
+            span.add_event("lash.error", attributes=_clean(attributes), timestamp=_ns(r.time_s))
 
     @staticmethod
     def _end(span: Span, end: TraceRecord | None, last_time: float) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 __all__ = ["REDACTED", "SECRET_KEY_PARTS", "is_header_key", "is_secret_key", "redact"]
@@ -41,6 +42,7 @@ _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=\-]{4,}")
 _NORMALISE = str.maketrans({"-": "_", " ": "_"})
 
 
+@lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
     """Whether the value under ``key`` must be replaced by ``REDACTED``.
 
@@ -55,6 +57,7 @@ def is_secret_key(key: str) -> bool:
     return k.endswith("token") or any(part in k for part in SECRET_KEY_PARTS)
 
 
+@lru_cache(maxsize=4096)
 def is_header_key(key: str) -> bool:
     """Whether ``key`` names a collection of HTTP headers (``headers``, ``request_headers``, ...).
 
@@ -75,26 +78,43 @@ def redact(value: Any, key: str | None = None) -> Any:
             are parsed, redacted and re-encoded when they contain a secret).
     Returns:
         New containers (the input is never mutated); mappings keep their key order, with
-        header collections removed and credential-like values replaced by ``REDACTED``.
-        Tuples become lists.
+        header collections removed and credential-like values replaced by ``REDACTED`` (a
+        None value stays None). Tuples become lists.
     """
-    if isinstance(value, Mapping):
+    t = type(value)
+    if t in _SCALARS:
+        return value
+    if t is str:
+        return _redact_text(value, key)
+    if t is dict or isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for k, v in value.items():
-            ks = str(k)
-            if is_header_key(ks):
-                continue
-            out[ks] = REDACTED if is_secret_key(ks) and v is not None else redact(v, ks)
+            ks = k if type(k) is str else str(k)
+            action = _key_action(ks)
+            if action is _KEEP:
+                out[ks] = v if type(v) in _SCALARS else redact(v, ks)
+            elif action is _MASK:
+                out[ks] = None if v is None else REDACTED
         return out
-    if isinstance(value, list | tuple):
+    if t is list or t is tuple or isinstance(value, list | tuple):
         return [redact(v) for v in value]
-    if isinstance(value, str):
-        return _redact_text(value, key)
     return value
 
 
+_SCALARS = frozenset({type(None), bool, int, float})
+_KEEP, _MASK, _DROP = "keep", "mask", "drop"
+_HINT = re.compile(r"(?i)auth|key|pass|secret|token|bearer|cookie|credential")
+
+
+@lru_cache(maxsize=4096)
+def _key_action(key: str) -> str:
+    if is_header_key(key):
+        return _DROP
+    return _MASK if is_secret_key(key) else _KEEP
+
+
 def _redact_text(text: str, key: str | None) -> str:
-    if key == "arguments" and text[:1] == "{":
+    if key == "arguments" and text[:1] == "{" and _HINT.search(text):
         try:
             parsed = json.loads(text)
         except ValueError:

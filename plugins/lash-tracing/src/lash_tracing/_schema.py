@@ -21,7 +21,7 @@ __all__ = ["LINE_FIELDS", "USAGE_BUCKETS", "record_to_line", "usage_buckets"]
 LINE_FIELDS = ("v", "kind", "time_s", "session_id", "turn_id", "span_id", "parent_span_id", "attributes")
 
 #: The five token buckets of a ``usage`` attribute (``lash_kernel.trace`` names), in display order.
-USAGE_BUCKETS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
+USAGE_BUCKETS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_write_input_tokens", "reasoning_output_tokens")
 
 
 def record_to_line(record: TraceRecord, attributes: Mapping[str, Any]) -> dict[str, Any]:

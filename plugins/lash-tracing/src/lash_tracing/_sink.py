@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+from pathlib import Path
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -20,10 +21,9 @@ from lash_tracing._config import TracingConfig
 from lash_tracing._jsonl import JsonlSink
 
 if TYPE_CHECKING:
+    from lash_kernel.core import LashCore
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter
-
-    from lash_kernel.core import LashCore
 
     from lash_tracing._otel import OtelExporter
 
@@ -103,11 +103,13 @@ class TracingPlugin:
                 raise
 
     @classmethod
-    def from_config(cls, config: TracingConfig) -> TracingPlugin | None:
+    def from_config(cls, config: TracingConfig, base_dir: Path | None = None) -> TracingPlugin | None:
         """Build the plugin ``[plugins.tracing]`` asks for.
 
         Args:
             config: the validated config.
+            base_dir: directory a relative ``jsonl`` path is resolved against (the
+                ``lash.toml``'s directory, ``core.config_dir``); None for the working directory.
         Returns:
             A new ``TracingPlugin``, or None when nothing is configured (stay inert).
         Raises:
@@ -120,8 +122,11 @@ class TracingPlugin:
             from lash_tracing._otel import build_span_exporter
 
             exporter = build_span_exporter(config.otel_exporter, endpoint=config.otlp_endpoint)
+        jsonl = Path(config.jsonl).expanduser() if config.jsonl else None
+        if jsonl is not None and base_dir is not None and not jsonl.is_absolute():
+            jsonl = base_dir / jsonl
         return cls(
-            jsonl=config.jsonl or None,
+            jsonl=jsonl,
             span_exporter=exporter,
             service_name=config.service_name,
             capture_content=config.capture_content,
@@ -211,13 +216,14 @@ class TracingPlugin:
         try:
             self.flush()
         finally:
-            with self._lock:
-                self._closed = True
-                self._pending = []
-            if self.jsonl is not None:
-                self.jsonl.close()
-            if self.otel is not None:
-                self.otel.close()
+            with self._flush_lock:
+                with self._lock:
+                    self._closed = True
+                    self._pending = []
+                if self.jsonl is not None:
+                    self.jsonl.close()
+                if self.otel is not None:
+                    self.otel.close()
 
     @property
     def closed(self) -> bool:

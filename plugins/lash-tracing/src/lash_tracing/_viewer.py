@@ -1,6 +1,6 @@
 """The HTML trace viewer: a JSONL trace file becomes one self-contained HTML timeline.
 
-Rule: pure functions plus one file read; standard library only. The page has inline CSS and
+Rule: pure functions plus one file read; standard library and attrs only. The page has inline CSS and
 JS and no external URL. Layout: sessions -> turns -> model calls and tool calls, each a table
 row with its start offset (turns: from the session's first record; calls: from their turn's
 start), duration, the five token buckets, finish reason / outcome and error. Rows carry
@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import attrs
-
 from lash_kernel.trace import TRACE_SCHEMA_VERSION
 
 from lash_tracing._schema import USAGE_BUCKETS, usage_buckets
@@ -149,8 +148,10 @@ def load_trace(path: str | Path) -> list[dict[str, Any]]:
             raise TraceFileError(f"{p}:{number}: not UTF-8 text") from None
         try:
             obj = json.loads(text)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             raise TraceFileError(f"{p}:{number}: not a JSON line ({exc.msg})") from None
+        except RecursionError:
+            raise TraceFileError(f"{p}:{number}: not a trace record (nested too deeply)") from None
         records.append(_check_record(obj, p, number))
     return records
 

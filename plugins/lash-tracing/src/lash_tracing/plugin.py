@@ -15,7 +15,6 @@ from lash_tracing._config import TracingConfig
 
 if TYPE_CHECKING:
     import click
-
     from lash_kernel.core import LashCore
     from lash_kernel.plugins import ConfigRegistrar
 
@@ -43,7 +42,7 @@ def lash_configure(core: LashCore, config: TracingConfig | None) -> None:
         return
     from lash_tracing._sink import TracingPlugin
 
-    sink = TracingPlugin.from_config(config)
+    sink = TracingPlugin.from_config(config, base_dir=core.config_dir)
     if sink is None:  # pragma: no cover - config.enabled said otherwise
         return
     try:
