@@ -58,7 +58,24 @@ class PluginSelection:
 
 
 @attrs.frozen(kw_only=True)
-class LashConfig:
+class _Settings:
+    """The top-level keys of ``lash.toml`` (``LashConfig`` documents them)."""
+
+    provider: str | None = None
+    model: str | None = None
+    base_url: str | None = None
+    store: str | None = None
+    prompt: str | None = None
+    max_turns: int | None = None
+    max_output_tokens: int | None = None
+    temperature: float | None = None
+    context_window: int | None = None
+    tool_timeout_s: float | None = None
+    request_timeout_s: float | None = None
+
+
+@attrs.frozen(kw_only=True)
+class LashConfig(_Settings):
     """A parsed ``lash.toml`` (or the defaults when there is none).
 
     Attributes:
@@ -80,17 +97,6 @@ class LashConfig:
     """
 
     path: Path | None = None
-    provider: str | None = None
-    model: str | None = None
-    base_url: str | None = None
-    store: str | None = None
-    prompt: str | None = None
-    max_turns: int | None = None
-    max_output_tokens: int | None = None
-    temperature: float | None = None
-    context_window: int | None = None
-    tool_timeout_s: float | None = None
-    request_timeout_s: float | None = None
     plugins: PluginSelection = PluginSelection()
     plugin_tables: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
 
@@ -129,21 +135,6 @@ class _Plugins:
     strict: bool = False
 
 
-@attrs.frozen(kw_only=True)
-class _File:
-    provider: str | None = None
-    model: str | None = None
-    base_url: str | None = None
-    store: str | None = None
-    prompt: str | None = None
-    max_turns: int | None = None
-    max_output_tokens: int | None = None
-    temperature: float | None = None
-    context_window: int | None = None
-    tool_timeout_s: float | None = None
-    request_timeout_s: float | None = None
-
-
 def load_config(path: Path | str | None = None, *, cwd: Path | None = None) -> LashConfig:
     """Read a ``lash.toml``.
 
@@ -175,7 +166,7 @@ def load_config(path: Path | str | None = None, *, cwd: Path | None = None) -> L
     raw_plugins = data.pop("plugins", {})
     if not isinstance(raw_plugins, dict):
         raise ConfigError(f"{source}: key 'plugins' must be a table, got {type(raw_plugins).__name__}")
-    top = structure_config(data, _File, source=source, table="")
+    top = structure_config(data, _Settings, source=source, table="")
     selection = structure_config(
         {k: v for k, v in raw_plugins.items() if k in _RESERVED}, _Plugins, source=source, table="plugins"
     )
@@ -193,9 +184,8 @@ def load_config(path: Path | str | None = None, *, cwd: Path | None = None) -> L
     if store and store != ":memory:" and not Path(store).expanduser().is_absolute():
         store = str(path.parent / Path(store).expanduser())
     return LashConfig(
+        **(attrs.asdict(top, recurse=False) | {"store": store}),
         path=path,
-        **{f.name: getattr(top, f.name) for f in attrs.fields(_File) if f.name != "store"},
-        store=store,
         plugins=PluginSelection(
             enabled=None if selection.enabled is None else tuple(selection.enabled),
             disabled=tuple(selection.disabled),

@@ -343,7 +343,7 @@ class KernelHooks:
 
     Implementations run in pluggy's call order; each call is attributed to its plugin so
     failures raise ``PluginHookError(plugin, hook)``. Hooks documented "may be async" are
-    awaited one implementation at a time (``_acall``), preserving that order.
+    awaited one implementation at a time (``_await``), preserving that order.
     """
 
     def __init__(self, pm: pluggy.PluginManager) -> None:
@@ -362,89 +362,86 @@ class KernelHooks:
         """True when at least one plugin implements ``hook`` (lets callers skip building args)."""
         return bool(getattr(self.pm.hook, hook).get_hookimpls())
 
-    def _call(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
-        results = []
-        for plugin, fn, argnames in self._impls(hook):
-            try:
-                result = fn(**{a: kwargs[a] for a in argnames})
-            except Exception as exc:
-                raise PluginHookError(plugin, hook, exc) from exc
-            if inspect.isawaitable(result):
-                close = getattr(result, "close", None)
-                if close:
-                    close()
-                raise PluginHookError(plugin, hook, TypeError(f"{hook} must not be async"))
-            results.append((plugin, result))
-        return results
-
-    def _call_each(self, hook: str, **kwargs: Any) -> list[PluginHookError]:
-        """Call every implementation even if some fail; return the failures (for observers)."""
-        errors = []
-        for plugin, fn, argnames in self._impls(hook):
-            try:
-                result = fn(**{a: kwargs[a] for a in argnames})
-                if inspect.isawaitable(result):
-                    getattr(result, "close", lambda: None)()
-                    raise TypeError(f"{hook} must not be async")
-            except Exception as exc:
-                errors.append(PluginHookError(plugin, hook, exc))
-        return errors
+    @staticmethod
+    def _invoke(plugin: str, hook: str, fn: Callable[..., Any], argnames: tuple[str, ...], values: Mapping[str, Any]) -> Any:
+        """Call one sync implementation with the arguments it asked for."""
+        try:
+            result = fn(**{a: values[a] for a in argnames})
+        except Exception as exc:
+            raise PluginHookError(plugin, hook, exc) from exc
+        if inspect.isawaitable(result):
+            getattr(result, "close", lambda: None)()
+            raise PluginHookError(plugin, hook, TypeError(f"{hook} must not be async"))
+        return result
 
     @staticmethod
-    async def _await(plugin: str, hook: str, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    async def _await(
+        plugin: str, hook: str, fn: Callable[..., Any], argnames: tuple[str, ...], values: Mapping[str, Any]
+    ) -> Any:
+        """Call one implementation that may be async, awaiting its result."""
         try:
-            result = fn(**kwargs)
+            result = fn(**{a: values[a] for a in argnames})
             if inspect.isawaitable(result):
                 result = await result
         except Exception as exc:
             raise PluginHookError(plugin, hook, exc) from exc
         return result
 
-    async def _acall(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
-        results = []
-        for plugin, fn, argnames in self._impls(hook):
-            results.append((plugin, await self._await(plugin, hook, fn, {a: kwargs[a] for a in argnames})))
-        return results
+    def _call(self, hook: str, **values: Any) -> list[tuple[str, Any]]:
+        """Every implementation in order; the first failure raises."""
+        return [(plugin, self._invoke(plugin, hook, fn, names, values)) for plugin, fn, names in self._impls(hook)]
 
-    def _per_plugin(self, hook: str, arg: str, make: Callable[[str], Any]) -> None:
-        """Call ``hook`` once per plugin, passing ``make(plugin)`` as ``arg`` (registrars)."""
-        for plugin, fn, argnames in self._impls(hook):
-            value = make(plugin)
+    def _call_each(self, hook: str, **values: Any) -> list[PluginHookError]:
+        """Every implementation, even after failures; return the failures (for observers)."""
+        errors = []
+        for plugin, fn, names in self._impls(hook):
             try:
-                fn(**{a: value for a in argnames if a == arg})
-            except Exception as exc:
-                raise PluginHookError(plugin, hook, exc) from exc
+                self._invoke(plugin, hook, fn, names, values)
+            except PluginHookError as exc:
+                errors.append(exc)
+        return errors
+
+    async def _acall_each(self, hook: str, **values: Any) -> list[PluginHookError]:
+        """``_call_each`` for hooks that may be async."""
+        errors = []
+        for plugin, fn, names in self._impls(hook):
+            try:
+                await self._await(plugin, hook, fn, names, values)
+            except PluginHookError as exc:
+                errors.append(exc)
+        return errors
+
+    def _per_plugin(self, hook: str, make: Callable[[str], Any]) -> None:
+        """Call a ``lash_register_*`` hook once per plugin with ``registry=make(plugin)``."""
+        for plugin, fn, names in self._impls(hook):
+            self._invoke(plugin, hook, fn, names, {"registry": make(plugin)})
 
     # ---------------------------------------------------------------- build
     def register_config(self, classes: dict[str, type]) -> None:
         """Run ``lash_register_config``; fills ``classes`` (plugin -> attrs class)."""
-        self._per_plugin("lash_register_config", "registry", lambda p: ConfigRegistrar(classes, p))
+        self._per_plugin("lash_register_config", lambda p: ConfigRegistrar(classes, p))
 
     def configure(self, core: Any, configs: Mapping[str, object]) -> None:
         """Run ``lash_configure``; each plugin gets its own entry of ``configs`` (or None)."""
-        for plugin, fn, argnames in self._impls("lash_configure"):
-            values = {"core": core, "config": configs.get(plugin)}
-            try:
-                fn(**{a: values[a] for a in argnames})
-            except Exception as exc:
-                raise PluginHookError(plugin, "lash_configure", exc) from exc
+        for plugin, fn, names in self._impls("lash_configure"):
+            self._invoke(plugin, "lash_configure", fn, names, {"core": core, "config": configs.get(plugin)})
 
     def register_tools(self, registry: ToolRegistry, providers: list[tuple[str, ToolProvider]] | None = None) -> None:
         """Run ``lash_register_tools`` with a registrar bound to each plugin in turn."""
         sink: list[tuple[str, ToolProvider]] = providers if providers is not None else []
-        self._per_plugin("lash_register_tools", "registry", lambda p: ToolRegistrar(registry, sink, p))
+        self._per_plugin("lash_register_tools", lambda p: ToolRegistrar(registry, sink, p))
 
     def register_modes(self, modes: dict[str, ModeInfo]) -> None:
         """Run ``lash_register_modes``; fills ``modes``."""
-        self._per_plugin("lash_register_modes", "registry", lambda p: ModeRegistrar(modes, p))
+        self._per_plugin("lash_register_modes", lambda p: ModeRegistrar(modes, p))
 
     def register_record_types(self, types: dict[str, tuple[str, type]]) -> None:
         """Run ``lash_register_record_types``; fills ``types`` (KIND -> (plugin, class))."""
-        self._per_plugin("lash_register_record_types", "registry", lambda p: RecordTypeRegistrar(types, p))
+        self._per_plugin("lash_register_record_types", lambda p: RecordTypeRegistrar(types, p))
 
     def register_usage_sources(self, sources: dict[str, tuple[str, str]]) -> None:
         """Run ``lash_register_usage_sources``; fills ``sources`` (name -> (plugin, description))."""
-        self._per_plugin("lash_register_usage_sources", "registry", lambda p: UsageSourceRegistrar(sources, p))
+        self._per_plugin("lash_register_usage_sources", lambda p: UsageSourceRegistrar(sources, p))
 
     def register_commands(self, cli: Any) -> list[PluginHookError]:
         """Run ``lash_register_commands`` on ``cli``; failures are returned, never raised."""
@@ -469,9 +466,9 @@ class KernelHooks:
 
         Raises ``PluginHookError``.
         """
-        for plugin, fn, argnames in self._impls("lash_before_turn"):
-            values = {"session_id": session_id, "turn_id": turn_id, "user_input": user_input}
-            result = await self._await(plugin, "lash_before_turn", fn, {a: values[a] for a in argnames})
+        values = {"session_id": session_id, "turn_id": turn_id, "user_input": user_input}
+        for plugin, fn, names in self._impls("lash_before_turn"):
+            result = await self._await(plugin, "lash_before_turn", fn, names, values)
             if isinstance(result, AbortTurn):
                 return AbortTurn(reason=f"plugin {plugin!r}: {result.reason}")
         return None
@@ -487,16 +484,17 @@ class KernelHooks:
         Raises:
             PluginHookError: an implementation raised or returned something else.
         """
+        hook = "lash_checkpoint"
+        values = {"session_id": session_id, "turn_id": turn_id, "phase": phase, "messages": messages}
         injected: list[Message] = []
-        for plugin, result in await self._acall(
-            "lash_checkpoint", session_id=session_id, turn_id=turn_id, phase=phase, messages=messages
-        ):
+        for plugin, fn, names in self._impls(hook):
+            result = await self._await(plugin, hook, fn, names, values)
             if result is None:
                 continue
             if isinstance(result, AbortTurn):
                 return AbortTurn(reason=f"plugin {plugin!r}: {result.reason}")
             if not isinstance(result, InjectMessages):
-                raise PluginHookError(plugin, "lash_checkpoint", TypeError(f"expected a directive or None, got {result!r}"))
+                raise PluginHookError(plugin, hook, TypeError(f"expected a directive or None, got {result!r}"))
             injected.extend(result.messages)
         return InjectMessages(messages=tuple(injected)) if injected else None
 
@@ -504,20 +502,21 @@ class KernelHooks:
         """Fire ``lash_before_tool_call`` (may be async), chaining rewritten calls.
 
         Returns:
-            The call to run (maybe rewritten) or a ``BlockToolCall`` whose reason names the plugin.
+            The call to run (maybe rewritten) or a ``BlockToolCall``.
         Raises:
             PluginHookError: an implementation raised, returned a wrong type, or changed the id.
         """
         hook = "lash_before_tool_call"
-        for plugin, fn, argnames in self._impls(hook):
+        for plugin, fn, names in self._impls(hook):
             values = {"session_id": session_id, "turn_id": turn_id, "call": call}
-            result = await self._await(plugin, hook, fn, {a: values[a] for a in argnames})
+            result = await self._await(plugin, hook, fn, names, values)
             if result is None:
                 continue
             if isinstance(result, BlockToolCall):
                 return result
             if not isinstance(result, ToolCallPart) or result.id != call.id:
-                raise PluginHookError(plugin, hook, TypeError(f"expected None, BlockToolCall or a ToolCallPart with id {call.id!r}, got {result!r}"))
+                expected = f"None, BlockToolCall or a ToolCallPart with id {call.id!r}"
+                raise PluginHookError(plugin, hook, TypeError(f"expected {expected}, got {result!r}"))
             call = result
         return call
 
@@ -529,13 +528,14 @@ class KernelHooks:
         Raises ``PluginHookError`` (wrong type or a changed ``call_id`` included).
         """
         hook = "lash_after_tool_call"
-        for plugin, fn, argnames in self._impls(hook):
+        for plugin, fn, names in self._impls(hook):
             values = {"session_id": session_id, "turn_id": turn_id, "call": call, "result": result, "duration_s": duration_s}
-            new = await self._await(plugin, hook, fn, {a: values[a] for a in argnames})
+            new = await self._await(plugin, hook, fn, names, values)
             if new is None:
                 continue
             if not isinstance(new, ToolResultPart) or new.call_id != result.call_id:
-                raise PluginHookError(plugin, hook, TypeError(f"expected None or a ToolResultPart for call {result.call_id!r}, got {new!r}"))
+                expected = f"None or a ToolResultPart for call {result.call_id!r}"
+                raise PluginHookError(plugin, hook, TypeError(f"expected {expected}, got {new!r}"))
             result = new
         return result
 
@@ -554,16 +554,14 @@ class KernelHooks:
         Raises ``PluginHookError``.
         """
         hook = "lash_transform_context"
-        for plugin, fn, argnames in self._impls(hook):
+        for plugin, fn, names in self._impls(hook):
             values = {"session_id": session_id, "turn_id": turn_id, "messages": messages}
-            try:
-                result = fn(**{a: values[a] for a in argnames})
-            except Exception as exc:
-                raise PluginHookError(plugin, hook, exc) from exc
+            result = self._invoke(plugin, hook, fn, names, values)
             if result is None:
                 continue
             if not isinstance(result, (tuple, list)) or not all(isinstance(m, Message) for m in result):
-                raise PluginHookError(plugin, hook, TypeError(f"expected a sequence of Message or None, got {type(result).__name__}"))
+                got = type(result).__name__
+                raise PluginHookError(plugin, hook, TypeError(f"expected a sequence of Message or None, got {got}"))
             messages = tuple(result)
         return messages
 
@@ -572,12 +570,9 @@ class KernelHooks:
     ) -> CompactionPlan | None:
         """``lash_plan_compaction`` (firstresult). Raises ``PluginHookError``."""
         hook = "lash_plan_compaction"
-        for plugin, fn, argnames in self._impls(hook):
-            values = {"session_id": session_id, "messages": messages, "context_window": context_window, "input_tokens": input_tokens}
-            try:
-                result = fn(**{a: values[a] for a in argnames})
-            except Exception as exc:
-                raise PluginHookError(plugin, hook, exc) from exc
+        values = {"session_id": session_id, "messages": messages, "context_window": context_window, "input_tokens": input_tokens}
+        for plugin, fn, names in self._impls(hook):
+            result = self._invoke(plugin, hook, fn, names, values)
             if result is None:
                 continue
             if not isinstance(result, CompactionPlan):
@@ -592,14 +587,9 @@ class KernelHooks:
 
     async def turn_committed(self, *, session_id: str, turn_id: str, outcome: Outcome, head_revision: int) -> list[PluginHookError]:
         """Fire ``lash_turn_committed`` (may be async); every implementation runs; failures returned."""
-        errors = []
-        for plugin, fn, argnames in self._impls("lash_turn_committed"):
-            values = {"session_id": session_id, "turn_id": turn_id, "outcome": outcome, "head_revision": head_revision}
-            try:
-                await self._await(plugin, "lash_turn_committed", fn, {a: values[a] for a in argnames})
-            except PluginHookError as exc:
-                errors.append(exc)
-        return errors
+        return await self._acall_each(
+            "lash_turn_committed", session_id=session_id, turn_id=turn_id, outcome=outcome, head_revision=head_revision
+        )
 
     def session_closed(self, *, session_id: str) -> list[PluginHookError]:
         """Fire ``lash_session_closed``; failures are returned (the caller logs them)."""
@@ -623,12 +613,12 @@ class KernelHooks:
     def snapshot_state(self, *, session_id: str, turn_id: str) -> tuple[list[tuple[str, object]], list[PluginHookError]]:
         """Collect ``lash_snapshot_state`` per plugin: ``([(plugin, record)], failures)``."""
         out, errors = [], []
-        for plugin, fn, argnames in self._impls("lash_snapshot_state"):
-            values = {"session_id": session_id, "turn_id": turn_id}
+        values = {"session_id": session_id, "turn_id": turn_id}
+        for plugin, fn, names in self._impls("lash_snapshot_state"):
             try:
-                result = fn(**{a: values[a] for a in argnames})
-            except Exception as exc:
-                errors.append(PluginHookError(plugin, "lash_snapshot_state", exc))
+                result = self._invoke(plugin, "lash_snapshot_state", fn, names, values)
+            except PluginHookError as exc:
+                errors.append(exc)
                 continue
             if result is not None:
                 out.append((plugin, result))
@@ -637,14 +627,13 @@ class KernelHooks:
     def restore_state(self, *, session_id: str, states: Mapping[str, object]) -> list[PluginHookError]:
         """Give each plugin its own snapshot through ``lash_restore_state``; failures returned."""
         errors = []
-        for plugin, fn, argnames in self._impls("lash_restore_state"):
+        for plugin, fn, names in self._impls("lash_restore_state"):
             if plugin not in states:
                 continue
-            values = {"session_id": session_id, "state": states[plugin]}
             try:
-                fn(**{a: values[a] for a in argnames})
-            except Exception as exc:
-                errors.append(PluginHookError(plugin, "lash_restore_state", exc))
+                self._invoke(plugin, "lash_restore_state", fn, names, {"session_id": session_id, "state": states[plugin]})
+            except PluginHookError as exc:
+                errors.append(exc)
         return errors
 
 
