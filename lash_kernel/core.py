@@ -156,7 +156,7 @@ class LashCore:
             retry=retry or RetryPolicy(),
             tool_timeout_s=tool_timeout_s,
             request_timeout_s=request_timeout_s,
-            catalog=self._turn_catalog if self.tool_providers else None,
+            catalog=self.tool_catalog if self.tool_providers else None,
             modes=self.modes,
             record_types=self.record_types,
             context_window=context_window,
@@ -229,11 +229,11 @@ class LashCore:
     async def tool_catalog(self) -> tuple[ToolRegistry, list[str]]:
         """The catalog a turn starting now would see: host and plugin tools plus provider tools.
 
+        Provider tools are labelled with the provider's ``name`` (e.g. ``mcp``).
         Returns:
-            ``(catalog, failures)``; a provider that raised is skipped and described in
-            ``failures`` (one message each, naming the plugin and provider).
-        Raises:
-            ConfigError: a provider tool's name collides with another tool (both named).
+            ``(catalog, failures)``: a provider that raised is skipped, and a provider tool
+            whose name is taken is skipped (the rest of that provider stays); each is described
+            in ``failures``, naming the plugin and provider.
         """
         if not self.tool_providers:
             return self.tools, []
@@ -246,14 +246,11 @@ class LashCore:
                 failures.append(f"tool provider {provider.name!r} of plugin {plugin!r} failed: {type(exc).__name__}: {exc}")
                 continue
             for item in items:
-                catalog.add(item, provider=plugin)
+                try:
+                    catalog.add(item, provider=provider.name)
+                except ConfigError as exc:
+                    failures.append(f"tool provider {provider.name!r} of plugin {plugin!r}: {exc}; tool skipped")
         return catalog, failures
-
-    async def _turn_catalog(self) -> tuple[ToolRegistry, list[str]]:
-        try:
-            return await self.tool_catalog()
-        except ConfigError as exc:
-            return self.tools, [str(exc)]
 
     @property
     def model_client(self) -> ModelClient:

@@ -647,7 +647,11 @@ async def test_tool_providers_are_listed_per_turn_and_failures_reported(tmp_path
     errors = [a.event for a in first.activities if isinstance(a.event, ErrorReported)]
     assert errors and errors[0].kind == "tool_provider" and "server down" in errors[0].message
     catalog, failures = await core.tool_catalog()
-    assert catalog.provider_of("r2") == "remote-plugin" and len(failures) == 1
+    assert catalog.provider_of("r2") == "remote" and len(failures) == 1
+    remote.tools.append(Tool(name="echo", fn=lambda: "clash"))  # taken by the host tool: skipped alone
+    catalog, failures = await core.tool_catalog()
+    assert catalog.names() == ("echo", "r1", "r2") and catalog.provider_of("echo") == "host"
+    assert any("duplicate tool name 'echo'" in f and "tool skipped" in f for f in failures)
     core.close()
     assert remote.closed
 

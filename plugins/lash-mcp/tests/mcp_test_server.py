@@ -4,9 +4,13 @@ Usage:
     python mcp_test_server.py --transport stdio
     python mcp_test_server.py --transport http --port 8765   # streamable HTTP at /mcp
     python mcp_test_server.py --transport stdio --many 200   # plus 200 generated tools
+    python mcp_test_server.py --bad-schema                   # plus a tool lash must skip
+    python mcp_test_server.py --many 200 --only-generated    # exactly 200 tools
+    python mcp_test_server.py --collide                      # plus dotted_name (vs dotted.name)
 
 Tools: ``echo``, ``sleep``, ``progress``, ``image``, ``fail``, ``structured``, ``resource``,
-``pid`` (the server process id), ``dotted.name`` (a name lash must normalise).
+``pid`` (the server process id), ``dotted.name`` (a name lash must normalise); with
+``--bad-schema`` also ``bad_schema_tool`` (an invalid input schema).
 """
 
 from __future__ import annotations
@@ -14,11 +18,13 @@ from __future__ import annotations
 import argparse
 import base64
 import os
+from collections.abc import Callable
+from pathlib import Path
 
 import anyio
 from mcp.server.mcpserver import Context, Image, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import CallToolResult, EmbeddedResource, TextContent, TextResourceContents
+from mcp.types import CallToolResult, EmbeddedResource, TextContent, TextResourceContents
 from pydantic import BaseModel
 
 #: A 1x1 transparent PNG.
@@ -34,9 +40,14 @@ class Weather(BaseModel):
     celsius: float
 
 
-def build(many: int = 0) -> MCPServer:
-    """Build the server with its tools (and ``many`` extra ``gen_<i>`` tools)."""
+def build(many: int = 0, bad_schema: bool = False, only_generated: bool = False, collide: bool = False) -> MCPServer:
+    """Build the server with its tools (plus ``many`` ``gen_<i>`` tools, and with ``bad_schema``
+    a tool whose input schema is invalid, with ``collide`` a ``dotted_name`` tool); ``only_generated``
+    keeps just the ``gen_<i>`` tools."""
     server = MCPServer("lash-test")
+    if only_generated:
+        _add_generated(server, many)
+        return server
 
     @server.tool()
     def echo(text: str) -> str:
@@ -44,9 +55,17 @@ def build(many: int = 0) -> MCPServer:
         return text
 
     @server.tool()
-    async def sleep(seconds: float) -> str:
-        """Sleep, then say how long."""
-        await anyio.sleep(seconds)
+    async def sleep(seconds: float, marker: str = "") -> str:
+        """Sleep, then say how long. With ``marker``, write ``started`` to that file first and
+        ``cancelled`` if the call is cancelled (``notifications/cancelled``)."""
+        if marker:
+            Path(marker).write_text("started")
+        try:
+            await anyio.sleep(seconds)
+        except anyio.get_cancelled_exc_class():
+            if marker:
+                Path(marker).write_text("cancelled")
+            raise
         return f"slept {seconds}"
 
     @server.tool()
@@ -93,13 +112,38 @@ def build(many: int = 0) -> MCPServer:
         """A tool whose name has a dot."""
         return "dotted"
 
-    for i in range(many):
+    if collide:
 
-        def gen(x: int, _i: int = i) -> int:
-            return x + _i
+        @server.tool(name="dotted_name")
+        def dotted_underscore() -> str:
+            """Collides with ``dotted.name`` once normalised."""
+            return "underscore"
 
-        server.add_tool(gen, name=f"gen_{i}", description=f"Generated tool {i}.")
+    if bad_schema:
+
+        @server.tool()
+        def bad_schema_tool(x: int) -> int:
+            """A tool whose advertised input schema is not valid JSON Schema."""
+            return x
+
+        server._tool_manager.get_tool("bad_schema_tool").parameters = {  # type: ignore[union-attr]
+            "type": "object",
+            "properties": {"x": {"type": 12}},
+        }
+
+    _add_generated(server, many)
     return server
+
+
+def _add_generated(server: MCPServer, many: int) -> None:
+    def make(offset: int) -> Callable[..., int]:
+        def gen(x: int, label: str = "") -> int:
+            return x + offset
+
+        return gen
+
+    for i in range(many):
+        server.add_tool(make(i), name=f"gen_{i}", description=f"Generated tool {i}.")
 
 
 def main() -> None:
@@ -108,8 +152,11 @@ def main() -> None:
     parser.add_argument("--transport", choices=["stdio", "http"], default="stdio")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--many", type=int, default=0)
+    parser.add_argument("--bad-schema", action="store_true")
+    parser.add_argument("--only-generated", action="store_true")
+    parser.add_argument("--collide", action="store_true")
     args = parser.parse_args()
-    server = build(args.many)
+    server = build(args.many, args.bad_schema, args.only_generated, args.collide)
     if args.transport == "stdio":
         server.run("stdio")
     else:

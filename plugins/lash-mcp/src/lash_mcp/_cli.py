@@ -42,7 +42,10 @@ def mcp_group() -> None:
 
 
 @mcp_group.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of {name, transport, target, state, error, tools, problems}.")
+@click.option(
+    "--json", "as_json", is_flag=True,
+    help="Print a JSON array of {name, transport, target, state, error, tools, problems}.",
+)
 @click.option("--no-connect", is_flag=True, help="Show the configuration only; do not start or contact servers.")
 def mcp_list(as_json: bool, no_connect: bool) -> None:
     """List configured MCP servers: transport, state (connected / failed + reason), tool count.

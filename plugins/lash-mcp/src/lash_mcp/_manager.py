@@ -28,14 +28,14 @@ import logging
 import math
 import threading
 import weakref
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
 import attrs
 
 from lash_mcp._config import DEFAULT_CALL_TIMEOUT_S, DEFAULT_INIT_TIMEOUT_S, ServerConfig
-from lash_mcp._naming import find_collisions, sanitize, tool_name
+from lash_mcp._naming import find_collisions, sanitize
 
 if TYPE_CHECKING:
     from lash_kernel.tools import Tool
@@ -152,6 +152,7 @@ class _Connection:
         self.tools: tuple[Tool, ...] = ()
         self.originals: tuple[str, ...] = ()  # MCP tool names, parallel to ``tools``
         self.problems: tuple[str, ...] = ()
+        self.excluded: frozenset[str] = frozenset()  # originals left out for name collisions
         self.generation = 0
         self.stale = False
         self._task: asyncio.Task[None] | None = None
@@ -179,7 +180,7 @@ class _Connection:
             transport=cfg.transport,
             state=self.state,
             error=self.error,
-            tool_count=len(self.tools) if self.state == "connected" else 0,
+            tool_count=len(set(self.originals) - self.excluded) if self.state == "connected" else 0,
             problems=self.problems,
             target=target,
         )
@@ -230,10 +231,13 @@ class _Connection:
                         self._mark_broken(self.generation, _describe(error) if error else "closed")
                     continue
                 reason = _describe(error) if error is not None else "closed during initialisation"
+                log.warning(
+                    "MCP server %r failed to %s: %s",
+                    self.name, "reconnect" if self.state == "reconnecting" else "start", reason,
+                )
                 self.state = "failed"
                 self.error = reason
                 self.tools = ()
-                log.warning("MCP server %r failed to start: %s", self.name, reason)
                 break
         finally:
             self._client = None
@@ -263,13 +267,16 @@ class _Connection:
                 listing = await self._list_all(client)
                 init_scope.deadline = math.inf
                 self._init_scope = None
-                async with anyio.create_task_group() as tg:
-                    self._client, self._tg = client, tg
-                    self._publish(listing)
-                    self._live = True
-                    if not self._stopping:
-                        await self._wake.wait()
-                    tg.cancel_scope.cancel()
+                try:
+                    async with anyio.create_task_group() as tg:
+                        self._client, self._tg = client, tg
+                        self._publish(listing)
+                        self._live = True
+                        if not self._stopping:
+                            await self._wake.wait()
+                        tg.cancel_scope.cancel()
+                finally:
+                    self._tg = None  # no new calls while the transport unwinds
         self._init_scope = None
         if init_scope.cancelled_caught and not self._live and not self._stopping:
             raise TimeoutError(f"did not start and initialise within {self.init_timeout_s:g} s")
@@ -323,7 +330,7 @@ class _Connection:
         self._resolve_ready()
 
     async def _on_message(self, message: Any) -> None:
-        from mcp_types import ToolListChangedNotification
+        from mcp.types import ToolListChangedNotification
 
         if isinstance(message, ToolListChangedNotification):
             self.stale = True
@@ -372,10 +379,16 @@ class _Connection:
     ) -> Any:
         """Run one ``tools/call`` as a child of the owner's task group and wait for it."""
         tg = self._tg
-        if self.state != "connected" or tg is None:
+        if self.state != "connected":
             raise _ConnectionLost("not connected")
         req = _Call(tool, arguments, timeout_s, progress, asyncio.get_running_loop().create_future())
-        tg.start_soon(self._run_call, req, self.generation)
+        try:
+            if tg is None:
+                raise RuntimeError("the session is closing")
+            tg.start_soon(self._run_call, req, self.generation)
+        except RuntimeError as exc:  # the session is going away under us: reconnect, then retry
+            self._mark_broken(self.generation, str(exc))
+            raise _ConnectionLost(str(exc)) from None
         try:
             return await req.future
         except asyncio.CancelledError:
@@ -384,7 +397,7 @@ class _Connection:
 
     async def _run_call(self, req: _Call, generation: int) -> None:
         from mcp import MCPError
-        from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
+        from mcp.types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 
         if req.future.done():  # the caller gave up before the call started
             return
@@ -422,7 +435,7 @@ class _Connection:
 
 
 def _client_info() -> Any:
-    from mcp_types import Implementation
+    from mcp.types import Implementation
 
     return Implementation(name="lash-mcp", version="0.1.0")
 
@@ -563,7 +576,8 @@ class MCPManager:
             TimeoutError: ``timeout_s`` passed first.
             RuntimeError: the manager is closed, or called from the manager's own thread.
         """
-        self._run_blocking(self._connect_all(), self._ensure_loop(), timeout=timeout_s)
+        loop = self._ensure_loop()
+        self._run_blocking(self._connect_all(), loop, timeout=timeout_s)
         return self.status()
 
     async def aconnect(self) -> list[ServerStatus]:
@@ -680,21 +694,23 @@ class MCPManager:
                 _LIVE_MANAGERS.add(self)
             return self._loop
 
-    async def _submit(self, coro: Awaitable[_T]) -> _T:
+    async def _submit(self, coro: Coroutine[Any, Any, _T]) -> _T:
         try:
             loop = self._ensure_loop()
         except BaseException:
-            coro.close()  # type: ignore[attr-defined]
+            coro.close()
             raise
         if threading.current_thread() is self._thread:
             return await coro
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))  # type: ignore[arg-type]
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
 
-    def _run_blocking(self, coro: Awaitable[_T], loop: asyncio.AbstractEventLoop, timeout: float | None) -> _T:
+    def _run_blocking(
+        self, coro: Coroutine[Any, Any, _T], loop: asyncio.AbstractEventLoop, timeout: float | None
+    ) -> _T:
         if threading.current_thread() is self._thread:
-            coro.close()  # type: ignore[attr-defined]
+            coro.close()
             raise RuntimeError("this MCPManager method cannot run on the manager's own thread")
-        future = asyncio.run_coroutine_threadsafe(coro, loop)  # type: ignore[arg-type]
+        future = asyncio.run_coroutine_threadsafe(coro, loop)
         try:
             return future.result(timeout)
         except TimeoutError:
@@ -719,13 +735,17 @@ class MCPManager:
         collisions = find_collisions(pairs)
         out: list[Tool] = []
         for conn in connected:
+            excluded = set()
             for original, lash_tool in zip(conn.originals, conn.tools, strict=True):
                 message = collisions.get((conn.name, original))
                 if message is None:
                     out.append(lash_tool)
-                elif message not in conn.problems:
+                    continue
+                excluded.add(original)
+                if message not in conn.problems:
                     log.warning("MCP server %r: %s", conn.name, message)
                     conn.problems = (*conn.problems, message)
+            conn.excluded = frozenset(excluded)
         return out
 
     async def _call(

@@ -1,6 +1,6 @@
 """Map an MCP ``CallToolResult`` to a lash ``ToolOutput``.
 
-Rule: pure function over duck-typed content blocks (the ``mcp_types`` models), so it needs no
+Rule: pure function over duck-typed content blocks (the ``mcp.types`` models), so it needs no
 ``mcp`` import and is unit-tested with the real types.
 
 - ``text`` blocks: joined with newlines; that is what the model reads.
@@ -27,7 +27,7 @@ def to_tool_output(result: Any) -> ToolOutput:
     """Turn a ``CallToolResult`` into what the model sees.
 
     Args:
-        result: an ``mcp_types.CallToolResult`` (fields ``content``, ``structured_content``,
+        result: an ``mcp.types.CallToolResult`` (fields ``content``, ``structured_content``,
             ``is_error``).
     Returns:
         A ``ToolOutput``: ``text`` (text blocks, resources, or structured content as JSON),

@@ -38,7 +38,7 @@ def build_tool(manager: MCPManager, server: str, mcp_tool: Any) -> Tool:
     Args:
         manager: the manager that serves calls.
         server: the server's name.
-        mcp_tool: an ``mcp_types.Tool`` (``name``, ``description``, ``input_schema``,
+        mcp_tool: an ``mcp.types.Tool`` (``name``, ``description``, ``input_schema``,
             ``output_schema``).
     Returns:
         A ``Tool`` whose async function calls the server through ``manager`` and returns a
@@ -53,10 +53,18 @@ def build_tool(manager: MCPManager, server: str, mcp_tool: Any) -> Tool:
 
     async def call_mcp_tool(**kwargs: Any) -> ToolOutput:
         ctx: ToolContext = kwargs.pop(ctx_param)
+        running = True
+
+        def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            if running:  # a notification that arrives after the call ended is dropped
+                ctx.report_progress(progress, total, message)
+
         try:
-            result = await manager.call_tool(server, original, kwargs, on_progress=ctx.report_progress)
+            result = await manager.call_tool(server, original, kwargs, on_progress=on_progress)
         except MCPServerError as exc:
             return ToolOutput(text=str(exc), is_error=True)
+        finally:
+            running = False
         return to_tool_output(result)
 
     call_mcp_tool.__name__ = f"mcp_{server}_{original}"
