@@ -161,3 +161,16 @@ def test_images_and_resources() -> None:
     assert out.text == "[resource file:///n.txt]\nnotes\n[resource link file:///x (x)]"
     image_only = to_tool_output(CallToolResult(content=[ImageContent(data=PNG, mime_type="image/png")]))
     assert image_only.text == "[image/png]"
+
+
+def test_bare_command_missing_from_path_is_found_beside_the_interpreter(monkeypatch):
+    import sys
+    from pathlib import Path
+
+    from lash_mcp._manager import _resolve_command
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    name = Path(sys.executable).name
+    assert _resolve_command(name) == str(Path(sys.executable).parent / name)
+    assert _resolve_command("no-such-tool-xyz") == "no-such-tool-xyz"
+    assert _resolve_command("/bin/sh") == "/bin/sh"

@@ -26,9 +26,13 @@ import atexit
 import contextlib
 import logging
 import math
+import os
+import shutil
+import sys
 import threading
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
@@ -287,7 +291,7 @@ class _Connection:
             from mcp import StdioServerParameters
 
             return StdioServerParameters(
-                command=cfg.command, args=list(cfg.args), env=dict(cfg.env) or None, cwd=cfg.cwd
+                command=_resolve_command(cfg.command), args=list(cfg.args), env=dict(cfg.env) or None, cwd=cfg.cwd
             )
         import httpx2
         from mcp.client.streamable_http import streamable_http_client
@@ -808,3 +812,12 @@ def _serve_loop(loop: asyncio.AbstractEventLoop) -> None:
         finally:
             asyncio.set_event_loop(None)
             loop.close()
+
+
+def _resolve_command(command: str) -> str:
+    """``command`` as given, except that a bare name missing from ``PATH`` is looked up beside
+    the running Python (so ``command = "mcp-server-time"`` works from an unactivated venv)."""
+    if os.sep in command or shutil.which(command) is not None:
+        return command
+    beside = Path(sys.executable).parent / command
+    return str(beside) if beside.exists() else command
