@@ -25,10 +25,9 @@ import signal
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from datetime import datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any, NoReturn
+from typing import Any
 
 import anyio
 import attrs
@@ -37,27 +36,44 @@ from rich.console import Console
 from rich.table import Table
 
 from lash_kernel.activity import (
-    AssistantProseDelta,
-    ErrorReported,
-    ModelAttemptReset,
-    ReasoningProseDelta,
-    RetryStatus,
-    ToolCallCompleted,
-    ToolCallStarted,
     TurnActivity,
+)
+from lash_kernel.cli_output import (
+    _answered,
+    _err_console,
+    _fail,
+    _LiveView,
+    _message_json,
+    _one_line,
+    _out_console,
+    _outcome_dict,
+    _outcome_label,
+    _session_json,
+    _stop_error,
+    _summary,
+    _usage_table,
+    _when,
+    turn_json,
+)
+from lash_kernel.cli_providers import (
+    build_provider,
+    check_provider,
+    default_db_path,
+    default_provider,
+    open_store,
+    ProviderChoice,
+    PROVIDERS,
 )
 from lash_kernel.config import LashConfig, load_config
 from lash_kernel.core import LashCore
-from lash_kernel.errors import ConfigError, LashError, StoreError
+from lash_kernel.errors import ConfigError, LashError
 from lash_kernel.plugins import KernelHooks, load_plugins, make_plugin_manager
 from lash_kernel.messages import Message, ReasoningPart, TextPart, ToolCallPart, ToolResultPart
-from lash_kernel.outcomes import Finished, Outcome, Stopped, outcome_json
-from lash_kernel.providers.base import ModelClient
+from lash_kernel.outcomes import Stopped
 from lash_kernel.session import Session, Turn, TurnResult
-from lash_kernel.store.base import PendingInput, SessionInfo, Store, TurnRecord
+from lash_kernel.store.base import PendingInput, Store, TurnRecord
 from lash_kernel.store.memory import MemoryStore
-from lash_kernel.store.sqlite import SqliteStore
-from lash_kernel.usage import BUCKETS, TokenUsage, UsageLedger, UsageReport
+from lash_kernel.usage import UsageLedger
 
 __all__ = [
     "PROVIDERS",
@@ -74,393 +90,6 @@ __all__ = [
     "open_store",
     "turn_json",
 ]
-
-
-# ------------------------------------------------------------------------------- providers
-
-
-@attrs.frozen(kw_only=True)
-class ProviderChoice:
-    """One ``--provider`` value: where its key comes from and how to build the client.
-
-    Attributes:
-        key_env: environment variable holding the API key.
-        missing_key: the one-line message shown when the key is missing and no ``--base-url``
-            was given (says what to set).
-        factory: ``(api_key, base_url) -> ModelClient``; ``api_key`` may be None only when
-            ``base_url`` is set; ``base_url`` None means the provider's official endpoint.
-        description: one line for ``--help``.
-    """
-
-    key_env: str
-    missing_key: str
-    factory: Callable[[str | None, str | None], ModelClient]
-    description: str
-
-
-def _openai_chat(api_key: str | None, base_url: str | None) -> ModelClient:
-    from lash_kernel.providers.openai_chat import OPENAI_BASE_URL, OpenAIChatProvider
-
-    return OpenAIChatProvider(api_key=api_key, base_url=base_url or OPENAI_BASE_URL)
-
-
-def _openrouter(api_key: str | None, base_url: str | None) -> ModelClient:
-    from lash_kernel.providers.openai_chat import OPENROUTER_BASE_URL, OpenAIChatProvider
-
-    return OpenAIChatProvider(
-        api_key=api_key, base_url=base_url or OPENROUTER_BASE_URL, provider_name="openrouter"
-    )
-
-
-def _openai_responses(api_key: str | None, base_url: str | None) -> ModelClient:
-    from lash_kernel.providers.openai_responses import OpenAIResponsesProvider
-
-    return OpenAIResponsesProvider(api_key=api_key, **({"base_url": base_url} if base_url else {}))
-
-
-def _anthropic(api_key: str | None, base_url: str | None) -> ModelClient:
-    from lash_kernel.providers.anthropic import AnthropicProvider
-
-    return AnthropicProvider(api_key=api_key, **({"base_url": base_url} if base_url else {}))
-
-
-#: Every ``--provider`` value, in ``--help`` order. Add a provider here and nowhere else.
-PROVIDERS: Mapping[str, ProviderChoice] = {
-    "openai": ProviderChoice(
-        key_env="OPENAI_API_KEY",
-        missing_key="set OPENAI_API_KEY, or pass --base-url for a local OpenAI-compatible server",
-        factory=_openai_chat,
-        description="OpenAI Chat Completions, or any OpenAI-compatible server with --base-url",
-    ),
-    "openai-responses": ProviderChoice(
-        key_env="OPENAI_API_KEY",
-        missing_key="set OPENAI_API_KEY, or pass --base-url for a Responses-compatible server",
-        factory=_openai_responses,
-        description="the OpenAI Responses API",
-    ),
-    "anthropic": ProviderChoice(
-        key_env="ANTHROPIC_API_KEY",
-        missing_key="set ANTHROPIC_API_KEY, or pass --base-url for an Anthropic-compatible proxy",
-        factory=_anthropic,
-        description="the Anthropic Messages API",
-    ),
-    "openrouter": ProviderChoice(
-        key_env="OPENROUTER_API_KEY",
-        missing_key="set OPENROUTER_API_KEY, or choose another --provider",
-        factory=_openrouter,
-        description="OpenRouter (OpenAI-compatible)",
-    ),
-}
-
-
-def default_provider(base_url: str | None, env: Mapping[str, str]) -> str:
-    """The provider used when ``--provider`` is not given.
-
-    Args:
-        base_url: the ``--base-url`` value, or None.
-        env: the environment (``os.environ`` in the CLI).
-    Returns:
-        ``openrouter`` when ``OPENROUTER_API_KEY`` is set and no base URL was given, else ``openai``.
-    """
-    return "openrouter" if env.get("OPENROUTER_API_KEY") and not base_url else "openai"
-
-
-def check_provider(name: str, base_url: str | None, env: Mapping[str, str]) -> ProviderChoice:
-    """Validate ``--provider name`` without building anything (no client, no I/O).
-
-    Args:
-        name: a key of ``PROVIDERS``.
-        base_url: the ``--base-url`` value, or None.
-        env: the environment to read keys from.
-    Returns:
-        The provider's ``ProviderChoice``.
-    Raises:
-        ConfigError: unknown provider, or no key and no base URL. The message says what to set.
-    """
-    choice = PROVIDERS.get(name)
-    if choice is None:
-        raise ConfigError(f"unknown provider {name!r}: choose one of {', '.join(PROVIDERS)}")
-    if not (env.get(choice.key_env) or base_url):
-        raise ConfigError(choice.missing_key)
-    return choice
-
-
-def build_provider(name: str, base_url: str | None, env: Mapping[str, str]) -> ModelClient:
-    """Build the model client for ``--provider name``.
-
-    With a base URL the key is optional (local servers such as llama.cpp need none); when it is
-    set it is sent to that server. The caller owns the client and must ``await client.aclose()``.
-
-    Args:
-        name: a key of ``PROVIDERS``.
-        base_url: API root of a compatible server, e.g. ``http://127.0.0.1:8080/v1``, or None
-            for the provider's official endpoint.
-        env: the environment to read keys from (``os.environ`` in the CLI).
-    Returns:
-        The provider.
-    Raises:
-        ConfigError: unknown provider, or no key and no base URL. The message says what to set.
-    """
-    choice = check_provider(name, base_url, env)
-    return choice.factory(env.get(choice.key_env) or None, base_url or None)
-
-
-# ------------------------------------------------------------------------------- store
-
-
-def default_db_path(env: Mapping[str, str]) -> Path:
-    """The default database file: ``$XDG_DATA_HOME/lash/lash.db`` or ``~/.local/share/lash/lash.db``.
-
-    Args:
-        env: the environment; a relative ``XDG_DATA_HOME`` is ignored, as the XDG spec says.
-    Returns:
-        The path (not created).
-    """
-    xdg = env.get("XDG_DATA_HOME", "")
-    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".local" / "share"
-    return base / "lash" / "lash.db"
-
-
-def open_store(path: Path, *, create: bool = True) -> Store:
-    """Open the SQLite store at ``path``.
-
-    Args:
-        path: the database file; ``~`` is expanded.
-        create: create the file (and its parent directories) if missing. With False a missing
-            file opens as an empty, read-only-in-practice ``MemoryStore``, so read commands never
-            create files.
-    Returns:
-        The store; the caller closes it.
-    Raises:
-        SchemaVersionError: the file was written by a newer lash.
-        CorruptStoreError: the file is not a (readable) lash database.
-        StoreError: the file or its directory cannot be created or opened.
-    """
-    path = path.expanduser()
-    if not create and not path.exists():
-        return MemoryStore()
-    if create:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(f"cannot create the directory for {path}: {exc}") from exc
-    return SqliteStore(path)
-
-
-# ------------------------------------------------------------------------------- JSON shapes
-
-
-def _outcome_dict(outcome: Outcome) -> dict[str, str]:
-    return {**outcome_json(outcome), "text": outcome.text}
-
-
-def turn_json(result: TurnResult) -> dict[str, Any]:
-    """The ``lash run --json`` object for a committed turn.
-
-    Args:
-        result: the turn's result.
-    Returns:
-        ``{session_id, turn_id, outcome: {type, ..., text}, text, usage: {five buckets},
-        tool_calls: [{id, name, arguments, output, is_error}]}``; usage in tokens, own plus
-        children's.
-    """
-    return {
-        "session_id": result.session_id,
-        "turn_id": result.turn_id,
-        "outcome": _outcome_dict(result.outcome),
-        "text": result.text,
-        "usage": result.total_usage().as_dict(),
-        "tool_calls": [
-            {
-                "id": call.id,
-                "name": call.name,
-                "arguments": call.arguments,
-                "output": res.output,
-                "is_error": res.is_error,
-            }
-            for call, res in result.tool_calls
-        ],
-    }
-
-
-def _message_json(message: Message) -> dict[str, Any]:
-    out: dict[str, Any] = {"role": message.role, "text": message.text}
-    reasoning = "".join(p.text for p in message.parts if isinstance(p, ReasoningPart))
-    if reasoning:
-        out["reasoning"] = reasoning
-    if message.tool_calls:
-        out["tool_calls"] = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in message.tool_calls]
-    results = [p for p in message.parts if isinstance(p, ToolResultPart)]
-    if results:
-        out["tool_results"] = [
-            {"call_id": r.call_id, "name": r.name, "output": r.output, "is_error": r.is_error} for r in results
-        ]
-    return out
-
-
-def _session_json(info: SessionInfo, pending: int) -> dict[str, Any]:
-    return {
-        "session_id": info.session_id,
-        "turns": info.head_revision,
-        "created_at": info.created_at,
-        "updated_at": info.updated_at,
-        "pending_inputs": pending,
-    }
-
-
-# ------------------------------------------------------------------------------- helpers
-
-
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split()) or "(no detail)"
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    click.echo(f"error: {_one_line(message)}", err=True)
-    raise click.exceptions.Exit(code)
-
-
-def _err_console() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def _out_console() -> Console:
-    console = Console(highlight=False)
-    if not console.is_terminal and not os.environ.get("COLUMNS"):
-        console.width = 200  # piped: do not fold table cells at rich's 80-column default
-    return console
-
-
-def _when(ts: float) -> str:
-    return datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _answered(outcome: Outcome) -> bool:
-    """True when the model answered: the CLI then exits 0."""
-    return isinstance(outcome, Finished) or (isinstance(outcome, Stopped) and outcome.reason == "max_output_tokens")
-
-
-def _outcome_label(outcome: Outcome) -> str:
-    if isinstance(outcome, Finished):
-        return "finished"
-    return f"stopped ({outcome.reason})"
-
-
-def _stop_error(outcome: Outcome) -> str:
-    assert isinstance(outcome, Stopped)
-    detail = f": {outcome.detail}" if outcome.detail else ""
-    return f"turn stopped ({outcome.reason}){detail}"
-
-
-def _tokens(usage: TokenUsage) -> str:
-    parts = [f"{usage.input_tokens} in", f"{usage.output_tokens} out"]
-    if usage.cache_read_input_tokens:
-        parts.append(f"{usage.cache_read_input_tokens} cache read")
-    if usage.cache_write_input_tokens:
-        parts.append(f"{usage.cache_write_input_tokens} cache write")
-    if usage.reasoning_output_tokens:
-        parts.append(f"{usage.reasoning_output_tokens} reasoning")
-    return "tokens " + ", ".join(parts)
-
-
-def _summary(result: TurnResult) -> str:
-    return f"{_outcome_label(result.outcome)} · {_tokens(result.total_usage())} · session {result.session_id}"
-
-
-def _short(text: str, limit: int = 200) -> str:
-    text = _one_line(text) if text else ""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-_BUCKET_HEADERS = {
-    "input_tokens": "input",
-    "output_tokens": "output",
-    "cache_read_input_tokens": "cache read",
-    "cache_write_input_tokens": "cache write",
-    "reasoning_output_tokens": "reasoning",
-}
-
-
-def _usage_table(report: UsageReport, title: str) -> Table:
-    table = Table(title=title, title_justify="left")
-    table.add_column("source")
-    table.add_column("model", overflow="fold")
-    for bucket in BUCKETS:
-        table.add_column(_BUCKET_HEADERS[bucket], justify="right", no_wrap=True)
-    table.add_column("calls", justify="right", no_wrap=True)
-    for (source, model), usage in report.by_source_model.items():
-        table.add_row(
-            source,
-            model,
-            *(str(getattr(usage, b)) for b in BUCKETS),
-            str(report.calls.get((source, model), 0)),
-        )
-    if len(report.by_source_model) != 1:
-        table.add_section()
-        table.add_row(
-            "total", "", *(str(getattr(report.total, b)) for b in BUCKETS), str(sum(report.calls.values()))
-        )
-    return table
-
-
-# ------------------------------------------------------------------------------- live turns
-
-
-class _LiveView:
-    """Renders a turn's activities as they arrive: prose to stdout, the rest dimly to stderr."""
-
-    def __init__(self, err: Console, *, prose: bool = True, details: bool = True) -> None:
-        self.err = err
-        self.prose = prose
-        self.details = details
-        self._prose_open = False  # stdout holds prose not yet ended by a newline
-        self._reasoning_open = False
-
-    def __call__(self, activity: TurnActivity) -> None:
-        event = activity.event
-        if isinstance(event, AssistantProseDelta):
-            if self.prose and event.text:
-                self._end_reasoning()
-                click.echo(event.text, nl=False)
-                self._prose_open = not event.text.endswith("\n")
-            return
-        if not self.details:
-            return
-        if isinstance(event, ReasoningProseDelta):
-            if event.text:
-                self.err.print(event.text, style="dim italic", end="", markup=False)
-                self._reasoning_open = True
-            return
-        if isinstance(event, ToolCallStarted):
-            self._line(f"→ {event.name}({_short(event.arguments)})", "dim")
-        elif isinstance(event, ToolCallCompleted):
-            mark = "✗" if event.is_error else "←"
-            style = "dim red" if event.is_error else "dim"
-            self._line(f"{mark} {event.name} ({event.duration_s:.2f}s): {_short(event.output)}", style)
-        elif isinstance(event, RetryStatus):
-            attempt = f"attempt {event.attempt}/{event.max_attempts}"
-            self._line(f"retrying in {event.wait_s:.1f}s ({attempt}): {_short(event.reason)}", "dim yellow")
-        elif isinstance(event, ModelAttemptReset):
-            self._line("(the failed attempt's partial output above is discarded)", "dim yellow")
-        elif isinstance(event, ErrorReported) and event.kind != "provider":
-            # provider failures end the turn and are reported once, as the stop reason
-            self._line(f"warning ({event.kind}): {_short(event.message)}", "dim yellow")
-
-    def _end_reasoning(self) -> None:
-        if self._reasoning_open:
-            self.err.print()
-            self._reasoning_open = False
-
-    def _line(self, text: str, style: str) -> None:
-        self.end()
-        self.err.print(text, style=style, markup=False)
-
-    def end(self) -> None:
-        """Close any open line (prose on stdout, reasoning on stderr)."""
-        self._end_reasoning()
-        if self._prose_open:
-            click.echo()
-            self._prose_open = False
 
 
 class _CtrlC:

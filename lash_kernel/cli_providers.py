@@ -1,0 +1,189 @@
+"""How the ``lash`` CLI builds its model client and store from flags and the environment.
+
+Rule: no click and no printing here; errors are ``ConfigError`` / ``StoreError`` with a message
+saying what to set, which the CLI turns into one line and exit code 2 or 1.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import attrs
+
+from lash_kernel.errors import ConfigError, StoreError
+from lash_kernel.providers.base import ModelClient
+from lash_kernel.store.base import Store
+from lash_kernel.store.memory import MemoryStore
+from lash_kernel.store.sqlite import SqliteStore
+
+# ------------------------------------------------------------------------------- providers
+
+
+@attrs.frozen(kw_only=True)
+class ProviderChoice:
+    """One ``--provider`` value: where its key comes from and how to build the client.
+
+    Attributes:
+        key_env: environment variable holding the API key.
+        missing_key: the one-line message shown when the key is missing and no ``--base-url``
+            was given (says what to set).
+        factory: ``(api_key, base_url) -> ModelClient``; ``api_key`` may be None only when
+            ``base_url`` is set; ``base_url`` None means the provider's official endpoint.
+        description: one line for ``--help``.
+    """
+
+    key_env: str
+    missing_key: str
+    factory: Callable[[str | None, str | None], ModelClient]
+    description: str
+
+
+def _openai_chat(api_key: str | None, base_url: str | None) -> ModelClient:
+    from lash_kernel.providers.openai_chat import OPENAI_BASE_URL, OpenAIChatProvider
+
+    return OpenAIChatProvider(api_key=api_key, base_url=base_url or OPENAI_BASE_URL)
+
+
+def _openrouter(api_key: str | None, base_url: str | None) -> ModelClient:
+    from lash_kernel.providers.openai_chat import OPENROUTER_BASE_URL, OpenAIChatProvider
+
+    return OpenAIChatProvider(
+        api_key=api_key, base_url=base_url or OPENROUTER_BASE_URL, provider_name="openrouter"
+    )
+
+
+def _openai_responses(api_key: str | None, base_url: str | None) -> ModelClient:
+    from lash_kernel.providers.openai_responses import OpenAIResponsesProvider
+
+    return OpenAIResponsesProvider(api_key=api_key, **({"base_url": base_url} if base_url else {}))
+
+
+def _anthropic(api_key: str | None, base_url: str | None) -> ModelClient:
+    from lash_kernel.providers.anthropic import AnthropicProvider
+
+    return AnthropicProvider(api_key=api_key, **({"base_url": base_url} if base_url else {}))
+
+
+#: Every ``--provider`` value, in ``--help`` order. Add a provider here and nowhere else.
+PROVIDERS: Mapping[str, ProviderChoice] = {
+    "openai": ProviderChoice(
+        key_env="OPENAI_API_KEY",
+        missing_key="set OPENAI_API_KEY, or pass --base-url for a local OpenAI-compatible server",
+        factory=_openai_chat,
+        description="OpenAI Chat Completions, or any OpenAI-compatible server with --base-url",
+    ),
+    "openai-responses": ProviderChoice(
+        key_env="OPENAI_API_KEY",
+        missing_key="set OPENAI_API_KEY, or pass --base-url for a Responses-compatible server",
+        factory=_openai_responses,
+        description="the OpenAI Responses API",
+    ),
+    "anthropic": ProviderChoice(
+        key_env="ANTHROPIC_API_KEY",
+        missing_key="set ANTHROPIC_API_KEY, or pass --base-url for an Anthropic-compatible proxy",
+        factory=_anthropic,
+        description="the Anthropic Messages API",
+    ),
+    "openrouter": ProviderChoice(
+        key_env="OPENROUTER_API_KEY",
+        missing_key="set OPENROUTER_API_KEY, or choose another --provider",
+        factory=_openrouter,
+        description="OpenRouter (OpenAI-compatible)",
+    ),
+}
+
+
+def default_provider(base_url: str | None, env: Mapping[str, str]) -> str:
+    """The provider used when ``--provider`` is not given.
+
+    Args:
+        base_url: the ``--base-url`` value, or None.
+        env: the environment (``os.environ`` in the CLI).
+    Returns:
+        ``openrouter`` when ``OPENROUTER_API_KEY`` is set and no base URL was given, else ``openai``.
+    """
+    return "openrouter" if env.get("OPENROUTER_API_KEY") and not base_url else "openai"
+
+
+def check_provider(name: str, base_url: str | None, env: Mapping[str, str]) -> ProviderChoice:
+    """Validate ``--provider name`` without building anything (no client, no I/O).
+
+    Args:
+        name: a key of ``PROVIDERS``.
+        base_url: the ``--base-url`` value, or None.
+        env: the environment to read keys from.
+    Returns:
+        The provider's ``ProviderChoice``.
+    Raises:
+        ConfigError: unknown provider, or no key and no base URL. The message says what to set.
+    """
+    choice = PROVIDERS.get(name)
+    if choice is None:
+        raise ConfigError(f"unknown provider {name!r}: choose one of {', '.join(PROVIDERS)}")
+    if not (env.get(choice.key_env) or base_url):
+        raise ConfigError(choice.missing_key)
+    return choice
+
+
+def build_provider(name: str, base_url: str | None, env: Mapping[str, str]) -> ModelClient:
+    """Build the model client for ``--provider name``.
+
+    With a base URL the key is optional (local servers such as llama.cpp need none); when it is
+    set it is sent to that server. The caller owns the client and must ``await client.aclose()``.
+
+    Args:
+        name: a key of ``PROVIDERS``.
+        base_url: API root of a compatible server, e.g. ``http://127.0.0.1:8080/v1``, or None
+            for the provider's official endpoint.
+        env: the environment to read keys from (``os.environ`` in the CLI).
+    Returns:
+        The provider.
+    Raises:
+        ConfigError: unknown provider, or no key and no base URL. The message says what to set.
+    """
+    choice = check_provider(name, base_url, env)
+    return choice.factory(env.get(choice.key_env) or None, base_url or None)
+
+
+# ------------------------------------------------------------------------------- store
+
+
+def default_db_path(env: Mapping[str, str]) -> Path:
+    """The default database file: ``$XDG_DATA_HOME/lash/lash.db`` or ``~/.local/share/lash/lash.db``.
+
+    Args:
+        env: the environment; a relative ``XDG_DATA_HOME`` is ignored, as the XDG spec says.
+    Returns:
+        The path (not created).
+    """
+    xdg = env.get("XDG_DATA_HOME", "")
+    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".local" / "share"
+    return base / "lash" / "lash.db"
+
+
+def open_store(path: Path, *, create: bool = True) -> Store:
+    """Open the SQLite store at ``path``.
+
+    Args:
+        path: the database file; ``~`` is expanded.
+        create: create the file (and its parent directories) if missing. With False a missing
+            file opens as an empty, read-only-in-practice ``MemoryStore``, so read commands never
+            create files.
+    Returns:
+        The store; the caller closes it.
+    Raises:
+        SchemaVersionError: the file was written by a newer lash.
+        CorruptStoreError: the file is not a (readable) lash database.
+        StoreError: the file or its directory cannot be created or opened.
+    """
+    path = path.expanduser()
+    if not create and not path.exists():
+        return MemoryStore()
+    if create:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the directory for {path}: {exc}") from exc
+    return SqliteStore(path)
