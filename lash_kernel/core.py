@@ -121,6 +121,7 @@ class LashCore:
         self._closers: list[Callable[[], None]] = []
         self._sessions: weakref.WeakSet[Session] = weakref.WeakSet()
         self._closed = False
+        block = tuple(block)  # read twice: by the loader and by config validation
         self.pm = make_plugin_manager()
         self.load_report: LoadReport = load_plugins(
             self.pm, plugins=tuple(plugins), entry_points=entry_points, allow=allow, block=block, strict=strict

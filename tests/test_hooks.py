@@ -673,3 +673,12 @@ async def test_tool_output_attachments_are_committed(tmp_path):
     with SqliteStore(db) as store:
         results = [p for n in store.load_active_path("s") for p in n.payload.parts if isinstance(p, ToolResultPart)]
     assert results[0].attachments == (Attachment(media_type="image/png", data="iVBORw0KGgo="),)
+
+
+def test_block_given_as_a_generator_still_excuses_its_config_table(tmp_path):
+    # the blocked name is read by the loader and again by config validation
+    core = LashCore(
+        model_client=ScriptedModel(), model="scripted", block=(n for n in ["ghost"]), plugin_config={"ghost": {"x": 1}}
+    )
+    assert "ghost" not in core.plugin_configs
+    core.close()
