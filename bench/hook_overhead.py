@@ -31,7 +31,7 @@ import anyio
 import attrs
 
 from lash_kernel import PromptContribution, hookimpl
-from lash_kernel.core import LashCore
+from lash_kernel.runtime.core import LashCore
 from lash_kernel.store.sqlite import SqliteStore
 from lash_kernel.testing import ScriptedModel
 from lash_kernel.tools import tool

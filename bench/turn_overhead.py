@@ -27,7 +27,7 @@ from pathlib import Path
 
 import anyio
 
-from lash_kernel.core import LashCore
+from lash_kernel.runtime.core import LashCore
 from lash_kernel.serde import dumps
 from lash_kernel.store.sqlite import SqliteStore
 from lash_kernel.testing import ScriptedModel

@@ -1,130 +1,122 @@
 """lash: a durable agent runtime.
 
 Sessions, turns, tools, plugins, a semantic event stream, token-usage accounting and one atomic
-commit per turn. Nothing runs at import: plugins load when a ``LashCore`` is built.
+commit per turn. This module is the host API: ``from lash_kernel import LashCore, tool``.
+Plugin authors import from ``lash_kernel.plugin`` instead.
+
+Nothing runs at import: names load lazily on first use (``import lash_kernel`` pulls in no
+runtime, store or provider code), and plugins load when a ``LashCore`` is built.
 """
 
-from lash_kernel.activity import (
-    AssistantProseDelta,
-    ChildUsage,
-    ErrorReported,
-    ModelAttemptReset,
-    ModelRequestStarted,
-    ReasoningProseDelta,
-    RetryStatus,
-    ToolCallCompleted,
-    ToolCallProgress,
-    ToolCallStarted,
-    TurnActivity,
-    TurnFinished,
-    UsageReported,
-)
-from lash_kernel.config import LashConfig, load_config
-from lash_kernel.core import LashCore
-from lash_kernel.directives import AbortTurn, BlockToolCall, CompactionPlan, InjectMessages
-from lash_kernel.driver import RetryPolicy
-from lash_kernel.errors import (
-    CommitConflictError,
-    ConfigError,
-    CorruptStoreError,
-    LashError,
-    MachineStateError,
-    ModelError,
-    PluginError,
-    PluginHookError,
-    PluginLoadError,
-    ProviderConnectionError,
-    ProviderHTTPError,
-    ProviderStreamError,
-    RecordDecodeError,
-    SchemaVersionError,
-    SessionNotFoundError,
-    StoreError,
-    ToolError,
-)
-from lash_kernel.hookspecs import hookimpl
-from lash_kernel.messages import Attachment, Message, ReasoningPart, TextPart, ToolCallPart, ToolResultPart
-from lash_kernel.outcomes import Finished, Stopped
-from lash_kernel.prompt import PromptContribution
-from lash_kernel.providers.base import ModelClient, ModelRequest, ModelResponse, ToolSpec
-from lash_kernel.session import Session, Turn, TurnResult
-from lash_kernel.store.base import Store
-from lash_kernel.store.memory import MemoryStore
-from lash_kernel.store.sqlite import SqliteStore
-from lash_kernel.tools import Tool, ToolContext, ToolOutput, ToolProvider, ToolRegistry, tool
-from lash_kernel.trace import TraceRecord
-from lash_kernel.usage import TokenUsage, UsageLedger, UsageReport
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "AbortTurn",
-    "AssistantProseDelta",
-    "Attachment",
-    "BlockToolCall",
-    "ChildUsage",
-    "CommitConflictError",
-    "CompactionPlan",
-    "ConfigError",
-    "CorruptStoreError",
-    "ErrorReported",
-    "Finished",
-    "InjectMessages",
-    "LashConfig",
-    "LashCore",
-    "LashError",
-    "MachineStateError",
-    "MemoryStore",
-    "Message",
-    "ModelAttemptReset",
-    "ModelClient",
-    "ModelError",
-    "ModelRequest",
-    "ModelRequestStarted",
-    "ModelResponse",
-    "PluginError",
-    "PluginHookError",
-    "PluginLoadError",
-    "PromptContribution",
-    "ProviderConnectionError",
-    "ProviderHTTPError",
-    "ProviderStreamError",
-    "ReasoningPart",
-    "ReasoningProseDelta",
-    "RecordDecodeError",
-    "RetryPolicy",
-    "RetryStatus",
-    "SchemaVersionError",
-    "Session",
-    "SessionNotFoundError",
-    "SqliteStore",
-    "Stopped",
-    "Store",
-    "StoreError",
-    "TextPart",
-    "TokenUsage",
-    "Tool",
-    "ToolCallCompleted",
-    "ToolCallPart",
-    "ToolCallProgress",
-    "ToolCallStarted",
-    "ToolContext",
-    "ToolError",
-    "ToolOutput",
-    "ToolProvider",
-    "ToolRegistry",
-    "ToolResultPart",
-    "ToolSpec",
-    "TraceRecord",
-    "Turn",
-    "TurnActivity",
-    "TurnFinished",
-    "TurnResult",
-    "UsageLedger",
-    "UsageReport",
-    "UsageReported",
-    "__version__",
-    "hookimpl",
-    "load_config",
-    "tool",
-]
+if TYPE_CHECKING:
+    from lash_kernel.activity import AssistantProseDelta, ChildUsage, ErrorReported, ModelAttemptReset, ModelRequestStarted, ReasoningProseDelta, RetryStatus, ToolCallCompleted, ToolCallProgress, ToolCallStarted, TurnActivity, TurnFinished, UsageReported
+    from lash_kernel.config import LashConfig, load_config
+    from lash_kernel.directives import AbortTurn, BlockToolCall, CompactionPlan, InjectMessages
+    from lash_kernel.errors import CommitConflictError, ConfigError, CorruptStoreError, LashError, MachineStateError, ModelError, PluginError, PluginHookError, PluginLoadError, ProviderConnectionError, ProviderHTTPError, ProviderStreamError, RecordDecodeError, SchemaVersionError, SessionNotFoundError, StoreError, ToolError
+    from lash_kernel.hookspecs import hookimpl
+    from lash_kernel.messages import Attachment, Message, ReasoningPart, TextPart, ToolCallPart, ToolResultPart
+    from lash_kernel.model import ModelClient, ModelRequest, ModelResponse, ToolSpec
+    from lash_kernel.outcomes import Finished, Stopped
+    from lash_kernel.prompt import PromptContribution
+    from lash_kernel.runtime.core import LashCore
+    from lash_kernel.runtime.driver import RetryPolicy
+    from lash_kernel.runtime.session import Session, Turn, TurnResult
+    from lash_kernel.store.base import Store
+    from lash_kernel.store.memory import MemoryStore
+    from lash_kernel.store.sqlite import SqliteStore
+    from lash_kernel.tools import Tool, ToolContext, ToolOutput, ToolProvider, ToolRegistry, tool
+    from lash_kernel.trace import TraceRecord
+    from lash_kernel.usage import TokenUsage, UsageLedger, UsageReport
+
+_EXPORTS: dict[str, str] = {
+    "AbortTurn": "lash_kernel.directives",
+    "AssistantProseDelta": "lash_kernel.activity",
+    "Attachment": "lash_kernel.messages",
+    "BlockToolCall": "lash_kernel.directives",
+    "ChildUsage": "lash_kernel.activity",
+    "CommitConflictError": "lash_kernel.errors",
+    "CompactionPlan": "lash_kernel.directives",
+    "ConfigError": "lash_kernel.errors",
+    "CorruptStoreError": "lash_kernel.errors",
+    "ErrorReported": "lash_kernel.activity",
+    "Finished": "lash_kernel.outcomes",
+    "InjectMessages": "lash_kernel.directives",
+    "LashConfig": "lash_kernel.config",
+    "LashCore": "lash_kernel.runtime.core",
+    "LashError": "lash_kernel.errors",
+    "MachineStateError": "lash_kernel.errors",
+    "MemoryStore": "lash_kernel.store.memory",
+    "Message": "lash_kernel.messages",
+    "ModelAttemptReset": "lash_kernel.activity",
+    "ModelClient": "lash_kernel.model",
+    "ModelError": "lash_kernel.errors",
+    "ModelRequest": "lash_kernel.model",
+    "ModelRequestStarted": "lash_kernel.activity",
+    "ModelResponse": "lash_kernel.model",
+    "PluginError": "lash_kernel.errors",
+    "PluginHookError": "lash_kernel.errors",
+    "PluginLoadError": "lash_kernel.errors",
+    "PromptContribution": "lash_kernel.prompt",
+    "ProviderConnectionError": "lash_kernel.errors",
+    "ProviderHTTPError": "lash_kernel.errors",
+    "ProviderStreamError": "lash_kernel.errors",
+    "ReasoningPart": "lash_kernel.messages",
+    "ReasoningProseDelta": "lash_kernel.activity",
+    "RecordDecodeError": "lash_kernel.errors",
+    "RetryPolicy": "lash_kernel.runtime.driver",
+    "RetryStatus": "lash_kernel.activity",
+    "SchemaVersionError": "lash_kernel.errors",
+    "Session": "lash_kernel.runtime.session",
+    "SessionNotFoundError": "lash_kernel.errors",
+    "SqliteStore": "lash_kernel.store.sqlite",
+    "Stopped": "lash_kernel.outcomes",
+    "Store": "lash_kernel.store.base",
+    "StoreError": "lash_kernel.errors",
+    "TextPart": "lash_kernel.messages",
+    "TokenUsage": "lash_kernel.usage",
+    "Tool": "lash_kernel.tools",
+    "ToolCallCompleted": "lash_kernel.activity",
+    "ToolCallPart": "lash_kernel.messages",
+    "ToolCallProgress": "lash_kernel.activity",
+    "ToolCallStarted": "lash_kernel.activity",
+    "ToolContext": "lash_kernel.tools",
+    "ToolError": "lash_kernel.errors",
+    "ToolOutput": "lash_kernel.tools",
+    "ToolProvider": "lash_kernel.tools",
+    "ToolRegistry": "lash_kernel.tools",
+    "ToolResultPart": "lash_kernel.messages",
+    "ToolSpec": "lash_kernel.model",
+    "TraceRecord": "lash_kernel.trace",
+    "Turn": "lash_kernel.runtime.session",
+    "TurnActivity": "lash_kernel.activity",
+    "TurnFinished": "lash_kernel.activity",
+    "TurnResult": "lash_kernel.runtime.session",
+    "UsageLedger": "lash_kernel.usage",
+    "UsageReport": "lash_kernel.usage",
+    "UsageReported": "lash_kernel.activity",
+    "hookimpl": "lash_kernel.hookspecs",
+    "load_config": "lash_kernel.config",
+    "tool": "lash_kernel.tools",
+}
+
+__all__ = [*sorted(_EXPORTS), "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lash_kernel' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

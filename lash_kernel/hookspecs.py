@@ -25,11 +25,11 @@ if TYPE_CHECKING:
     import click
 
     from lash_kernel.activity import TurnActivity
-    from lash_kernel.core import LashCore
+    from lash_kernel.runtime.core import LashCore
     from lash_kernel.directives import AbortTurn, BlockToolCall, CheckpointDirective, CompactionPlan
     from lash_kernel.messages import Message, ToolCallPart, ToolResultPart
     from lash_kernel.outcomes import Outcome
-    from lash_kernel.plugins import (
+    from lash_kernel.plugin import (
         ConfigRegistrar,
         ModeRegistrar,
         RecordTypeRegistrar,

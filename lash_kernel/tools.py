@@ -45,7 +45,7 @@ from lash_kernel._tool_schema import (
 )
 from lash_kernel.errors import ConfigError, ToolError
 from lash_kernel.messages import Attachment, ToolCallPart, ToolResultPart
-from lash_kernel.providers.base import ToolSpec
+from lash_kernel.model import ToolSpec
 
 __all__ = [
     "Tool",

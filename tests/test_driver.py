@@ -17,8 +17,8 @@ from lash_kernel.activity import (
     ToolCallStarted,
     TurnFinished,
 )
-from lash_kernel.core import LashCore
-from lash_kernel.driver import RetryPolicy
+from lash_kernel.runtime.core import LashCore
+from lash_kernel.runtime.driver import RetryPolicy
 from lash_kernel.errors import ProviderConnectionError, ProviderHTTPError
 from lash_kernel.hookspecs import hookimpl
 from lash_kernel.outcomes import Finished, Stopped
@@ -402,7 +402,7 @@ class HangsOnce(ScriptedModel):
     async def stream(self, request):
         self.attempts += 1
         if self.attempts == 1:
-            from lash_kernel.providers.base import TextDelta as Delta
+            from lash_kernel.model import TextDelta as Delta
 
             yield Delta(text="stalled ")
             await anyio.sleep(30)

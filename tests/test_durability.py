@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from lash_kernel.core import LashCore
+from lash_kernel.runtime.core import LashCore
 from lash_kernel.outcomes import Finished
 from lash_kernel.store.sqlite import SqliteStore
 from lash_kernel.testing import ScriptedModel
@@ -19,7 +19,7 @@ from lash_kernel.testing import ScriptedModel
 CHILD = textwrap.dedent(
     """
     import pathlib, sys, time
-    from lash_kernel.core import LashCore
+    from lash_kernel.runtime.core import LashCore
     from lash_kernel.store.sqlite import SqliteStore
     from lash_kernel.testing import ScriptedModel
     from lash_kernel.tools import tool

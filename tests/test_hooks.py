@@ -14,7 +14,7 @@ import pytest
 
 from lash_kernel import hookimpl
 from lash_kernel.activity import ErrorReported, ToolCallProgress
-from lash_kernel.core import LashCore
+from lash_kernel.runtime.core import LashCore
 from lash_kernel.directives import AbortTurn, BlockToolCall, CompactionPlan, InjectMessages
 from lash_kernel.errors import ConfigError, PluginError, PluginHookError
 from lash_kernel.messages import Message, ToolCallPart, ToolResultPart
@@ -515,7 +515,7 @@ def test_conflicts_name_both_plugins(tmp_path):
 
 
 async def test_registered_mode_runs_its_own_machine(tmp_path):
-    from lash_kernel.machine import TurnMachine
+    from lash_kernel.runtime.machine import TurnMachine
 
     built = []
 

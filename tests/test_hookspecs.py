@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from lash_kernel import hookspecs
-from lash_kernel.plugins import make_plugin_manager
+from lash_kernel.runtime.loader import make_plugin_manager
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "hooks.md"
 

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-import lash_kernel.machine as machine_module
+import lash_kernel.runtime.machine as machine_module
 from lash_kernel.activity import ModelRequestStarted, ToolCallCompleted, ToolCallStarted, UsageReported
-from lash_kernel.effects import CallModel, EmitActivity, FinishTurn, RunTools
+from lash_kernel.runtime.effects import CallModel, EmitActivity, FinishTurn, RunTools
 from lash_kernel.errors import MachineStateError
-from lash_kernel.events import CancelRequested, ModelFailed, ModelResponded, ToolCallFinished, TurnFailed
-from lash_kernel.machine import MachineConfig, TurnMachine, TurnState
+from lash_kernel.runtime.events import CancelRequested, ModelFailed, ModelResponded, ToolCallFinished, TurnFailed
+from lash_kernel.runtime.machine import MachineConfig, TurnMachine, TurnState
 from lash_kernel.messages import Message, TextPart, ToolCallPart, ToolResultPart
 from lash_kernel.outcomes import Finished, Stopped
-from lash_kernel.providers.base import ModelResponse
+from lash_kernel.model import ModelResponse
 from lash_kernel.usage import TokenUsage, UsageKey
 
 

@@ -16,7 +16,7 @@ from lash_kernel.errors import (
     ProviderStreamError,
 )
 from lash_kernel.messages import Message, ReasoningPart, TextPart, ToolCallPart, ToolResultPart
-from lash_kernel.providers.base import (
+from lash_kernel.model import (
     ModelClient,
     ModelRequest,
     ModelResponse,

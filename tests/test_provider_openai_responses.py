@@ -14,7 +14,7 @@ import pytest
 
 from lash_kernel.errors import ConfigError, ModelError, ProviderHTTPError, ProviderStreamError
 from lash_kernel.messages import Message, ReasoningPart, TextPart, ToolCallPart, ToolResultPart
-from lash_kernel.providers.base import (
+from lash_kernel.model import (
     ModelClient,
     ModelRequest,
     ModelResponse,

@@ -20,8 +20,8 @@ import attrs
 import pytest
 
 from lash_kernel.activity import ReasoningProseDelta, ToolCallCompleted, UsageReported
-from lash_kernel.core import LashCore
-from lash_kernel.driver import RetryPolicy
+from lash_kernel.runtime.core import LashCore
+from lash_kernel.runtime.driver import RetryPolicy
 from lash_kernel.messages import Message, ReasoningPart, TextPart, ToolCallPart, ToolResultPart
 from lash_kernel.outcomes import Finished
 from lash_kernel.providers.anthropic import AnthropicProvider

@@ -14,7 +14,7 @@ import pytest
 
 from lash_kernel.errors import ConfigError, ToolError
 from lash_kernel.messages import ToolCallPart, ToolResultPart
-from lash_kernel.providers.base import ToolSpec
+from lash_kernel.model import ToolSpec
 from lash_kernel.tools import Tool, ToolContext, ToolRegistry, execute_tool_call, tool
 
 # ---------------------------------------------------------------------------------------------

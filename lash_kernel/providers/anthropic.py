@@ -30,7 +30,7 @@ from lash_kernel.errors import (
 )
 from lash_kernel.messages import Message, ReasoningPart, TextPart, ToolCallPart, ToolResultPart
 from lash_kernel.providers._http import make_client, open_sse, parse_retry_after, sse_json
-from lash_kernel.providers.base import (
+from lash_kernel.model import (
     ModelRequest,
     ModelResponse,
     ModelStreamItem,

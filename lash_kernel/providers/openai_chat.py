@@ -22,7 +22,7 @@ import httpx
 from lash_kernel.errors import ConfigError, ProviderStreamError
 from lash_kernel.messages import Message, ReasoningPart, TextPart, ToolCallPart, ToolResultPart
 from lash_kernel.providers._http import make_client, open_sse, sse_json
-from lash_kernel.providers.base import (
+from lash_kernel.model import (
     ModelRequest,
     ModelResponse,
     ModelStreamItem,

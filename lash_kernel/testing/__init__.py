@@ -20,7 +20,7 @@ import attrs
 
 from lash_kernel.errors import LashError, ModelError
 from lash_kernel.messages import Message, ReasoningPart, TextPart, ToolCallPart
-from lash_kernel.providers.base import (
+from lash_kernel.model import (
     ModelRequest,
     ModelResponse,
     ModelStreamItem,

@@ -39,7 +39,7 @@ def lash_core_factory(scripted_model: ScriptedModel) -> Any:
     (``model_client=scripted_model, model="scripted", entry_points=False``). Cores are closed
     after the test.
     """
-    from lash_kernel.core import LashCore
+    from lash_kernel.runtime.core import LashCore
 
     cores: list[LashCore] = []
 

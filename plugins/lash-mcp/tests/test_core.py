@@ -12,7 +12,7 @@ from typing import Any
 import anyio
 import pytest
 from click.testing import CliRunner
-from lash_kernel.core import LashCore
+from lash_kernel.runtime.core import LashCore
 from lash_kernel.testing import ScriptedModel
 
 from lash_mcp import MCPPlugin, ServerConfig, get_manager

@@ -6,7 +6,7 @@ import base64
 import json
 
 import pytest
-from lash_kernel.core import LashCore
+from lash_kernel.runtime.core import LashCore
 from lash_kernel.errors import ConfigError, PluginHookError
 from lash_kernel.messages import Attachment
 from lash_kernel.testing import ScriptedModel

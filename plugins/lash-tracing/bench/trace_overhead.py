@@ -32,7 +32,7 @@ from typing import Any
 
 import anyio
 from lash_kernel import hookimpl
-from lash_kernel.core import LashCore
+from lash_kernel.runtime.core import LashCore
 from lash_kernel.store.memory import MemoryStore
 from lash_kernel.store.sqlite import SqliteStore
 from lash_kernel.testing import ScriptedModel

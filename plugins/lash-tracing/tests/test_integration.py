@@ -204,7 +204,7 @@ async def test_scripted_turn_exports_these_otel_spans():
 
 def test_failed_model_call_span_has_error_status_and_type():
     from lash_kernel import ProviderHTTPError
-    from lash_kernel.driver import RetryPolicy
+    from lash_kernel.runtime.driver import RetryPolicy
     from opentelemetry.trace import StatusCode
 
     exporter = InMemorySpanExporter()

@@ -22,8 +22,8 @@ from lash_mcp._manager import MCPManager
 
 if TYPE_CHECKING:
     import click
-    from lash_kernel.core import LashCore
-    from lash_kernel.plugins import ConfigRegistrar, ToolRegistrar
+    from lash_kernel.runtime.core import LashCore
+    from lash_kernel.plugin import ConfigRegistrar, ToolRegistrar
 
 __all__ = ["MCPPlugin", "get_manager"]
 

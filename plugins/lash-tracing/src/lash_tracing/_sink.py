@@ -21,7 +21,7 @@ from lash_tracing._config import TracingConfig
 from lash_tracing._jsonl import JsonlSink
 
 if TYPE_CHECKING:
-    from lash_kernel.core import LashCore
+    from lash_kernel.runtime.core import LashCore
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter
 

@@ -15,8 +15,8 @@ from lash_tracing._config import TracingConfig
 
 if TYPE_CHECKING:
     import click
-    from lash_kernel.core import LashCore
-    from lash_kernel.plugins import ConfigRegistrar
+    from lash_kernel.runtime.core import LashCore
+    from lash_kernel.plugin import ConfigRegistrar
 
 #: The name the stateful sink is registered under on each core.
 SINK_NAME = "tracing.sink"

@@ -17,16 +17,16 @@ import anyio
 import attrs
 
 from lash_kernel.activity import TurnActivity
-from lash_kernel.driver import SessionState, TurnControl, decode_plugin_record, drive_turn
+from lash_kernel.runtime.driver import SessionState, TurnControl, decode_plugin_record, drive_turn
 from lash_kernel.errors import LashError, RecordDecodeError
-from lash_kernel.machine import MachineConfig
+from lash_kernel.runtime.machine import MachineConfig
 from lash_kernel.messages import Message, ToolCallPart, ToolResultPart, assistant_text, repair_history
 from lash_kernel.outcomes import Outcome
 from lash_kernel.store.base import PendingInput, SessionInfo, TurnRecord
 from lash_kernel.usage import TokenUsage, UsageLedger, UsageReport
 
 if TYPE_CHECKING:
-    from lash_kernel.core import LashCore
+    from lash_kernel.runtime.core import LashCore
 
 __all__ = ["Session", "Turn", "TurnResult"]
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import attrs
 
@@ -36,9 +36,9 @@ from lash_kernel.activity import (
     UsageReported,
 )
 from lash_kernel.directives import AbortTurn, InjectMessages
-from lash_kernel.effects import CallModel, Checkpoint, Effect, EmitActivity, FinishTurn, RunTools
+from lash_kernel.runtime.effects import CallModel, Checkpoint, Effect, EmitActivity, FinishTurn, RunTools
 from lash_kernel.errors import MachineStateError
-from lash_kernel.events import (
+from lash_kernel.runtime.events import (
     CancelRequested,
     CheckpointResolved,
     Event,
@@ -49,10 +49,10 @@ from lash_kernel.events import (
 )
 from lash_kernel.messages import Message, ToolCallPart, ToolResultPart, repair_history
 from lash_kernel.outcomes import Finished, Outcome, StopReason, Stopped
-from lash_kernel.providers.base import ModelRequest, ToolSpec
+from lash_kernel.model import ModelRequest, ToolSpec
 from lash_kernel.usage import TokenUsage, UsageKey, UsageLedger
 
-__all__ = ["MachineConfig", "TurnMachine", "TurnState"]
+__all__ = ["MachineConfig", "MachineProtocol", "TurnMachine", "TurnState"]
 
 
 class TurnState(enum.Enum):
@@ -98,6 +98,41 @@ class MachineConfig:
     def __attrs_post_init__(self) -> None:
         if self.max_turns < 1:
             raise ValueError(f"max_turns must be >= 1, got {self.max_turns}")
+
+
+@runtime_checkable
+class MachineProtocol(Protocol):
+    """What the driver needs of a mode's machine (``TurnMachine`` is the standard one).
+
+    A machine is pure: it never does I/O, reads a clock or calls hooks. The driver calls
+    ``start`` once, then ``feed`` with one event per performed effect, until an effect is
+    ``FinishTurn``.
+
+    Attributes:
+        state: where the turn is; ``TurnState.IDLE`` before ``start``, ``TurnState.DONE`` after
+            ``FinishTurn`` and ``TurnState.FAILED`` after a ``MachineStateError``. Any other
+            value (a mode may use its own enum) means the turn is live: cancelling it must
+            produce a ``FinishTurn``.
+        usage: the turn's own model usage so far, per (source, model).
+    """
+
+    @property
+    def state(self) -> Any: ...
+
+    @property
+    def usage(self) -> UsageLedger: ...
+
+    def start(self, user_input: Message, *, now: float) -> list[Effect]:
+        """Begin the turn; return the first effects. Raises ``MachineStateError`` if started twice."""
+        ...
+
+    def feed(self, event: Event) -> list[Effect]:
+        """Advance by one event; return the effects to perform next, in order.
+
+        Raises:
+            MachineStateError: the event is illegal in the current state.
+        """
+        ...
 
 
 _TRUNCATED_OUTPUT = "error: not run: the model's output was cut off before the call was complete"

@@ -41,7 +41,7 @@ from lash_kernel.activity import (
 from lash_kernel import serde
 from lash_kernel.compaction import apply_compaction
 from lash_kernel.directives import AbortTurn, BlockToolCall
-from lash_kernel.effects import CallModel, Checkpoint, Effect, EmitActivity, FinishTurn, RunTools
+from lash_kernel.runtime.effects import CallModel, Checkpoint, Effect, EmitActivity, FinishTurn, RunTools
 from lash_kernel.errors import (
     LashError,
     ModelError,
@@ -51,7 +51,7 @@ from lash_kernel.errors import (
     ProviderStreamError,
     RecordDecodeError,
 )
-from lash_kernel.events import (
+from lash_kernel.runtime.events import (
     CancelRequested,
     CheckpointResolved,
     Event,
@@ -60,12 +60,13 @@ from lash_kernel.events import (
     ToolCallFinished,
     TurnFailed,
 )
-from lash_kernel.machine import MachineConfig, TurnMachine, TurnState
+from lash_kernel.runtime.machine import MachineConfig, TurnMachine, TurnState
 from lash_kernel.messages import Message, ToolCallPart, ToolResultPart
 from lash_kernel.outcomes import Outcome, outcome_json
-from lash_kernel.plugins import KernelHooks, ModeInfo
+from lash_kernel.plugin import ModeInfo
+from lash_kernel.runtime.hooks import KernelHooks
 from lash_kernel.prompt import assemble_prompt
-from lash_kernel.providers.base import ModelClient, ModelRequest, ModelResponse, ReasoningDelta, TextDelta
+from lash_kernel.model import ModelClient, ModelRequest, ModelResponse, ReasoningDelta, TextDelta
 from lash_kernel.store.base import CommitResult, Node, PendingInput, SessionInfo, Store, TurnCommit
 from lash_kernel.tools import ToolContext, ToolRegistry, execute_tool_call
 from lash_kernel.trace import TraceKind, TraceRecord

@@ -12,7 +12,7 @@ import attrs
 
 from lash_kernel.directives import CheckpointDirective
 from lash_kernel.messages import ToolResultPart
-from lash_kernel.providers.base import ModelResponse
+from lash_kernel.model import ModelResponse
 
 __all__ = ["CancelRequested", "CheckpointResolved", "Event", "ModelFailed", "ModelResponded", "ToolCallFinished", "TurnFailed"]
 

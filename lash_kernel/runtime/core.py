@@ -16,21 +16,21 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from lash_kernel.config import structure_config
-from lash_kernel.driver import STANDARD_MODES, RetryPolicy, TurnRuntime
+from lash_kernel.runtime.driver import STANDARD_MODES, RetryPolicy, TurnRuntime
 from lash_kernel.errors import ConfigError, LashError, PluginError, PluginHookError, SessionNotFoundError
-from lash_kernel.machine import MachineConfig
-from lash_kernel.plugins import (
-    KernelHooks,
+from lash_kernel.runtime.machine import MachineConfig
+from lash_kernel.plugin import ModeInfo
+from lash_kernel.runtime.hooks import KernelHooks
+from lash_kernel.runtime.loader import (
     LoadReport,
-    ModeInfo,
     PluginInfo,
     check_hookimpls,
     load_plugins,
     make_plugin_manager,
     plugin_infos,
 )
-from lash_kernel.providers.base import ModelClient
-from lash_kernel.session import Session, TurnResult
+from lash_kernel.model import ModelClient
+from lash_kernel.runtime.session import Session, TurnResult
 from lash_kernel.store.base import SessionInfo, Store
 from lash_kernel.store.memory import MemoryStore
 from lash_kernel.tools import Tool, ToolProvider, ToolRegistry, tool

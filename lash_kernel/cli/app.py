@@ -38,7 +38,7 @@ from rich.table import Table
 from lash_kernel.activity import (
     TurnActivity,
 )
-from lash_kernel.cli_output import (
+from lash_kernel.cli.output import (
     _answered,
     _err_console,
     _fail,
@@ -55,7 +55,7 @@ from lash_kernel.cli_output import (
     _when,
     turn_json,
 )
-from lash_kernel.cli_providers import (
+from lash_kernel.cli.providers import (
     build_provider,
     check_provider,
     default_db_path,
@@ -65,12 +65,13 @@ from lash_kernel.cli_providers import (
     PROVIDERS,
 )
 from lash_kernel.config import LashConfig, load_config
-from lash_kernel.core import LashCore
+from lash_kernel.runtime.core import LashCore
 from lash_kernel.errors import ConfigError, LashError
-from lash_kernel.plugins import KernelHooks, load_plugins, make_plugin_manager
+from lash_kernel.runtime.hooks import KernelHooks
+from lash_kernel.runtime.loader import load_plugins, make_plugin_manager
 from lash_kernel.messages import Message, ReasoningPart, TextPart, ToolCallPart, ToolResultPart
 from lash_kernel.outcomes import Stopped
-from lash_kernel.session import Session, Turn, TurnResult
+from lash_kernel.runtime.session import Session, Turn, TurnResult
 from lash_kernel.store.base import PendingInput, Store, TurnRecord
 from lash_kernel.store.memory import MemoryStore
 from lash_kernel.usage import UsageLedger
@@ -781,7 +782,7 @@ def usage(session_id: str | None, db: Path | None, as_json: bool) -> None:
 
 # ------------------------------------------------------------------------------- plugins and tools
 
-from lash_kernel.cli_plugins import plugins_command, tools_group  # noqa: E402  (needs the names above)
+from lash_kernel.cli.plugins import plugins_command, tools_group  # noqa: E402  (needs the names above)
 
 cli.add_command(plugins_command)
 cli.add_command(tools_group)

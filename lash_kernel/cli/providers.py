@@ -13,7 +13,7 @@ from pathlib import Path
 import attrs
 
 from lash_kernel.errors import ConfigError, StoreError
-from lash_kernel.providers.base import ModelClient
+from lash_kernel.model import ModelClient
 from lash_kernel.store.base import Store
 from lash_kernel.store.memory import MemoryStore
 from lash_kernel.store.sqlite import SqliteStore

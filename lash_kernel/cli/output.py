@@ -26,7 +26,7 @@ from lash_kernel.activity import (
 )
 from lash_kernel.messages import Message, ReasoningPart, ToolResultPart
 from lash_kernel.outcomes import Finished, Outcome, Stopped, outcome_json
-from lash_kernel.session import TurnResult
+from lash_kernel.runtime.session import TurnResult
 from lash_kernel.store.base import SessionInfo
 from lash_kernel.usage import BUCKETS, TokenUsage, UsageReport
 

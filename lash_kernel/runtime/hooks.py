@@ -1,341 +1,37 @@
-"""Plugin loading and the one typed facade through which the kernel calls hooks.
+"""KernelHooks: the one typed facade through which the kernel calls hooks.
 
-Rule: nothing here runs at import time. ``LashCore`` builds one ``pluggy.PluginManager`` per
-core with ``load_plugins`` and talks to it only through ``KernelHooks``; no other kernel module
-spells a hook name.
-
-Registration order (so call order, which is the reverse): kernel built-ins, then entry points
-of group ``lash.plugins`` sorted by name, then the host's explicit plugins.
+Rule: no other kernel module spells a hook name; every call goes through pluggy's own hook
+caller, so ``PluginManager.add_hookcall_monitoring`` and ``KernelHooks.monitor`` see it.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
 import inspect
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
-import attrs
 import pluggy
 
-from lash_kernel import hookspecs
 from lash_kernel.activity import TurnActivity
 from lash_kernel.directives import AbortTurn, BlockToolCall, CheckpointDirective, CompactionPlan, InjectMessages
-from lash_kernel.errors import ConfigError, PluginError, PluginHookError, PluginLoadError
+from lash_kernel.errors import PluginError, PluginHookError
 from lash_kernel.messages import Message, ToolCallPart, ToolResultPart
 from lash_kernel.outcomes import Outcome
+from lash_kernel.plugin import (
+    ConfigRegistrar,
+    ModeInfo,
+    ModeRegistrar,
+    RecordTypeRegistrar,
+    ToolRegistrar,
+    UsageSourceRegistrar,
+)
 from lash_kernel.prompt import PromptContribution
 from lash_kernel.store.base import SessionInfo
-from lash_kernel.tools import Tool, ToolProvider, ToolRegistry, tool
+from lash_kernel.tools import ToolProvider, ToolRegistry
 from lash_kernel.trace import TraceRecord
 from lash_kernel.usage import UsageLedger
 
-__all__ = [
-    "ENTRY_POINT_GROUP",
-    "ConfigRegistrar",
-    "KernelHooks",
-    "LoadReport",
-    "ModeInfo",
-    "ModeRegistrar",
-    "PluginInfo",
-    "RecordTypeRegistrar",
-    "ToolRegistrar",
-    "UsageSourceRegistrar",
-    "check_hookimpls",
-    "load_plugins",
-    "make_plugin_manager",
-    "plugin_infos",
-]
-
-ENTRY_POINT_GROUP = "lash.plugins"
-
-
-@attrs.frozen(kw_only=True)
-class PluginInfo:
-    """What ``lash plugins`` shows about one registered plugin.
-
-    Attributes:
-        name: plugin name (entry-point name for installed plugins).
-        distribution: distribution name, or None for built-ins and host objects.
-        version: distribution version, or None.
-        hooks: names of the hooks it implements, sorted.
-        origin: ``builtin``, ``entry point``, ``host`` (passed to ``LashCore(plugins=...)``) or
-            ``added`` (registered later, e.g. by another plugin's ``lash_configure``).
-    """
-
-    name: str
-    distribution: str | None
-    version: str | None
-    hooks: tuple[str, ...]
-    origin: str = "host"
-
-
-@attrs.frozen(kw_only=True)
-class LoadReport:
-    """Result of ``load_plugins``: what loaded and what failed (failures never raise unless strict)."""
-
-    loaded: tuple[PluginInfo, ...] = ()
-    failed: tuple[PluginLoadError, ...] = ()
-
-
-def load_plugins(
-    pm: pluggy.PluginManager,
-    *,
-    builtins: Sequence[tuple[str, object]] = (),
-    plugins: Sequence[object] = (),
-    entry_points: bool = True,
-    allow: Iterable[str] | None = None,
-    block: Iterable[str] = (),
-    strict: bool = False,
-) -> LoadReport:
-    """Register built-ins, entry-point plugins (sorted by name) and host plugins on ``pm``.
-
-    Args:
-        pm: a fresh manager with lash's hookspecs added.
-        builtins: ``(name, plugin)`` pairs owned by the kernel.
-        plugins: host plugin objects (modules or instances), registered last so they run first.
-        entry_points: scan the ``lash.plugins`` entry-point group.
-        allow: if given, only entry points with these names load (an empty set loads none).
-        block: entry-point names never to load.
-        strict: raise the first ``PluginLoadError`` instead of reporting it.
-    Returns:
-        A ``LoadReport``.
-    Raises:
-        PluginLoadError: in strict mode, for the first plugin that fails to import or register.
-        PluginError: a misspelled ``lash_*`` hook (unknown hook name) in any plugin.
-    """
-    dists: dict[str, tuple[str | None, str | None]] = {}
-    failed: list[PluginLoadError] = []
-    for name, plugin in builtins:
-        pm.register(plugin, name=name)
-    if entry_points:
-        allowed = None if allow is None else set(allow)
-        blocked = set(block)
-        eps = sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name)
-        for ep in eps:
-            if ep.name in blocked or (allowed is not None and ep.name not in allowed):
-                continue
-            if pm.has_plugin(ep.name):
-                continue
-            dist = ep.dist.name if ep.dist is not None else None
-            version = ep.dist.version if ep.dist is not None else None
-            try:
-                pm.register(ep.load(), name=ep.name)
-            except Exception as exc:
-                error = PluginLoadError(ep.name, ep.value, dist, exc)
-                if strict:
-                    raise error from exc
-                failed.append(error)
-                continue
-            dists[ep.name] = (dist, version)
-    for plugin in plugins:
-        pm.register(plugin, name=_plugin_name(plugin))
-    check_hookimpls(pm)
-    origins = {name: "builtin" for name, _ in builtins} | {name: "entry point" for name in dists}
-    infos = tuple(
-        _info(pm, name, plugin, dists.get(name, (None, None)), origins.get(name, "host"))
-        for name, plugin in pm.list_name_plugin()
-    )
-    return LoadReport(loaded=infos, failed=tuple(failed))
-
-
-def check_hookimpls(pm: pluggy.PluginManager) -> None:
-    """Reject misspelled ``lash_*`` hooks and wrapper implementations (lash never supports them).
-
-    Raises:
-        PluginError: naming the plugin and the hook.
-    """
-    try:
-        pm.check_pending()
-    except pluggy.PluginValidationError as exc:
-        raise PluginError(f"unknown hook: {exc}") from exc
-    for name in dir(pm.hook):
-        if name.startswith("lash_"):
-            for impl in getattr(pm.hook, name).get_hookimpls():
-                if impl.hookwrapper or impl.wrapper:
-                    raise PluginError(f"plugin {impl.plugin_name!r}: wrappers are not supported on {name}")
-
-
-def plugin_infos(pm: pluggy.PluginManager, report: LoadReport) -> list[PluginInfo]:
-    """Every plugin registered on ``pm`` now, in registration order (call order is the reverse).
-
-    Plugins registered after loading (``LashCore.add_plugin``) have origin ``added``.
-    """
-    known = {info.name: info for info in report.loaded}
-    out = []
-    for name, plugin in pm.list_name_plugin():
-        info = known.get(name)
-        if info is None:
-            out.append(_info(pm, name, plugin, (None, None), "added"))
-        else:
-            out.append(attrs.evolve(info, hooks=_hooks_of(pm, plugin)))
-    return out
-
-
-def _plugin_name(plugin: object) -> str:
-    name = getattr(plugin, "lash_plugin_name", None) or getattr(plugin, "__name__", None)
-    return str(name) if name else f"{type(plugin).__name__}-{id(plugin):x}"
-
-
-def _hooks_of(pm: pluggy.PluginManager, plugin: object) -> tuple[str, ...]:
-    return tuple(sorted(h.name for h in (pm.get_hookcallers(plugin) or ())))
-
-
-def _info(
-    pm: pluggy.PluginManager, name: str, plugin: object, dist: tuple[str | None, str | None], origin: str
-) -> PluginInfo:
-    return PluginInfo(
-        name=name, distribution=dist[0], version=dist[1], hooks=_hooks_of(pm, plugin), origin=origin
-    )
-
-
-class _Registrar:
-    """Base of the registrars handed to ``lash_register_*`` hooks: bound to one plugin."""
-
-    def __init__(self, plugin: str) -> None:
-        self.plugin = plugin
-
-
-class ToolRegistrar(_Registrar):
-    """Handed to ``lash_register_tools``: adds tools to the catalog on behalf of one plugin.
-
-    Args:
-        registry: the core's static catalog.
-        providers: the core's list of ``(plugin, ToolProvider)`` pairs.
-        plugin: name of the plugin registering (used in conflict errors and ``lash tools list``).
-    """
-
-    def __init__(self, registry: ToolRegistry, providers: list[tuple[str, ToolProvider]], plugin: str) -> None:
-        super().__init__(plugin)
-        self._registry = registry
-        self._providers = providers
-
-    def add(self, item: Tool | Callable[..., Any], *, replace: bool = False) -> Tool:
-        """Register a ``Tool`` (or a function, wrapped with ``@tool``) and return it.
-
-        Raises:
-            ConfigError: the name is taken by another tool (both providers are named).
-        """
-        t = item if isinstance(item, Tool) else tool(item)
-        self._registry.add(t, provider=self.plugin, replace=replace)
-        return t
-
-    def add_provider(self, provider: ToolProvider) -> None:
-        """Register a ``ToolProvider``; its tools are listed at the start of every turn.
-
-        Raises:
-            ConfigError: ``provider`` lacks ``name``, ``list_tools`` or ``close``.
-        """
-        if not isinstance(provider, ToolProvider):
-            raise ConfigError(
-                f"plugin {self.plugin!r}: {provider!r} is not a ToolProvider (needs name, list_tools(), close())"
-            )
-        self._providers.append((self.plugin, provider))
-
-
-class ConfigRegistrar(_Registrar):
-    """Handed to ``lash_register_config``: declares the attrs class of one plugin's config table."""
-
-    def __init__(self, classes: dict[str, type], plugin: str) -> None:
-        super().__init__(plugin)
-        self._classes = classes
-
-    def add(self, cls: type) -> None:
-        """Declare ``cls`` (an attrs class) as this plugin's config.
-
-        Raises:
-            ConfigError: ``cls`` is not an attrs class, or the plugin already declared one.
-        """
-        if not attrs.has(cls):
-            raise ConfigError(f"plugin {self.plugin!r}: config class {cls!r} must be an attrs class")
-        if self.plugin in self._classes:
-            raise ConfigError(f"plugin {self.plugin!r} declared two config classes")
-        self._classes[self.plugin] = cls
-
-
-@attrs.frozen(kw_only=True)
-class ModeInfo:
-    """A registered execution mode.
-
-    Attributes:
-        name: mode name (``standard``, ``rlm``, ...), stored with each session.
-        factory: ``factory(config: MachineConfig, history: tuple[Message, ...])`` returning a
-            machine with ``start``, ``feed`` and ``state`` (like ``TurnMachine``).
-        description: one line for listings.
-        plugin: who registered it.
-    """
-
-    name: str
-    factory: Callable[..., Any]
-    description: str = ""
-    plugin: str = "lash"
-
-
-class ModeRegistrar(_Registrar):
-    """Handed to ``lash_register_modes``: adds execution modes."""
-
-    def __init__(self, modes: dict[str, ModeInfo], plugin: str) -> None:
-        super().__init__(plugin)
-        self._modes = modes
-
-    def add(self, name: str, factory: Callable[..., Any], *, description: str = "") -> None:
-        """Register mode ``name``.
-
-        Raises:
-            ConfigError: the name is taken (both plugins named) or ``factory`` is not callable.
-        """
-        if not callable(factory):
-            raise ConfigError(f"plugin {self.plugin!r}: mode {name!r} factory must be callable")
-        if name in self._modes:
-            raise ConfigError(
-                f"mode {name!r} from plugin {self.plugin!r} conflicts with plugin {self._modes[name].plugin!r}"
-            )
-        self._modes[name] = ModeInfo(name=name, factory=factory, description=description, plugin=self.plugin)
-
-
-class RecordTypeRegistrar(_Registrar):
-    """Handed to ``lash_register_record_types``: declares persisted plugin record classes."""
-
-    def __init__(self, types: dict[str, tuple[str, type]], plugin: str) -> None:
-        super().__init__(plugin)
-        self._types = types
-
-    def add(self, cls: type) -> None:
-        """Register ``cls``: a frozen attrs class with a ``KIND: ClassVar[str]`` wire tag.
-
-        Raises:
-            ConfigError: not an attrs class, no ``KIND``, or a KIND another plugin registered.
-        """
-        kind = getattr(cls, "KIND", None)
-        if not attrs.has(cls) or not isinstance(kind, str) or not kind:
-            raise ConfigError(f"plugin {self.plugin!r}: record type {cls!r} must be an attrs class with a KIND string")
-        if kind in self._types and self._types[kind][1] is not cls:
-            raise ConfigError(
-                f"record kind {kind!r} from plugin {self.plugin!r} conflicts with plugin {self._types[kind][0]!r}"
-            )
-        self._types[kind] = (self.plugin, cls)
-
-
-class UsageSourceRegistrar(_Registrar):
-    """Handed to ``lash_register_usage_sources``: declares usage-ledger source labels."""
-
-    def __init__(self, sources: dict[str, tuple[str, str]], plugin: str) -> None:
-        super().__init__(plugin)
-        self._sources = sources
-
-    def add(self, name: str, description: str = "") -> None:
-        """Declare source ``name`` (what ``UsageKey.source`` will say).
-
-        Raises:
-            ConfigError: empty name, or declared by another plugin.
-        """
-        if not name:
-            raise ConfigError(f"plugin {self.plugin!r}: usage source name must be non-empty")
-        if name in self._sources and self._sources[name][0] != self.plugin:
-            raise ConfigError(
-                f"usage source {name!r} from plugin {self.plugin!r} conflicts with plugin {self._sources[name][0]!r}"
-            )
-        self._sources[name] = (self.plugin, description)
+__all__ = ["KernelHooks"]
 
 
 class KernelHooks:
@@ -635,10 +331,3 @@ class KernelHooks:
             except PluginHookError as exc:
                 errors.append(exc)
         return errors
-
-
-def make_plugin_manager() -> pluggy.PluginManager:
-    """A fresh ``PluginManager`` with every lash hookspec added."""
-    pm = pluggy.PluginManager(hookspecs.PROJECT)
-    pm.add_hookspecs(hookspecs)
-    return pm

@@ -14,9 +14,9 @@ import anyio
 import click
 from rich.table import Table
 
-from lash_kernel.cli import _LashGroup, context_core
-from lash_kernel.cli_output import _err_console, _fail, _one_line, _out_console
-from lash_kernel.core import LashCore
+from lash_kernel.cli.app import _LashGroup, context_core
+from lash_kernel.cli.output import _err_console, _fail, _one_line, _out_console
+from lash_kernel.runtime.core import LashCore
 from lash_kernel.messages import ToolCallPart
 from lash_kernel.tools import Tool, ToolContext, ToolRegistry, execute_tool_call
 

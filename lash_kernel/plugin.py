@@ -1,0 +1,466 @@
+"""The plugin-author API, in one place: everything a lash plugin imports comes from here.
+
+```python
+from lash_kernel.plugin import PluginHost, PromptContribution, StashKey, hookimpl, tool
+
+SEEN = StashKey[int]()
+
+@hookimpl
+def lash_configure(host: PluginHost, config: object | None) -> None:
+    host.stash[SEEN] = 0
+
+@hookimpl
+def lash_register_tools(registry):
+    registry.add(tool(lambda text: text.upper()))
+```
+
+What is here:
+
+- ``hookimpl`` (the marker) and, in ``lash_kernel.hookspecs``, every hook's contract;
+- ``PluginHost``: the narrow view of a core that ``lash_configure`` receives (never the core);
+  ``Stash`` / ``StashKey`` for per-core (``host.stash``) and per-session
+  (``host.session_stash(id)``) plugin data;
+- the registrars handed to ``lash_register_*`` hooks;
+- directives hooks return (``AbortTurn``, ``InjectMessages``, ``BlockToolCall``,
+  ``CompactionPlan``), ``PromptContribution``, ``TraceRecord``;
+- the mode contract (``MachineProtocol``, ``MachineConfig``, ``TurnState``, effects, events,
+  ``EffectContext``), for plugins that add an execution mode;
+- the records and tool API plugins build on (messages, tools, usage, errors).
+
+Rule: this module defines only the plugin-facing contracts (``PluginHost``, ``Stash``, the
+registrars, ``ModeInfo``); everything else is re-exported from the module that owns it. It
+imports no part of the runtime engine (driver, session, core, loader).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from pathlib import Path
+from typing import Any, Generic, Protocol, TypeVar, cast, runtime_checkable
+
+import attrs
+
+from lash_kernel.activity import ActivityEvent, TurnActivity
+from lash_kernel.directives import AbortTurn, BlockToolCall, CheckpointDirective, CompactionPlan, InjectMessages
+from lash_kernel.errors import ConfigError, LashError, PluginError, PluginHookError, ToolError
+from lash_kernel.hookspecs import hookimpl
+from lash_kernel.messages import (
+    Attachment,
+    Message,
+    ReasoningPart,
+    TextPart,
+    ToolCallPart,
+    ToolResultPart,
+)
+from lash_kernel.model import ModelClient, ModelRequest, ModelResponse, ToolSpec
+from lash_kernel.outcomes import Finished, Outcome, Stopped
+from lash_kernel.prompt import SLOTS, PromptContribution
+from lash_kernel.runtime.effects import (
+    CallModel,
+    Checkpoint,
+    Effect,
+    EmitActivity,
+    FinishTurn,
+    RunTools,
+)
+from lash_kernel.runtime.events import (
+    CancelRequested,
+    CheckpointResolved,
+    Event,
+    ModelFailed,
+    ModelResponded,
+    ToolCallFinished,
+    TurnFailed,
+)
+from lash_kernel.runtime.machine import MachineConfig, MachineProtocol, TurnMachine, TurnState
+from lash_kernel.store.base import SessionInfo
+from lash_kernel.tools import Tool, ToolContext, ToolOutput, ToolProvider, ToolRegistry, tool
+from lash_kernel.trace import TraceRecord
+from lash_kernel.usage import TokenUsage, UsageKey, UsageLedger
+
+
+__all__ = [
+    "SLOTS",
+    "AbortTurn",
+    "ActivityEvent",
+    "Attachment",
+    "BlockToolCall",
+    "CallModel",
+    "CancelRequested",
+    "Checkpoint",
+    "CheckpointDirective",
+    "CheckpointResolved",
+    "CompactionPlan",
+    "ConfigError",
+    "ConfigRegistrar",
+    "Effect",
+    "EffectContext",
+    "EffectPerformer",
+    "EmitActivity",
+    "Event",
+    "Finished",
+    "FinishTurn",
+    "InjectMessages",
+    "LashError",
+    "MachineConfig",
+    "MachineProtocol",
+    "Message",
+    "ModeInfo",
+    "ModeRegistrar",
+    "ModelClient",
+    "ModelFailed",
+    "ModelRequest",
+    "ModelResponded",
+    "ModelResponse",
+    "Outcome",
+    "PluginError",
+    "PluginHookError",
+    "PluginHost",
+    "PromptContribution",
+    "ReasoningPart",
+    "RecordTypeRegistrar",
+    "RunTools",
+    "SessionInfo",
+    "Stash",
+    "StashKey",
+    "Stopped",
+    "TextPart",
+    "TokenUsage",
+    "Tool",
+    "ToolCallFinished",
+    "ToolCallPart",
+    "ToolContext",
+    "ToolError",
+    "ToolOutput",
+    "ToolProvider",
+    "ToolRegistrar",
+    "ToolRegistry",
+    "ToolResultPart",
+    "ToolSpec",
+    "TraceRecord",
+    "TurnActivity",
+    "TurnFailed",
+    "TurnMachine",
+    "TurnState",
+    "UsageKey",
+    "UsageLedger",
+    "UsageSourceRegistrar",
+    "hookimpl",
+    "tool",
+]
+
+T = TypeVar("T")
+D = TypeVar("D")
+
+
+# ------------------------------------------------------------------------------------ stash
+class StashKey(Generic[T]):
+    """A typed key into a ``Stash``; create one per kind of data, at module level.
+
+    ``KEY = StashKey[MyState]()``; identity is the object, so two plugins' keys never collide
+    (the idea of pytest's ``StashKey``).
+    """
+
+    __slots__ = ()
+
+
+class Stash:
+    """Typed per-core or per-session storage for plugins: ``stash[KEY] = value``.
+
+    Replaces module-level registries keyed by core or session: what a plugin keeps here lives
+    exactly as long as the core (``host.stash``) or the session handle (``host.session_stash``).
+    """
+
+    __slots__ = ("_data",)
+
+    def __init__(self) -> None:
+        self._data: dict[StashKey[Any], object] = {}
+
+    def __setitem__(self, key: StashKey[T], value: T) -> None:
+        self._data[key] = value
+
+    def __getitem__(self, key: StashKey[T]) -> T:
+        """Raises ``KeyError`` when ``key`` was never set."""
+        return cast(T, self._data[key])
+
+    def get(self, key: StashKey[T], default: D) -> T | D:
+        """The value under ``key``, or ``default``."""
+        return cast("T | D", self._data.get(key, default))
+
+    def setdefault(self, key: StashKey[T], default: T) -> T:
+        """The value under ``key``, storing ``default`` first when absent."""
+        return cast(T, self._data.setdefault(key, default))
+
+    def __delitem__(self, key: StashKey[T]) -> None:
+        del self._data[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __iter__(self) -> Iterator[StashKey[Any]]:
+        return iter(tuple(self._data))
+
+
+# ------------------------------------------------------------------------------------ host
+@runtime_checkable
+class PluginHost(Protocol):
+    """What ``lash_configure(host, config)`` receives: the part of a core a plugin may use.
+
+    A plugin never gets the ``LashCore`` itself (nor its ``PluginManager``); everything it may
+    do to a core is here.
+    """
+
+    @property
+    def config_dir(self) -> Path | None:
+        """Directory of the ``lash.toml`` the core was built from, or None (built in code).
+        Resolve relative paths in your config table against it."""
+        ...
+
+    @property
+    def stash(self) -> Stash:
+        """Per-core plugin data (lives until the core closes)."""
+        ...
+
+    @property
+    def tools(self) -> ToolCatalogView:
+        """The core's static tool catalog, read-only (tool providers' tools are not in it)."""
+        ...
+
+    def session_stash(self, session_id: str) -> Stash:
+        """Per-session plugin data for ``session_id`` on this core (created on first use,
+        dropped when the core closes)."""
+        ...
+
+    def add_plugin(self, plugin: object, *, name: str | None = None) -> None:
+        """Register another hook-implementing object on this core only.
+
+        Raises:
+            PluginError: the name is taken, or ``plugin`` implements an unknown ``lash_*`` hook.
+        """
+        ...
+
+    def on_close(self, fn: Callable[[], None]) -> None:
+        """Run ``fn()`` when the core closes (last registered runs first; errors are logged)."""
+        ...
+
+
+class ToolCatalogView(Protocol):
+    """Read-only access to a ``ToolRegistry``."""
+
+    def get(self, name: str) -> Tool | None: ...
+
+    def names(self) -> tuple[str, ...]: ...
+
+    def provider_of(self, name: str) -> str | None: ...
+
+    def __iter__(self) -> Iterator[Tool]: ...
+
+    def __len__(self) -> int: ...
+
+    def __contains__(self, item: object) -> bool: ...
+
+
+# ------------------------------------------------------------------------------------ modes
+class EffectContext(Protocol):
+    """What an effect performer of a plugin mode may use while a turn runs.
+
+    Attributes:
+        session_id, turn_id: where the effect happens.
+        tools: the turn's tool catalog.
+    """
+
+    session_id: str
+    turn_id: str
+    tools: ToolRegistry
+
+    def emit(self, event: ActivityEvent, correlation_id: str) -> None:
+        """Publish one activity on the turn's stream (after any already queued)."""
+        ...
+
+
+EffectPerformer = Callable[[Any, EffectContext], Any]
+"""``async def perform(effect, ctx: EffectContext) -> Event | Sequence[Event]``: performs one
+effect of a mode's own type and returns the event(s) to feed back to the machine."""
+
+
+@attrs.frozen(kw_only=True)
+class ModeInfo:
+    """A registered execution mode.
+
+    Attributes:
+        name: mode name (``standard``, ``rlm``, ...), stored with each session.
+        factory: ``factory(config: MachineConfig, history: tuple[Message, ...])`` returning a
+            ``MachineProtocol`` (``start``, ``feed``, ``state``, ``usage``).
+        effects: extra effect types this mode's machine emits, each with its performer; the
+            driver performs the kernel's own effects itself.
+        description: one line for listings.
+        plugin: who registered it.
+    """
+
+    name: str
+    factory: Callable[[MachineConfig, tuple[Message, ...]], MachineProtocol]
+    effects: Mapping[type, EffectPerformer] = attrs.field(factory=dict)
+    description: str = ""
+    plugin: str = "lash"
+
+
+# ------------------------------------------------------------------------------------ registrars
+class _Registrar:
+    """Base of the registrars handed to ``lash_register_*`` hooks: bound to one plugin."""
+
+    def __init__(self, plugin: str) -> None:
+        self.plugin = plugin
+
+
+class ToolRegistrar(_Registrar):
+    """Handed to ``lash_register_tools``: adds tools to the catalog on behalf of one plugin.
+
+    Args:
+        registry: the core's static catalog.
+        providers: the core's list of ``(plugin, ToolProvider)`` pairs.
+        plugin: name of the plugin registering (used in conflict errors and ``lash tools list``).
+    """
+
+    def __init__(self, registry: ToolRegistry, providers: list[tuple[str, ToolProvider]], plugin: str) -> None:
+        super().__init__(plugin)
+        self._registry = registry
+        self._providers = providers
+
+    def add(self, item: Tool | Callable[..., Any], *, replace: bool = False) -> Tool:
+        """Register a ``Tool`` (or a function, wrapped with ``@tool``) and return it.
+
+        Raises:
+            ConfigError: the name is taken by another tool (both providers are named).
+        """
+        t = item if isinstance(item, Tool) else tool(item)
+        self._registry.add(t, provider=self.plugin, replace=replace)
+        return t
+
+    def add_provider(self, provider: ToolProvider) -> None:
+        """Register a ``ToolProvider``; its tools are listed at the start of every turn.
+
+        Raises:
+            ConfigError: ``provider`` lacks ``name``, ``list_tools`` or ``close``.
+        """
+        if not isinstance(provider, ToolProvider):
+            raise ConfigError(
+                f"plugin {self.plugin!r}: {provider!r} is not a ToolProvider (needs name, list_tools(), close())"
+            )
+        self._providers.append((self.plugin, provider))
+
+
+class ConfigRegistrar(_Registrar):
+    """Handed to ``lash_register_config``: declares the attrs class of one plugin's config table."""
+
+    def __init__(self, classes: dict[str, type], plugin: str) -> None:
+        super().__init__(plugin)
+        self._classes = classes
+
+    def add(self, cls: type) -> None:
+        """Declare ``cls`` (an attrs class) as this plugin's config.
+
+        Raises:
+            ConfigError: ``cls`` is not an attrs class, or the plugin already declared one.
+        """
+        if not attrs.has(cls):
+            raise ConfigError(f"plugin {self.plugin!r}: config class {cls!r} must be an attrs class")
+        if self.plugin in self._classes:
+            raise ConfigError(f"plugin {self.plugin!r} declared two config classes")
+        self._classes[self.plugin] = cls
+
+
+class ModeRegistrar(_Registrar):
+    """Handed to ``lash_register_modes``: adds execution modes."""
+
+    def __init__(self, modes: MutableMapping[str, ModeInfo], plugin: str) -> None:
+        super().__init__(plugin)
+        self._modes = modes
+
+    def add(
+        self,
+        name: str,
+        factory: Callable[[MachineConfig, tuple[Message, ...]], MachineProtocol],
+        *,
+        effects: Mapping[type, EffectPerformer] | None = None,
+        description: str = "",
+    ) -> None:
+        """Register mode ``name``.
+
+        Args:
+            name: the mode's name (what ``core.session(id, mode=name)`` takes).
+            factory: builds the machine for one turn (see ``ModeInfo.factory``).
+            effects: the mode's own effect types and their async performers (see
+                ``EffectPerformer``); the kernel's effects need none.
+            description: one line for listings.
+        Raises:
+            ConfigError: the name is taken (both plugins named), ``factory`` or a performer is
+                not callable, or an effect type is one of the kernel's own.
+        """
+        if not callable(factory):
+            raise ConfigError(f"plugin {self.plugin!r}: mode {name!r} factory must be callable")
+        if name in self._modes:
+            raise ConfigError(
+                f"mode {name!r} from plugin {self.plugin!r} conflicts with plugin {self._modes[name].plugin!r}"
+            )
+        performers = dict(effects or {})
+        for effect_type, perform in performers.items():
+            if effect_type in _KERNEL_EFFECTS:
+                raise ConfigError(
+                    f"plugin {self.plugin!r}: mode {name!r} cannot replace the kernel's {effect_type.__name__} effect"
+                )
+            if not callable(perform):
+                raise ConfigError(f"plugin {self.plugin!r}: performer for {effect_type!r} must be callable")
+        self._modes[name] = ModeInfo(
+            name=name, factory=factory, effects=performers, description=description, plugin=self.plugin
+        )
+
+
+_KERNEL_EFFECTS = frozenset({CallModel, RunTools, Checkpoint, EmitActivity, FinishTurn})
+
+
+class RecordTypeRegistrar(_Registrar):
+    """Handed to ``lash_register_record_types``: declares persisted plugin record classes."""
+
+    def __init__(self, types: dict[str, tuple[str, type]], plugin: str) -> None:
+        super().__init__(plugin)
+        self._types = types
+
+    def add(self, cls: type) -> None:
+        """Register ``cls``: a frozen attrs class with a ``KIND: ClassVar[str]`` wire tag.
+
+        Raises:
+            ConfigError: not an attrs class, no ``KIND``, or a KIND another plugin registered.
+        """
+        kind = getattr(cls, "KIND", None)
+        if not attrs.has(cls) or not isinstance(kind, str) or not kind:
+            raise ConfigError(f"plugin {self.plugin!r}: record type {cls!r} must be an attrs class with a KIND string")
+        if kind in self._types and self._types[kind][1] is not cls:
+            raise ConfigError(
+                f"record kind {kind!r} from plugin {self.plugin!r} conflicts with plugin {self._types[kind][0]!r}"
+            )
+        self._types[kind] = (self.plugin, cls)
+
+
+class UsageSourceRegistrar(_Registrar):
+    """Handed to ``lash_register_usage_sources``: declares usage-ledger source labels."""
+
+    def __init__(self, sources: dict[str, tuple[str, str]], plugin: str) -> None:
+        super().__init__(plugin)
+        self._sources = sources
+
+    def add(self, name: str, description: str = "") -> None:
+        """Declare source ``name`` (what ``UsageKey.source`` will say).
+
+        Raises:
+            ConfigError: empty name, or declared by another plugin.
+        """
+        if not name:
+            raise ConfigError(f"plugin {self.plugin!r}: usage source name must be non-empty")
+        if name in self._sources and self._sources[name][0] != self.plugin:
+            raise ConfigError(
+                f"usage source {name!r} from plugin {self.plugin!r} conflicts with plugin {self._sources[name][0]!r}"
+            )
+        self._sources[name] = (self.plugin, description)
