@@ -456,7 +456,11 @@ def test_build_hooks_run_in_order_with_per_plugin_config(tmp_path):
     assert order == ["config", "configure:heyx2", "tools", "modes", "records", "usage"]
     assert core.tools.provider_of("greet") == "greeter"
     assert core.usage_sources["greeter"] == ("greeter", "tokens spent on greetings")
-    assert [p.name for p in core.plugins()] == ["greeter"]
+    assert [(p.name, p.origin) for p in core.plugins()] == [
+        ("greeter", "host"), ("lash.commands", "builtin"), ("lash.standard", "builtin")
+    ]
+    assert core.modes["standard"].plugin == "lash.standard"
+    assert core.usage_sources["turn"] == ("lash.standard", "the session's own model calls")
     core.close()
     core.close()
     assert order[-1] == "closed" and order.count("closed") == 1

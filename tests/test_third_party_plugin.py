@@ -98,7 +98,9 @@ def test_lash_toml_disables_plugins_and_validates_their_tables(site, tmp_path):
 
     (tmp_path / "lash.toml").write_text('[plugins]\nenabled = []\n')
     out = lash(site, tmp_path, "plugins", "--json")
-    assert json.loads(out.stdout) == {"plugins": [], "failed": []}
+    listed = json.loads(out.stdout)
+    assert [(p["name"], p["origin"]) for p in listed["plugins"]] == [("lash.commands", "builtin"), ("lash.standard", "builtin")]
+    assert listed["failed"] == []
 
 
 def test_tools_list_and_call_reach_the_plugin_tool(site, tmp_path):

@@ -780,14 +780,6 @@ def usage(session_id: str | None, db: Path | None, as_json: bool) -> None:
     _out_console().print(_usage_table(report, title))
 
 
-# ------------------------------------------------------------------------------- plugins and tools
-
-from lash_kernel.cli.plugins import plugins_command, tools_group  # noqa: E402  (needs the names above)
-
-cli.add_command(plugins_command)
-cli.add_command(tools_group)
-
-
 # ------------------------------------------------------------------------------- entry point
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from lash_kernel.config import structure_config
-from lash_kernel.runtime.driver import STANDARD_MODES, RetryPolicy, TurnRuntime
+from lash_kernel.runtime.driver import RetryPolicy, TurnRuntime
 from lash_kernel.errors import ConfigError, LashError, PluginError, PluginHookError, SessionNotFoundError
 from lash_kernel.runtime.machine import MachineConfig
 from lash_kernel.plugin import ModeInfo
@@ -129,9 +129,9 @@ class LashCore:
         self.hooks = KernelHooks(self.pm)
         self.tools = ToolRegistry()
         self.tool_providers: list[tuple[str, ToolProvider]] = []
-        self.modes: dict[str, ModeInfo] = dict(STANDARD_MODES)
+        self.modes: dict[str, ModeInfo] = {}
         self.record_types: dict[str, tuple[str, type]] = {}
-        self.usage_sources: dict[str, tuple[str, str]] = {"turn": ("lash", "the session's own model calls")}
+        self.usage_sources: dict[str, tuple[str, str]] = {}
         self.config_classes: dict[str, type] = {}
         try:
             self.hooks.register_config(self.config_classes)

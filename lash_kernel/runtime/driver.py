@@ -85,17 +85,6 @@ __all__ = [
 ]
 
 
-def _standard_machine(config: MachineConfig, history: tuple[Message, ...]) -> TurnMachine:
-    """The ``standard`` mode: native tool calling. History is already repaired at load."""
-    return TurnMachine(config=config, history=history, repair=False)
-
-
-#: The kernel's own execution modes.
-STANDARD_MODES = {
-    "standard": ModeInfo(name="standard", factory=_standard_machine, description="native tool calling"),
-}
-
-
 @attrs.frozen(kw_only=True)
 class RetryPolicy:
     """When and how long to wait before retrying a failed model call.
@@ -148,7 +137,7 @@ class TurnRuntime:
         catalog: async function returning ``(catalog, failures)`` for a new turn (the static
             tools plus every ``ToolProvider``'s current tools; failures are messages), or None
             to use ``tools`` as is.
-        modes: execution modes by name (``standard`` is ``TurnMachine``).
+        modes: execution modes by name (the built-in ``standard`` mode is ``TurnMachine``).
         record_types: plugin record classes by KIND, as ``(plugin, class)``.
         context_window: the model's context window in tokens, or None (for compaction planning).
     """
@@ -166,7 +155,7 @@ class TurnRuntime:
     sleep: Callable[[float], Awaitable[Any]] = anyio.sleep
     rng: random.Random = attrs.field(factory=random.Random)
     catalog: Callable[[], Awaitable[tuple[ToolRegistry, list[str]]]] | None = None
-    modes: Mapping[str, ModeInfo] = attrs.field(factory=lambda: dict(STANDARD_MODES))
+    modes: Mapping[str, ModeInfo] = attrs.field(factory=dict)
     record_types: Mapping[str, tuple[str, type]] = attrs.field(factory=dict)
     context_window: int | None = None
 

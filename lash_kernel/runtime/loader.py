@@ -24,6 +24,7 @@ __all__ = [
     "LoadReport",
     "PluginInfo",
     "check_hookimpls",
+    "default_builtins",
     "load_plugins",
     "make_plugin_manager",
     "plugin_infos",
@@ -63,7 +64,7 @@ class LoadReport:
 def load_plugins(
     pm: pluggy.PluginManager,
     *,
-    builtins: Sequence[tuple[str, object]] = (),
+    builtins: Sequence[tuple[str, object]] | None = None,
     plugins: Sequence[object] = (),
     entry_points: bool = True,
     allow: Iterable[str] | None = None,
@@ -74,7 +75,8 @@ def load_plugins(
 
     Args:
         pm: a fresh manager with lash's hookspecs added.
-        builtins: ``(name, plugin)`` pairs owned by the kernel.
+        builtins: ``(name, plugin)`` pairs owned by the kernel; None registers the kernel's
+            defaults (``lash_kernel._builtin.BUILTINS``).
         plugins: host plugin objects (modules or instances), registered last so they run first.
         entry_points: scan the ``lash.plugins`` entry-point group.
         allow: if given, only entry points with these names load (an empty set loads none).
@@ -88,6 +90,8 @@ def load_plugins(
     """
     dists: dict[str, tuple[str | None, str | None]] = {}
     failed: list[PluginLoadError] = []
+    if builtins is None:
+        builtins = default_builtins()
     for name, plugin in builtins:
         pm.register(plugin, name=name)
     if entry_points:
@@ -119,6 +123,13 @@ def load_plugins(
         for name, plugin in pm.list_name_plugin()
     )
     return LoadReport(loaded=infos, failed=tuple(failed))
+
+
+def default_builtins() -> list[tuple[str, object]]:
+    """The kernel's built-in plugins as ``(name, module)`` pairs, imported now."""
+    from lash_kernel._builtin import BUILTINS
+
+    return [(name, importlib.import_module(path)) for name, path in BUILTINS]
 
 
 def check_hookimpls(pm: pluggy.PluginManager) -> None:
