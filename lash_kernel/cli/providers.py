@@ -12,6 +12,7 @@ from pathlib import Path
 
 import attrs
 
+from lash_kernel.config import base_url_problem
 from lash_kernel.errors import ConfigError, StoreError
 from lash_kernel.model import ModelClient
 from lash_kernel.store.base import Store
@@ -127,6 +128,25 @@ def check_provider(name: str, base_url: str | None, env: Mapping[str, str]) -> P
     return choice
 
 
+def check_base_url(url: str, *, source: str = "--base-url") -> str:
+    """Validate a provider base URL before anything is built or sent.
+
+    Args:
+        url: the value given, e.g. ``http://127.0.0.1:8080/v1``.
+        source: how the error names where the value came from (``--base-url``, or
+            ``<file> key 'base_url'``).
+    Returns:
+        ``url`` unchanged.
+    Raises:
+        ConfigError: not an absolute ``http``/``https`` URL with a host (and a valid port),
+            e.g. ``--base-url: 'not a url' is not an http(s) URL ...``.
+    """
+    problem = base_url_problem(url)
+    if problem is not None:
+        raise ConfigError(f"{source}: {url!r} {problem} (for example http://127.0.0.1:8080/v1)")
+    return url
+
+
 def build_provider(name: str, base_url: str | None, env: Mapping[str, str]) -> ModelClient:
     """Build the model client for ``--provider name``.
 
@@ -141,9 +161,12 @@ def build_provider(name: str, base_url: str | None, env: Mapping[str, str]) -> M
     Returns:
         The provider.
     Raises:
-        ConfigError: unknown provider, or no key and no base URL. The message says what to set.
+        ConfigError: unknown provider, no key and no base URL, or an invalid base URL. The
+            message says what to set.
     """
     choice = check_provider(name, base_url, env)
+    if base_url:
+        check_base_url(base_url)
     return choice.factory(env.get(choice.key_env) or None, base_url or None)
 
 
