@@ -5,7 +5,8 @@ Rule: a user never sees a traceback for something that is not a bug. ``describe_
 - ``ConfigError`` to its message, exit 2 (bad flags, environment or ``lash.toml``);
 - any other ``LashError`` to its message, exit 1; when a ``StoreError`` was caused by the disk
   (SQLite's "database or disk is full" / "readonly database", or an ``OSError``), the line says so:
-  ``disk full: ...``, ``permission denied: PATH``;
+  ``disk full: ...``, ``permission denied: PATH``; a ``CommitConflictError`` says that another
+  writer won and the turn was not saved;
 - an ``OSError`` to ``disk full``, ``permission denied: PATH``, ``read-only file system: PATH``
   or ``<reason>: PATH``, exit 1;
 - an ``ExceptionGroup`` (a task group around the real error) to its leaves, unwrapped;
@@ -28,7 +29,7 @@ from pathlib import Path
 import attrs
 import click
 
-from lash_kernel.errors import ConfigError, LashError, StoreError
+from lash_kernel.errors import CommitConflictError, ConfigError, LashError, StoreError
 from lash_kernel.text import valid_text
 
 __all__ = ["DEBUG_ENV", "ErrorReport", "debug_enabled", "describe_error", "leaf_errors", "report_error"]
@@ -36,9 +37,12 @@ __all__ = ["DEBUG_ENV", "ErrorReport", "debug_enabled", "describe_error", "leaf_
 #: Set to ``1`` to print the traceback of every error the CLI reports.
 DEBUG_ENV = "LASH_DEBUG"
 
-_SQLITE_FULL = 13
-_SQLITE_READONLY = 8
+# SQLite primary result codes (the low byte of ``sqlite3.Error.sqlite_errorcode``)
 _SQLITE_PERM = 3
+_SQLITE_READONLY = 8
+_SQLITE_IOERR = 10
+_SQLITE_FULL = 13
+_SQLITE_CANTOPEN = 14
 _DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 _PERMISSION = frozenset({errno.EACCES, errno.EPERM})
 
@@ -90,16 +94,35 @@ def _os_message(exc: OSError) -> str:
     return f"{reason[:1].lower()}{reason[1:]}{where}"
 
 
+def _no_space_left(path: Path) -> bool:
+    """True when the file system holding ``path`` (or its nearest existing parent) is full."""
+    for candidate in (path, *path.parents):
+        try:
+            st = os.statvfs(candidate)
+        except OSError:
+            continue
+        return st.f_blocks > 0 and st.f_bavail == 0
+    return False
+
+
 def _disk_message(exc: StoreError, db: Path | None) -> str | None:
-    """``disk full`` / ``permission denied`` when ``exc`` was caused by the disk, else None."""
+    """``disk full`` / ``permission denied`` when ``exc`` was caused by the disk, else None.
+
+    SQLite reports a full disk as ``SQLITE_FULL``, but also as an I/O or open error when the
+    WAL's shared-memory file cannot grow; those count as "disk full" only when the database's
+    file system really has no space left.
+    """
     for cause in _causes(exc):
         if isinstance(cause, OSError):
             return _os_message(cause)
         if isinstance(cause, sqlite3.Error):
             code = getattr(cause, "sqlite_errorcode", None)
             primary = code & 0xFF if isinstance(code, int) else None
+            full = f"disk full: cannot write {db}" if db is not None else "disk full"
             if primary == _SQLITE_FULL:
-                return f"disk full: cannot write {db}" if db is not None else "disk full"
+                return full
+            if primary in (_SQLITE_IOERR, _SQLITE_CANTOPEN) and db is not None and _no_space_left(db):
+                return full
             if primary in (_SQLITE_READONLY, _SQLITE_PERM):
                 return f"permission denied: {db} is read-only" if db is not None else f"permission denied: {exc}"
             return None
@@ -109,6 +132,8 @@ def _disk_message(exc: StoreError, db: Path | None) -> str | None:
 def _describe_leaf(exc: BaseException, db: Path | None) -> ErrorReport:
     if isinstance(exc, ConfigError):
         return ErrorReport(_line(str(exc)), 2)
+    if isinstance(exc, CommitConflictError):
+        return ErrorReport(_line(f"{exc} (another writer committed to this session first; this turn was not saved)"), 1)
     if isinstance(exc, StoreError):
         return ErrorReport(_line(_disk_message(exc, db) or str(exc)), 1)
     if isinstance(exc, LashError):

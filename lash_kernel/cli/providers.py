@@ -139,11 +139,11 @@ def check_base_url(url: str, *, source: str = "--base-url") -> str:
         ``url`` unchanged.
     Raises:
         ConfigError: not an absolute ``http``/``https`` URL with a host (and a valid port),
-            e.g. ``--base-url: 'not a url' is not an http(s) URL ...``.
+            e.g. ``--base-url: 'ftp://x' is not an http(s) URL; give the API root, ...``.
     """
     problem = base_url_problem(url)
     if problem is not None:
-        raise ConfigError(f"{source}: {url!r} {problem} (for example http://127.0.0.1:8080/v1)")
+        raise ConfigError(f"{source}: {url!r} {problem}; give the API root, e.g. http://127.0.0.1:8080/v1")
     return url
 
 
