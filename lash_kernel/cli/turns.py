@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import os
 import signal
+import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -268,6 +270,14 @@ def run(
 # ------------------------------------------------------------------------------- chat
 
 
+def _tolerant_stdin() -> None:
+    """Read stdin with undecodable bytes replaced (U+FFFD) instead of failing the chat."""
+    reconfigure = getattr(sys.stdin, "reconfigure", None)
+    if reconfigure is not None:
+        with contextlib.suppress(ValueError, OSError, io.UnsupportedOperation):
+            reconfigure(errors="replace")
+
+
 def _read_line(err: Console) -> str | None:
     """The next prompt line (valid Unicode, stripped), or None at end of input / Ctrl-C."""
     try:
@@ -320,6 +330,7 @@ def chat(
     )
     err = err_console()
     ctrl_c = _CtrlC()
+    _tolerant_stdin()
 
     async def go() -> None:
         async with _core(opts, err) as core:
