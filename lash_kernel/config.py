@@ -359,7 +359,7 @@ def _format(exc: BaseException, type_: Any) -> str:
 
 
 def _messages(exc: BaseException, table: str, source: str) -> list[str]:
-    out = []
+    out: list[str] = []
     for line in cattrs.transform_error(exc, path="$", format_exception=_format):
         message, _, path = line.rpartition(" @ ")
         keys = _path_keys(path)

@@ -12,7 +12,7 @@ import contextlib
 import os
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 from rich.console import Console
@@ -177,7 +177,8 @@ def plugin_command_host() -> Iterator[PluginHost]:
     with context_core() as core:
         # LashCore.plugin_host is being added by the plugin-system work; until then the core
         # itself is what lash_configure receives, so it is the host.
-        yield getattr(core, "plugin_host", core)
+        host = getattr(core, "plugin_host", None)
+        yield cast(PluginHost, host if host is not None else core)
 
 
 # ------------------------------------------------------------------------------- click plumbing
@@ -223,7 +224,7 @@ def json_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., 
 def turn_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """The options shared by ``run`` and ``chat``: provider, base URL, model, store, session,
     limits and system prompt."""
-    options = [
+    options: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
         click.option(
             "--provider",
             type=click.Choice(list(PROVIDERS)),

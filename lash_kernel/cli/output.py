@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from datetime import datetime
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from rich.console import Console
@@ -29,10 +29,12 @@ from lash_kernel.activity import (
 )
 from lash_kernel.messages import Message, ReasoningPart, ToolResultPart
 from lash_kernel.outcomes import Finished, Outcome, Stopped, outcome_json
-from lash_kernel.runtime.session import TurnResult
-from lash_kernel.store.base import SessionInfo
 from lash_kernel.text import SurrogateJoiner, valid_text
 from lash_kernel.usage import BUCKETS, TokenUsage, UsageReport
+
+if TYPE_CHECKING:
+    from lash_kernel.runtime.session import TurnResult
+    from lash_kernel.store.base import SessionInfo
 
 # ------------------------------------------------------------------------------- JSON shapes
 

@@ -17,7 +17,6 @@ from lash_kernel.errors import ConfigError, StoreError
 from lash_kernel.model import ModelClient
 from lash_kernel.store.base import Store
 from lash_kernel.store.memory import MemoryStore
-from lash_kernel.store.sqlite import SqliteStore
 
 # ------------------------------------------------------------------------------- providers
 
@@ -58,13 +57,17 @@ def _openrouter(api_key: str | None, base_url: str | None) -> ModelClient:
 def _openai_responses(api_key: str | None, base_url: str | None) -> ModelClient:
     from lash_kernel.providers.openai_responses import OpenAIResponsesProvider
 
-    return OpenAIResponsesProvider(api_key=api_key, **({"base_url": base_url} if base_url else {}))
+    if base_url:
+        return OpenAIResponsesProvider(api_key=api_key, base_url=base_url)
+    return OpenAIResponsesProvider(api_key=api_key)
 
 
 def _anthropic(api_key: str | None, base_url: str | None) -> ModelClient:
     from lash_kernel.providers.anthropic import AnthropicProvider
 
-    return AnthropicProvider(api_key=api_key, **({"base_url": base_url} if base_url else {}))
+    if base_url:
+        return AnthropicProvider(api_key=api_key, base_url=base_url)
+    return AnthropicProvider(api_key=api_key)
 
 
 #: Every ``--provider`` value, in ``--help`` order. Add a provider here and nowhere else.
@@ -201,6 +204,8 @@ def open_store(path: Path, *, create: bool = True) -> Store:
         CorruptStoreError: the file is not a (readable) lash database.
         StoreError: the file or its directory cannot be created or opened.
     """
+    from lash_kernel.store.sqlite import SqliteStore  # sqlite-utils: only when a store is opened
+
     path = path.expanduser()
     if not create and not path.exists():
         return MemoryStore()
