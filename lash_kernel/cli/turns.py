@@ -356,7 +356,8 @@ def chat(
                 except Exception as exc:  # one line, then the next prompt (bugs included)
                     view.end()
                     report_error(exc, db=opts.db)
-                    session = core.session(session.id)  # reload the head from the store
+                    with contextlib.suppress(Exception):  # if the store fails again, the next turn says so
+                        session = core.session(session.id)  # reload the head from the store
                     continue
                 view.end()
                 err.print(valid_text(summary(result)), style="dim", markup=False)
