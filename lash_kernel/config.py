@@ -21,11 +21,15 @@ jsonl = "trace.jsonl"
 
 from __future__ import annotations
 
+import errno
+import math
+import os
 import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 import cattrs
@@ -34,7 +38,15 @@ from cattrs.v import format_exception
 
 from lash_kernel.errors import ConfigError
 
-__all__ = ["CONFIG_FILE", "LashConfig", "PluginSelection", "find_config", "load_config", "structure_config"]
+__all__ = [
+    "CONFIG_FILE",
+    "LashConfig",
+    "PluginSelection",
+    "base_url_problem",
+    "find_config",
+    "load_config",
+    "structure_config",
+]
 
 #: The file ``find_config`` looks for in the working directory.
 CONFIG_FILE = "lash.toml"
@@ -57,6 +69,51 @@ class PluginSelection:
     strict: bool = False
 
 
+class _InvalidValues(ConfigError):
+    """Values of the right type but out of range: ``problems`` holds ``(key, message)`` pairs."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"key {key!r}: {message}" for key, message in problems))
+
+
+#: Keys that count something: integers >= 1.
+_COUNTS = ("max_turns", "max_output_tokens", "context_window")
+#: Keys that are durations in seconds: finite numbers > 0.
+_TIMEOUTS = ("tool_timeout_s", "request_timeout_s", "stream_idle_timeout_s")
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return repr(value)
+
+
+def base_url_problem(url: str) -> str | None:
+    """Why ``url`` is not a usable provider base URL, or None when it is.
+
+    Args:
+        url: the candidate, e.g. ``http://127.0.0.1:8080/v1``.
+    Returns:
+        A phrase to follow the quoted URL (``is not an http(s) URL``, ``has no host``, ...), or
+        None for an absolute ``http``/``https`` URL with a host and a valid port.
+    """
+    if not url.strip():
+        return "is empty"
+    if any(c.isspace() for c in url):
+        return "is not an http(s) URL (it contains whitespace)"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError:
+        return "has an invalid port or address"
+    if parts.scheme not in ("http", "https"):
+        return "is not an http(s) URL"
+    if not parts.hostname:
+        return "has no host"
+    return None
+
+
 @attrs.frozen(kw_only=True)
 class _Settings:
     """The top-level keys of ``lash.toml`` (``LashConfig`` documents them)."""
@@ -72,6 +129,26 @@ class _Settings:
     context_window: int | None = None
     tool_timeout_s: float | None = None
     request_timeout_s: float | None = None
+    stream_idle_timeout_s: float | None = None
+
+    def __attrs_post_init__(self) -> None:
+        problems: list[tuple[str, str]] = []
+        for key in _COUNTS:
+            value = getattr(self, key)
+            if value is not None and value < 1:
+                problems.append((key, f"must be an integer >= 1, got {_shown(value)}"))
+        for key in _TIMEOUTS:
+            value = getattr(self, key)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                problems.append((key, f"must be a number of seconds > 0, got {_shown(value)}"))
+        if self.temperature is not None and not (math.isfinite(self.temperature) and self.temperature >= 0):
+            problems.append(("temperature", f"must be a number >= 0, got {_shown(self.temperature)}"))
+        if self.base_url is not None:
+            problem = base_url_problem(self.base_url)
+            if problem is not None:
+                problems.append(("base_url", f"{self.base_url!r} {problem}"))
+        if problems:
+            raise _InvalidValues(problems)
 
 
 @attrs.frozen(kw_only=True)
@@ -91,6 +168,13 @@ class LashConfig(_Settings):
         context_window: the model's context window, tokens.
         tool_timeout_s: default per-tool timeout, seconds.
         request_timeout_s: deadline per model-call attempt, seconds.
+        stream_idle_timeout_s: seconds a model stream may stay silent (no bytes) before the
+            attempt fails and is retried like any stream fault; unset means the core's
+            default, 60.
+
+    Counts (``max_turns``, ``max_output_tokens``, ``context_window``) must be >= 1, timeouts
+    finite and > 0, ``temperature`` >= 0, ``base_url`` an http(s) URL; anything else is a
+    ``ConfigError`` naming the key and the value.
         plugins: which plugins load.
         plugin_tables: raw ``[plugins.<name>]`` tables by plugin name (validated when a core
             is built, against each plugin's config class).
@@ -115,7 +199,7 @@ class LashConfig(_Settings):
             "config_source": self.source,
         }
         for name in ("prompt", "max_turns", "max_output_tokens", "temperature", "context_window",
-                     "tool_timeout_s", "request_timeout_s"):
+                     "tool_timeout_s", "request_timeout_s", "stream_idle_timeout_s"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = value
@@ -123,8 +207,28 @@ class LashConfig(_Settings):
 
 
 def find_config(cwd: Path | None = None) -> Path | None:
-    """``lash.toml`` in ``cwd`` (default: the working directory), or None if there is none."""
-    candidate = (cwd or Path.cwd()) / CONFIG_FILE
+    """``lash.toml`` in ``cwd`` (default: the working directory), or None if there is none.
+
+    Raises:
+        ConfigError: the directory cannot be searched (``permission denied: PATH``) or the
+            working directory no longer exists; a ``lash.toml`` there may exist, so it is not
+            silently ignored.
+    """
+    try:
+        candidate = (cwd or Path.cwd()) / CONFIG_FILE
+    except OSError as exc:
+        raise ConfigError(f"cannot look for {CONFIG_FILE}: the working directory is gone ({exc.strerror})") from exc
+    try:
+        os.stat(candidate)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            raise ConfigError(
+                f"permission denied: {candidate} (cannot look for {CONFIG_FILE} in this directory; "
+                "pass --config FILE or set LASH_CONFIG)"
+            ) from exc
+        raise ConfigError(f"cannot look for {candidate}: {exc.strerror or exc}") from exc
     return candidate if candidate.is_file() else None
 
 
@@ -158,8 +262,10 @@ def load_config(path: Path | str | None = None, *, cwd: Path | None = None) -> L
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
+    except PermissionError as exc:
+        raise ConfigError(f"permission denied: {path} (cannot read the config file)") from exc
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config file: {exc}") from exc
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror or exc}") from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     source = str(path)
@@ -253,7 +359,7 @@ def _format(exc: BaseException, type_: Any) -> str:
 
 
 def _messages(exc: BaseException, table: str, source: str) -> list[str]:
-    out = []
+    out: list[str] = []
     for line in cattrs.transform_error(exc, path="$", format_exception=_format):
         message, _, path = line.rpartition(" @ ")
         keys = _path_keys(path)
@@ -288,6 +394,11 @@ def structure_config(data: Any, cls: type, *, source: str, table: str) -> Any:
     try:
         return _STRICT.structure(dict(data), cls)
     except cattrs.BaseValidationError as exc:
+        invalid = [e for e in exc.exceptions if isinstance(e, _InvalidValues)]
+        if invalid:  # the class accepted the types but rejected values (it names the keys)
+            head = f"{source}: [{table}]" if table else source
+            lines = [f"{head} key {key!r}: {message}" for e in invalid for key, message in e.problems]
+            raise ConfigError("\n".join(lines)) from exc
         raise ConfigError("\n".join(_messages(exc, table, source))) from exc
     except (TypeError, ValueError) as exc:
         where = f"[{table}]" if table else "top level"

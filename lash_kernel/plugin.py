@@ -35,6 +35,7 @@ imports no part of the runtime engine (driver, session, core, loader).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar, cast, runtime_checkable
 
@@ -145,6 +146,7 @@ __all__ = [
     "UsageKey",
     "UsageLedger",
     "UsageSourceRegistrar",
+    "command_host",
     "hookimpl",
     "tool",
 ]
@@ -464,3 +466,27 @@ class UsageSourceRegistrar(_Registrar):
                 f"usage source {name!r} from plugin {self.plugin!r} conflicts with plugin {self._sources[name][0]!r}"
             )
         self._sources[name] = (self.plugin, description)
+
+
+# ------------------------------------------------------------------------------------ CLI commands
+def command_host() -> AbstractContextManager[PluginHost]:
+    """For a plugin's ``lash`` subcommand: a core built from the running command's ``lash.toml``
+    (``--config``, else ``./lash.toml``), exactly as ``lash run`` builds it but without a model,
+    entered as a context manager that yields its ``PluginHost`` and closes the core on exit.
+
+    ```python
+    @click.command("status")
+    def status() -> None:
+        with command_host() as host:
+            click.echo(repr(host.stash.get(MY_KEY, None)))
+    ```
+
+    Returns:
+        A context manager yielding the ``PluginHost`` your ``lash_configure`` received.
+    Raises:
+        ConfigError: invalid ``lash.toml`` or plugin tables (the CLI prints it and exits 2).
+        PluginLoadError: strict loading and a plugin failed.
+    """
+    from lash_kernel.cli.context import plugin_command_host  # the CLI only when a command runs
+
+    return plugin_command_host()

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -726,3 +726,395 @@ def test_missing_config_file_is_an_error(tmp_path: Path) -> None:
     result = lash("--config", str(tmp_path / "nope.toml"), "plugins")
     assert result.exit_code == 2
     assert one_line(result.stderr) == f"error: {tmp_path / 'nope.toml'}: config file not found"
+
+
+# ------------------------------------------------------------------------------- one-line errors
+#
+# Each situation is produced for real and driven through the real CLI; every error must come
+# out as exactly one "error: ..." line (no traceback), with exit status 1 (2 for configuration).
+
+CONFLICT_PLUGIN = '''
+"""Test plugin: a tool that commits a turn to the running session from a second core."""
+import os
+
+from lash_kernel import LashCore, SqliteStore
+from lash_kernel.plugin import ToolContext, hookimpl, tool
+from lash_kernel.testing import ScriptedModel
+
+
+@tool
+async def interfere(ctx: ToolContext) -> str:
+    """Commit one turn to this session from a second core: another writer, mid-turn."""
+    model = ScriptedModel().enqueue_text("the other writer was here")
+    store = SqliteStore(os.environ["LASH_DB"])
+    try:
+        with LashCore(model_client=model, model="scripted", store=store, entry_points=False) as core:
+            await core.session(ctx.session_id).turn("meanwhile").run()
+    finally:
+        store.close()
+    return "done"
+
+
+@hookimpl
+def lash_register_tools(registry):
+    registry.add(interfere)
+'''
+
+
+@pytest.fixture
+def conflict_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Install (on sys.path, with a dist-info and a ``lash.plugins`` entry point) a plugin whose
+    ``interfere`` tool commits to the running session from a second core."""
+    site = tmp_path / "site"
+    info = site / "lash_conflict_plugin-0.1.dist-info"
+    info.mkdir(parents=True)
+    (site / "lash_conflict_plugin.py").write_text(CONFLICT_PLUGIN)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: lash-conflict-plugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[lash.plugins]\nconflict = lash_conflict_plugin\n")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.delitem(sys.modules, "lash_conflict_plugin", raising=False)
+
+
+def assert_one_error_line(text: str, *, starts: str) -> str:
+    """The last stderr line is the error, it starts with ``starts``, and nothing is a traceback."""
+    assert "Traceback" not in text
+    last = text.strip().splitlines()[-1]
+    assert last.startswith(starts), text
+    assert sum(line.startswith("error: ") for line in text.splitlines()) == 1, text
+    return last
+
+
+def test_commit_conflict_is_one_line(server: FakeOpenAI, db: Path, conflict_plugin: None) -> None:
+    server.tool_call("interfere", "{}").text("my answer")
+    result = lash("run", "--base-url", server.url, "--model", MODEL, "--db", str(db), "go", env={"LASH_DB": str(db)})
+    assert result.exit_code == 1
+    line = assert_one_error_line(result.stderr, starts="error: ")
+    assert "expected head revision 0" in line and "another writer committed to this session first" in line
+    (sid,) = _sessions(db)
+    turns = json.loads(lash("sessions", "show", sid, "--db", str(db), "--json").stdout)["turns"]
+    assert [t["messages"][0]["text"] for t in turns] == ["meanwhile"]  # only the other writer's turn
+
+
+def test_chat_prints_a_commit_conflict_and_carries_on(server: FakeOpenAI, db: Path, conflict_plugin: None) -> None:
+    server.tool_call("interfere", "{}").text("lost answer").text("second answer")
+    result = lash(
+        "chat", "--base-url", server.url, "--model", MODEL, "--db", str(db),
+        input="first\nsecond\n", env={"LASH_DB": str(db)},
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "Traceback" not in result.output
+    (error,) = [line for line in result.stderr.splitlines() if "error: " in line]
+    assert "expected head revision 0" in error
+    assert "second answer\n" in result.stdout
+    (sid,) = _sessions(db)
+    turns = json.loads(lash("sessions", "show", sid, "--db", str(db), "--json").stdout)["turns"]
+    assert [t["messages"][0]["text"] for t in turns] == ["meanwhile", "second"]
+
+
+class _FailingCommitStore(SqliteStore):
+    """A real SQLite store whose commit fails with ``error`` (set on the class by the test)."""
+
+    error: BaseException = RuntimeError("unset")
+
+    def commit_turn(self, *args: Any, **kwargs: Any) -> Any:
+        raise self.error
+
+
+def _failing_commit(monkeypatch: pytest.MonkeyPatch, error: BaseException) -> None:
+    import lash_kernel.cli.turns
+
+    class Store(_FailingCommitStore):
+        pass
+
+    Store.error = error
+    monkeypatch.setattr(lash_kernel.cli.turns, "open_store", lambda path, create=True: Store(path))
+
+
+def test_os_error_from_the_store_is_one_line(server: FakeOpenAI, db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    _failing_commit(monkeypatch, OSError(errno.ENOSPC, "No space left on device", str(db)))
+    server.text("hi")
+    result = lash("run", "--base-url", server.url, "--model", MODEL, "--db", str(db), "hi")
+    assert result.exit_code == 1
+    assert assert_one_error_line(result.stderr, starts="error: ") == f"error: disk full: {db}"
+
+    _failing_commit(monkeypatch, PermissionError(errno.EACCES, "Permission denied", str(db)))
+    server.text("hi")
+    result = lash("run", "--base-url", server.url, "--model", MODEL, "--db", str(db), "hi")
+    assert result.exit_code == 1
+    assert assert_one_error_line(result.stderr, starts="error: ") == f"error: permission denied: {db}"
+
+
+def test_a_bug_is_one_line_with_a_debug_hint(server: FakeOpenAI, db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _failing_commit(monkeypatch, ZeroDivisionError("boom"))
+    server.text("hi")
+    result = lash("run", "--base-url", server.url, "--model", MODEL, "--db", str(db), "hi")
+    assert result.exit_code == 1
+    line = assert_one_error_line(result.stderr, starts="error: ")
+    assert line == "error: internal error: ZeroDivisionError: boom (set LASH_DEBUG=1 for the traceback)"
+
+    server.text("hi")
+    result = lash("run", "--base-url", server.url, "--model", MODEL, "--db", str(db), "hi", env={"LASH_DEBUG": "1"})
+    assert result.exit_code == 1
+    assert "Traceback" in result.stderr and "ZeroDivisionError: boom" in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == line
+
+    server.text("one").text("two")
+    result = lash("chat", "--base-url", server.url, "--model", MODEL, "--db", str(db), input="a\nb\n")
+    assert result.exit_code == 0  # chat reports the bug and reads the next line
+    assert result.stderr.count("error: internal error: ZeroDivisionError: boom") == 2
+
+
+def test_bad_base_url_is_rejected_up_front(db: Path) -> None:
+    for url, problem in [
+        ("not a url", "'not a url' is not an http(s) URL"),
+        ("ftp://example.com/v1", "'ftp://example.com/v1' is not an http(s) URL"),
+        ("http://", "'http://' has no host"),
+        ("http://127.0.0.1:99999/v1", "'http://127.0.0.1:99999/v1' has an invalid port"),
+    ]:
+        result = lash("run", "--base-url", url, "--model", MODEL, "--db", str(db), "hi")
+        assert result.exit_code == 2, url
+        assert one_line(result.stderr).startswith(f"error: --base-url: {problem}"), result.stderr
+    assert not db.exists()  # rejected before the store was opened, let alone a request retried
+
+
+def _can_mount_tmpfs(where: Path) -> bool:
+    where.mkdir()
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(where)], capture_output=True, timeout=30
+    )
+    return proc.returncode == 0
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 256 KiB tmpfs (needs root, as in CI); skipped where mounting is not allowed."""
+    where = tmp_path / "small-disk"
+    try:
+        mounted = _can_mount_tmpfs(where)
+    except (OSError, subprocess.SubprocessError) as exc:
+        pytest.skip(f"cannot mount a tmpfs here ({exc}); test_os_error_from_the_store_is_one_line covers ENOSPC")
+    if not mounted:
+        pytest.skip("cannot mount a tmpfs here (not root?); test_os_error_from_the_store_is_one_line covers ENOSPC")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", str(where)], capture_output=True, timeout=30)
+
+
+def _fill(disk: Path) -> None:
+    fd = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT)
+    try:
+        while os.write(fd, b"\0" * 4096):
+            pass
+    except OSError as exc:
+        assert exc.errno == 28  # ENOSPC: the disk is full now
+    finally:
+        os.close(fd)
+
+
+def test_full_disk_is_one_line(server: FakeOpenAI, small_disk: Path) -> None:
+    db = small_disk / "lash.db"
+    server.text("first")
+    sid = run_json(server, db, "first")["session_id"]
+    _fill(small_disk)
+    server.text("second")
+    result = lash("run", "--base-url", server.url, "--model", MODEL, "--db", str(db), "--session", sid, "second")
+    assert result.exit_code == 1
+    assert assert_one_error_line(result.stderr, starts="error: ") == f"error: disk full: cannot write {db}"
+
+    server.text("third")
+    result = lash("chat", "--base-url", server.url, "--model", MODEL, "--db", str(db), "--session", sid, input="x\n")
+    assert "Traceback" not in result.output
+    assert f"error: disk full: cannot write {db}" in result.stderr
+
+
+def _drop_root_file_powers() -> None:
+    """In the child before exec: drop CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from the
+    bounding set, so the command runs as root but obeys file permission bits."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+        if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
+
+
+def bound_by_permissions(
+    cwd: Path, *args: str | bytes, preexec: Callable[[], None] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m lash_kernel ARGS`` in ``cwd`` so that file permission bits bind: as is for
+    a normal user; as root without the capabilities that let root ignore them (tests run as root
+    in CI). ``preexec`` runs in the child after the chdir. Skips where that cannot be arranged."""
+
+    def child() -> None:
+        if preexec is not None:
+            preexec()
+        if os.geteuid() == 0:
+            _drop_root_file_powers()
+
+    env = {**os.environ, "COLUMNS": "200"}
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "lash_kernel", *args], cwd=cwd, env=env, capture_output=True, text=True,
+            timeout=120, preexec_fn=child,
+        )
+    except subprocess.SubprocessError as exc:
+        pytest.skip(f"cannot run a command bound by file permissions here: {exc}")
+
+
+def test_read_only_database_file_is_permission_denied(server: FakeOpenAI, db: Path) -> None:
+    server.text("first")
+    sid = run_json(server, db, "first")["session_id"]
+    db.chmod(0o444)  # a read-only file in a writable directory
+    server.text("second")
+    proc = bound_by_permissions(db.parent, "run", "--base-url", server.url, "--model", MODEL, "--db", str(db), "x")
+    assert proc.returncode == 1, proc.stderr
+    line = assert_one_error_line(proc.stderr, starts="error: ")
+    assert line == f"error: permission denied: {db} is read-only"
+    proc = bound_by_permissions(db.parent, "run", "--base-url", server.url, "--db", str(db), "--session", sid, "y")
+    assert proc.returncode == 1
+    assert assert_one_error_line(proc.stderr, starts="error: ") == line
+    assert server.bodies[1:] == []  # refused before the model was asked
+
+
+def test_unsearchable_working_directory_is_permission_denied(tmp_path: Path) -> None:
+    cwd = tmp_path / "locked"
+    cwd.mkdir()
+    (cwd / "lash.toml").write_text('model = "from-the-file"\n')
+
+    def lock() -> None:
+        os.chmod(".", 0)  # after the chdir: the command starts in a directory it cannot search
+
+    try:
+        proc = bound_by_permissions(cwd, "run", "--base-url", "http://127.0.0.1:9/v1", "hi", preexec=lock)
+        assert proc.returncode == 2, proc.stderr
+        line = assert_one_error_line(proc.stderr, starts="error: ")
+        assert line.startswith(f"error: permission denied: {cwd / 'lash.toml'} (cannot look for lash.toml")
+        assert "--config" in line
+        help_proc = bound_by_permissions(cwd, "--help", preexec=lock)
+        assert help_proc.returncode == 0 and "Usage:" in help_proc.stdout  # help still works there
+    finally:
+        cwd.chmod(0o755)
+
+
+# ------------------------------------------------------------------------------- invalid Unicode
+
+
+def test_prompt_and_session_with_an_invalid_utf8_byte_from_argv(server: FakeOpenAI, db: Path) -> None:
+    server.text("ok")
+    proc = subprocess.run(
+        [sys.executable, "-m", "lash_kernel", "run", "--base-url", server.url, "--model", MODEL, "--db", str(db),
+         "--json", "--session", b"s\xff", b"caf\xe9?"],
+        env={**os.environ, "LC_ALL": "C.UTF-8", "PYTHONUTF8": "1"}, capture_output=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr.decode("utf-8", "replace")
+    out = json.loads(proc.stdout)
+    assert out["session_id"] == "s\ufffd"
+    assert server.bodies[0]["messages"][-1] == {"role": "user", "content": "caf\ufffd?"}
+
+
+def test_chat_line_with_an_invalid_utf8_byte(server: FakeOpenAI, db: Path) -> None:
+    server.text("ok")
+    proc = subprocess.run(
+        [sys.executable, "-m", "lash_kernel", "chat", "--base-url", server.url, "--model", MODEL, "--db", str(db)],
+        input=b"caf\xe9\n", env={**os.environ, "LC_ALL": "C.UTF-8", "PYTHONUTF8": "1"},
+        capture_output=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr.decode("utf-8", "replace")
+    assert b"Traceback" not in proc.stderr
+    assert server.bodies[0]["messages"][-1] == {"role": "user", "content": "caf\ufffd"}
+
+
+def test_live_view_survives_split_and_lone_surrogates_in_the_stream(server: FakeOpenAI, db: Path) -> None:
+    # a provider that escapes the two halves of one emoji into two chunks, then a lone half
+    server.text("\ud83d", "\ude00", " and ", "\ud800")
+    result = lash("run", "--base-url", server.url, "--model", MODEL, "--db", str(db), "hi")
+    assert result.stdout == "\U0001f600 and \ufffd\n"  # printed live, joined and replaced
+    assert "Traceback" not in result.output
+    if result.exit_code != 0:  # committing such text is the runtime's part; at worst it fails in one line
+        assert_one_error_line(result.stderr, starts="error: ")
+
+
+# ------------------------------------------------------------------------------- limits in lash.toml
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("request_timeout_s = -5\n", "key 'request_timeout_s': must be a number of seconds > 0, got -5"),
+        ("tool_timeout_s = 0\n", "key 'tool_timeout_s': must be a number of seconds > 0, got 0"),
+        ("stream_idle_timeout_s = -0.5\n", "key 'stream_idle_timeout_s': must be a number of seconds > 0, got -0.5"),
+        ("request_timeout_s = nan\n", "key 'request_timeout_s': must be a number of seconds > 0, got nan"),
+        ("request_timeout_s = inf\n", "key 'request_timeout_s': must be a number of seconds > 0, got inf"),
+        ("max_turns = -1\n", "key 'max_turns': must be an integer >= 1, got -1"),
+        ("max_output_tokens = 0\n", "key 'max_output_tokens': must be an integer >= 1, got 0"),
+        ("context_window = 0\n", "key 'context_window': must be an integer >= 1, got 0"),
+        ("temperature = -1.0\n", "key 'temperature': must be a number >= 0, got -1"),
+        ('base_url = "not a url"\n', "key 'base_url': 'not a url' is not an http(s) URL"),
+    ],
+)
+def test_limits_in_lash_toml_are_validated(server: FakeOpenAI, tmp_path: Path, text: str, message: str) -> None:
+    config = tmp_path / "lash.toml"
+    config.write_text(f'model = "{MODEL}"\n' + text)
+    result = lash("--config", str(config), "run", "--base-url", server.url, "--db", str(tmp_path / "x.db"), "hi")
+    assert result.exit_code == 2
+    assert one_line(result.stderr).startswith(f"error: {config} {message}")
+    assert server.bodies == []
+
+
+def test_every_bad_limit_is_reported_at_once(tmp_path: Path) -> None:
+    config = tmp_path / "lash.toml"
+    config.write_text("request_timeout_s = -5\nmax_turns = 0\n")
+    result = lash("--config", str(config), "plugins")
+    assert result.exit_code == 2
+    line = one_line(result.stderr)
+    assert "key 'max_turns'" in line and "key 'request_timeout_s'" in line
+
+
+def test_stream_idle_timeout_s_reaches_lash_core(
+    server: FakeOpenAI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import inspect
+
+    import lash_kernel.cli.turns
+    from lash_kernel.runtime.core import LashCore
+
+    accepted = inspect.signature(LashCore).parameters
+    seen: dict[str, Any] = {}
+
+    class Recording(LashCore):
+        def __init__(self, **kwargs: Any) -> None:
+            seen.update(kwargs)
+            super().__init__(**{k: v for k, v in kwargs.items() if k in accepted})
+
+    monkeypatch.setattr(lash_kernel.cli.turns, "LashCore", Recording)
+    config = tmp_path / "lash.toml"
+    config.write_text(f'model = "{MODEL}"\nstream_idle_timeout_s = 2.5\nrequest_timeout_s = 30\n')
+    server.text("ok")
+    result = lash("--config", str(config), "run", "--base-url", server.url, "--db", str(tmp_path / "x.db"), "hi")
+    assert result.exit_code == 0, result.stderr
+    assert seen["stream_idle_timeout_s"] == 2.5 and seen["request_timeout_s"] == 30.0
+
+
+def _core_takes(name: str) -> bool:
+    import inspect
+
+    from lash_kernel.runtime.core import LashCore
+
+    return name in inspect.signature(LashCore).parameters
+
+
+@pytest.mark.skipif(
+    not _core_takes("stream_idle_timeout_s"), reason="needs LashCore(stream_idle_timeout_s=...) (the runtime's part)"
+)
+def test_stream_idle_timeout_from_lash_toml_retries_a_silent_stream(server: FakeOpenAI, tmp_path: Path) -> None:
+    config = tmp_path / "lash.toml"
+    config.write_text(f'model = "{MODEL}"\nstream_idle_timeout_s = 0.5\n')
+    server.text("never ", "finished").text("recovered")
+    server.stall.set()  # the first reply goes silent for 3 s after its first delta
+    result = lash("--config", str(config), "run", "--base-url", server.url, "--db", str(tmp_path / "x.db"), "hi")
+    assert result.exit_code == 0, result.stderr
+    assert "retrying in" in result.stderr
+    assert len(server.bodies) == 2

@@ -2,13 +2,16 @@
 view of a streaming turn (prose to stdout, everything else dimly to stderr).
 
 Rule: no command logic here; commands in ``lash_kernel.cli`` decide, this module renders.
+Everything printed goes through ``valid_text`` first (``echo``, ``one_line``, the live view): model,
+tool and user text may hold lone surrogates, which a terminal stream cannot encode.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import datetime
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from rich.console import Console
@@ -26,14 +29,18 @@ from lash_kernel.activity import (
 )
 from lash_kernel.messages import Message, ReasoningPart, ToolResultPart
 from lash_kernel.outcomes import Finished, Outcome, Stopped, outcome_json
-from lash_kernel.runtime.session import TurnResult
-from lash_kernel.store.base import SessionInfo
+from lash_kernel.text import SurrogateJoiner, valid_text
 from lash_kernel.usage import BUCKETS, TokenUsage, UsageReport
+
+if TYPE_CHECKING:
+    from lash_kernel.runtime.session import TurnResult
+    from lash_kernel.store.base import SessionInfo
 
 # ------------------------------------------------------------------------------- JSON shapes
 
 
-def _outcome_dict(outcome: Outcome) -> dict[str, str]:
+def outcome_dict(outcome: Outcome) -> dict[str, str]:
+    """An outcome as JSON: ``outcome_json`` (``{type, ...}``) plus its ``text``."""
     return {**outcome_json(outcome), "text": outcome.text}
 
 
@@ -50,7 +57,7 @@ def turn_json(result: TurnResult) -> dict[str, Any]:
     return {
         "session_id": result.session_id,
         "turn_id": result.turn_id,
-        "outcome": _outcome_dict(result.outcome),
+        "outcome": outcome_dict(result.outcome),
         "text": result.text,
         "usage": result.total_usage().as_dict(),
         "tool_calls": [
@@ -66,7 +73,8 @@ def turn_json(result: TurnResult) -> dict[str, Any]:
     }
 
 
-def _message_json(message: Message) -> dict[str, Any]:
+def message_json(message: Message) -> dict[str, Any]:
+    """A stored message as JSON: ``{role, text, reasoning?, tool_calls?, tool_results?}``."""
     out: dict[str, Any] = {"role": message.role, "text": message.text}
     reasoning = "".join(p.text for p in message.parts if isinstance(p, ReasoningPart))
     if reasoning:
@@ -81,7 +89,8 @@ def _message_json(message: Message) -> dict[str, Any]:
     return out
 
 
-def _session_json(info: SessionInfo, pending: int) -> dict[str, Any]:
+def session_json(info: SessionInfo, pending: int) -> dict[str, Any]:
+    """One ``lash sessions list --json`` row; ``pending`` is the number of uncommitted inputs."""
     return {
         "session_id": info.session_id,
         "turns": info.head_revision,
@@ -91,45 +100,68 @@ def _session_json(info: SessionInfo, pending: int) -> dict[str, Any]:
     }
 
 
-# ------------------------------------------------------------------------------- helpers
+# ------------------------------------------------------------------------------- printing
 
 
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split()) or "(no detail)"
+def echo(text: str = "", *, nl: bool = True, err: bool = False) -> None:
+    """``click.echo`` that never fails on invalid Unicode: lone surrogates become U+FFFD.
+
+    Args:
+        text: what to print (model, tool or store text may hold lone surrogates).
+        nl: end with a newline.
+        err: print to stderr instead of stdout.
+    """
+    click.echo(valid_text(text), nl=nl, err=err)
 
 
-def _fail(message: str, code: int) -> NoReturn:
-    click.echo(f"error: {_one_line(message)}", err=True)
+def echo_json(obj: Any) -> None:
+    """Print ``obj`` as one line of JSON on stdout (non-ASCII kept; invalid Unicode replaced)."""
+    echo(json.dumps(obj, ensure_ascii=False))
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line (whitespace runs collapsed), valid Unicode; ``(no detail)`` if empty."""
+    return valid_text(" ".join(str(text).split())) or "(no detail)"
+
+
+def fail(message: str, code: int) -> NoReturn:
+    """Print ``error: <message>`` on one stderr line and exit with ``code`` (1 runtime, 2 config)."""
+    click.echo(f"error: {one_line(message)}", err=True)
     raise click.exceptions.Exit(code)
 
 
-def _err_console() -> Console:
+def err_console() -> Console:
+    """The rich console for stderr (status lines, warnings, reasoning); no highlighting."""
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def _out_console() -> Console:
+def out_console() -> Console:
+    """The rich console for stdout (tables); 200 columns wide when piped."""
     console = Console(highlight=False)
     if not console.is_terminal and not os.environ.get("COLUMNS"):
         console.width = 200  # piped: do not fold table cells at rich's 80-column default
     return console
 
 
-def _when(ts: float) -> str:
+def when(ts: float) -> str:
+    """A timestamp (seconds since the epoch) as local ``YYYY-MM-DD HH:MM:SS``."""
     return datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _answered(outcome: Outcome) -> bool:
+def answered(outcome: Outcome) -> bool:
     """True when the model answered: the CLI then exits 0."""
     return isinstance(outcome, Finished) or (isinstance(outcome, Stopped) and outcome.reason == "max_output_tokens")
 
 
-def _outcome_label(outcome: Outcome) -> str:
+def outcome_label(outcome: Outcome) -> str:
+    """``finished`` or ``stopped (<reason>)``."""
     if isinstance(outcome, Finished):
         return "finished"
     return f"stopped ({outcome.reason})"
 
 
-def _stop_error(outcome: Outcome) -> str:
+def stop_error(outcome: Outcome) -> str:
+    """The error message for a turn that did not answer: ``turn stopped (<reason>): <detail>``."""
     assert isinstance(outcome, Stopped)
     detail = f": {outcome.detail}" if outcome.detail else ""
     return f"turn stopped ({outcome.reason}){detail}"
@@ -146,12 +178,13 @@ def _tokens(usage: TokenUsage) -> str:
     return "tokens " + ", ".join(parts)
 
 
-def _summary(result: TurnResult) -> str:
-    return f"{_outcome_label(result.outcome)} · {_tokens(result.total_usage())} · session {result.session_id}"
+def summary(result: TurnResult) -> str:
+    """The one-line turn summary printed to stderr: outcome, tokens, session id."""
+    return f"{outcome_label(result.outcome)} · {_tokens(result.total_usage())} · session {result.session_id}"
 
 
 def _short(text: str, limit: int = 200) -> str:
-    text = _one_line(text) if text else ""
+    text = one_line(text) if text else ""  # valid Unicode
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -164,7 +197,9 @@ _BUCKET_HEADERS = {
 }
 
 
-def _usage_table(report: UsageReport, title: str) -> Table:
+def usage_table(report: UsageReport, title: str) -> Table:
+    """A rich table of ``report``: one row per (source, model), the five buckets and calls,
+    plus a total row when there is not exactly one row."""
     table = Table(title=title, title_justify="left")
     table.add_column("source")
     table.add_column("model", overflow="fold")
@@ -189,8 +224,17 @@ def _usage_table(report: UsageReport, title: str) -> Table:
 # ------------------------------------------------------------------------------- live turns
 
 
-class _LiveView:
-    """Renders a turn's activities as they arrive: prose to stdout, the rest dimly to stderr."""
+class LiveView:
+    """Renders a turn's activities as they arrive: prose to stdout, the rest dimly to stderr.
+
+    Never fails on invalid Unicode: a surrogate pair split across two deltas is joined
+    (``SurrogateJoiner``) and a lone surrogate is printed as U+FFFD.
+
+    Args:
+        err: the stderr console (tool calls, retries, warnings, reasoning).
+        prose: print the assistant's prose to stdout (off for ``--json``).
+        details: print everything else to stderr (off for ``--json``).
+    """
 
     def __init__(self, err: Console, *, prose: bool = True, details: bool = True) -> None:
         self.err = err
@@ -198,21 +242,22 @@ class _LiveView:
         self.details = details
         self._prose_open = False  # stdout holds prose not yet ended by a newline
         self._reasoning_open = False
+        self._prose_text = SurrogateJoiner()
+        self._reasoning_text = SurrogateJoiner()
 
     def __call__(self, activity: TurnActivity) -> None:
+        """Render one activity."""
         event = activity.event
         if isinstance(event, AssistantProseDelta):
             if self.prose and event.text:
                 self._end_reasoning()
-                click.echo(event.text, nl=False)
-                self._prose_open = not event.text.endswith("\n")
+                self._print_prose(self._prose_text.push(event.text))
             return
         if not self.details:
             return
         if isinstance(event, ReasoningProseDelta):
             if event.text:
-                self.err.print(event.text, style="dim italic", end="", markup=False)
-                self._reasoning_open = True
+                self._print_reasoning(self._reasoning_text.push(event.text))
             return
         if isinstance(event, ToolCallStarted):
             self._line(f"→ {event.name}({_short(event.arguments)})", "dim")
@@ -229,18 +274,30 @@ class _LiveView:
             # provider failures end the turn and are reported once, as the stop reason
             self._line(f"warning ({event.kind}): {_short(event.message)}", "dim yellow")
 
+    def _print_prose(self, text: str) -> None:
+        if text:
+            click.echo(text, nl=False)
+            self._prose_open = not text.endswith("\n")
+
+    def _print_reasoning(self, text: str) -> None:
+        if text:
+            self.err.print(text, style="dim italic", end="", markup=False)
+            self._reasoning_open = True
+
     def _end_reasoning(self) -> None:
+        self._print_reasoning(self._reasoning_text.flush())
         if self._reasoning_open:
             self.err.print()
             self._reasoning_open = False
 
     def _line(self, text: str, style: str) -> None:
         self.end()
-        self.err.print(text, style=style, markup=False)
+        self.err.print(valid_text(text), style=style, markup=False)
 
     def end(self) -> None:
         """Close any open line (prose on stdout, reasoning on stderr)."""
         self._end_reasoning()
+        self._print_prose(self._prose_text.flush())
         if self._prose_open:
             click.echo()
             self._prose_open = False

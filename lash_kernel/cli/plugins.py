@@ -14,10 +14,10 @@ import anyio
 import click
 from rich.table import Table
 
-from lash_kernel.cli.app import _LashGroup, context_core
-from lash_kernel.cli.output import _err_console, _fail, _one_line, _out_console
-from lash_kernel.runtime.core import LashCore
+from lash_kernel.cli.context import LashGroup, context_core
+from lash_kernel.cli.output import echo, echo_json, err_console, fail, one_line, out_console
 from lash_kernel.messages import ToolCallPart
+from lash_kernel.runtime.core import LashCore
 from lash_kernel.tools import Tool, ToolContext, ToolRegistry, execute_tool_call
 
 __all__ = ["plugins_command", "tools_group"]
@@ -61,23 +61,25 @@ def plugins_command(as_json: bool) -> None:
     with context_core() as core:
         data = _plugins_json(core)
     if as_json:
-        click.echo(json.dumps(data, ensure_ascii=False))
+        echo_json(data)
         return
     if not data["plugins"] and not data["failed"]:
-        _err_console().print("no plugins loaded: install one (pip install lash-tracing) or check lash.toml", style="dim")
+        err_console().print("no plugins loaded: install one (pip install lash-tracing) or check lash.toml", style="dim")
         return
     table = Table(title="lash plugins", title_justify="left")
     for column in ("#", "plugin", "distribution", "version", "origin", "hooks"):
         table.add_column(column, overflow="fold")
     for p in data["plugins"]:
         hooks = ", ".join(h.removeprefix("lash_") for h in p["hooks"]) or "-"
-        table.add_row(str(p["call_order"]), p["name"], p["distribution"] or "-", p["version"] or "-", p["origin"], hooks)
-    _out_console().print(table)
+        table.add_row(
+            str(p["call_order"]), p["name"], p["distribution"] or "-", p["version"] or "-", p["origin"], hooks
+        )
+    out_console().print(table)
     for failure in data["failed"]:
-        _err_console().print(f"failed: {_one_line(failure['error'])}", style="red", markup=False)
+        err_console().print(f"failed: {one_line(failure['error'])}", style="red", markup=False)
 
 
-@click.group("tools", cls=_LashGroup)
+@click.group("tools", cls=LashGroup)
 def tools_group() -> None:
     """Inspect and call the tools a session would see (host, plugin and MCP tools).
 
@@ -92,7 +94,7 @@ def tools_group() -> None:
 async def _catalog(core: LashCore) -> ToolRegistry:
     catalog, failures = await core.tool_catalog()
     for message in failures:
-        _err_console().print(f"warning: {_one_line(message)}", style="dim yellow", markup=False)
+        err_console().print(f"warning: {one_line(message)}", style="dim yellow", markup=False)
     return catalog
 
 
@@ -107,7 +109,10 @@ def _tool_json(catalog: ToolRegistry, t: Tool) -> dict[str, Any]:
 
 
 @tools_group.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of {name, description, provider, input_schema, output_schema}.")
+@click.option(
+    "--json", "as_json", is_flag=True,
+    help="Print a JSON array of {name, description, provider, input_schema, output_schema}.",
+)
 def tools_list(as_json: bool) -> None:
     """List the tool catalog: name, providing plugin, description (and schemas with --json)."""
 
@@ -118,10 +123,10 @@ def tools_list(as_json: bool) -> None:
 
     rows = anyio.run(go, backend="asyncio")
     if as_json:
-        click.echo(json.dumps(rows, ensure_ascii=False))
+        echo_json(rows)
         return
     if not rows:
-        _err_console().print("no tools: install a plugin that provides some, or configure one in lash.toml", style="dim")
+        err_console().print("no tools: install a plugin that provides some, or configure one in lash.toml", style="dim")
         return
     table = Table(title=f"lash tools ({len(rows)})", title_justify="left")
     for column in ("tool", "provider", "arguments", "description"):
@@ -132,7 +137,7 @@ def tools_list(as_json: bool) -> None:
             for name in row["input_schema"].get("properties", {})
         )
         table.add_row(row["name"], row["provider"] or "-", args or "-", row["description"].split("\n", 1)[0])
-    _out_console().print(table)
+    out_console().print(table)
 
 
 @tools_group.command("call")
@@ -152,9 +157,9 @@ def tools_call(name: str, arguments: str, as_json: bool) -> None:
     try:
         parsed = json.loads(arguments)
     except json.JSONDecodeError as exc:
-        _fail(f"--args is not valid JSON: {exc}", 2)
+        fail(f"--args is not valid JSON: {exc}", 2)
     if not isinstance(parsed, dict):
-        _fail(f"--args must be a JSON object, got {type(parsed).__name__}", 2)
+        fail(f"--args must be a JSON object, got {type(parsed).__name__}", 2)
 
     async def go() -> Any:
         with context_core() as core:
@@ -162,11 +167,11 @@ def tools_call(name: str, arguments: str, as_json: bool) -> None:
             found = catalog.get(name)
             if found is None:
                 known = ", ".join(catalog.names()) or "none"
-                _fail(f"unknown tool {name!r}; available tools: {known}", 2)
+                fail(f"unknown tool {name!r}; available tools: {known}", 2)
             call = ToolCallPart(id="cli", name=name, arguments=arguments)
             ctx = ToolContext(
                 session_id="cli", turn_id="cli", call_id="cli", tool_name=name,
-                on_progress=lambda done, total, message: _err_console().print(
+                on_progress=lambda done, total, message: err_console().print(
                     f"progress: {done:g}{'' if total is None else f'/{total:g}'} {message or ''}",
                     style="dim", markup=False,
                 ),
@@ -175,15 +180,19 @@ def tools_call(name: str, arguments: str, as_json: bool) -> None:
 
     result = anyio.run(go, backend="asyncio")
     if as_json:
-        click.echo(json.dumps({
+        echo_json({
             "name": name,
             "is_error": result.is_error,
             "output": result.output,
-            "attachments": [{"media_type": a.media_type, "bytes_base64": len(a.data), "name": a.name} for a in result.attachments],
-        }, ensure_ascii=False))
+            "attachments": [
+                {"media_type": a.media_type, "bytes_base64": len(a.data), "name": a.name} for a in result.attachments
+            ],
+        })
     else:
-        click.echo(result.output)
+        echo(result.output)
         for a in result.attachments:
-            _err_console().print(f"attachment: {a.media_type} ({len(a.data)} base64 chars) {a.name}", style="dim", markup=False)
+            err_console().print(
+                f"attachment: {a.media_type} ({len(a.data)} base64 chars) {a.name}", style="dim", markup=False
+            )
     if result.is_error:
         raise SystemExit(1)

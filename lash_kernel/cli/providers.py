@@ -12,11 +12,11 @@ from pathlib import Path
 
 import attrs
 
+from lash_kernel.config import base_url_problem
 from lash_kernel.errors import ConfigError, StoreError
 from lash_kernel.model import ModelClient
 from lash_kernel.store.base import Store
 from lash_kernel.store.memory import MemoryStore
-from lash_kernel.store.sqlite import SqliteStore
 
 # ------------------------------------------------------------------------------- providers
 
@@ -57,13 +57,17 @@ def _openrouter(api_key: str | None, base_url: str | None) -> ModelClient:
 def _openai_responses(api_key: str | None, base_url: str | None) -> ModelClient:
     from lash_kernel.providers.openai_responses import OpenAIResponsesProvider
 
-    return OpenAIResponsesProvider(api_key=api_key, **({"base_url": base_url} if base_url else {}))
+    if base_url:
+        return OpenAIResponsesProvider(api_key=api_key, base_url=base_url)
+    return OpenAIResponsesProvider(api_key=api_key)
 
 
 def _anthropic(api_key: str | None, base_url: str | None) -> ModelClient:
     from lash_kernel.providers.anthropic import AnthropicProvider
 
-    return AnthropicProvider(api_key=api_key, **({"base_url": base_url} if base_url else {}))
+    if base_url:
+        return AnthropicProvider(api_key=api_key, base_url=base_url)
+    return AnthropicProvider(api_key=api_key)
 
 
 #: Every ``--provider`` value, in ``--help`` order. Add a provider here and nowhere else.
@@ -127,6 +131,25 @@ def check_provider(name: str, base_url: str | None, env: Mapping[str, str]) -> P
     return choice
 
 
+def check_base_url(url: str, *, source: str = "--base-url") -> str:
+    """Validate a provider base URL before anything is built or sent.
+
+    Args:
+        url: the value given, e.g. ``http://127.0.0.1:8080/v1``.
+        source: how the error names where the value came from (``--base-url``, or
+            ``<file> key 'base_url'``).
+    Returns:
+        ``url`` unchanged.
+    Raises:
+        ConfigError: not an absolute ``http``/``https`` URL with a host (and a valid port),
+            e.g. ``--base-url: 'ftp://x' is not an http(s) URL; give the API root, ...``.
+    """
+    problem = base_url_problem(url)
+    if problem is not None:
+        raise ConfigError(f"{source}: {url!r} {problem}; give the API root, e.g. http://127.0.0.1:8080/v1")
+    return url
+
+
 def build_provider(name: str, base_url: str | None, env: Mapping[str, str]) -> ModelClient:
     """Build the model client for ``--provider name``.
 
@@ -141,9 +164,12 @@ def build_provider(name: str, base_url: str | None, env: Mapping[str, str]) -> M
     Returns:
         The provider.
     Raises:
-        ConfigError: unknown provider, or no key and no base URL. The message says what to set.
+        ConfigError: unknown provider, no key and no base URL, or an invalid base URL. The
+            message says what to set.
     """
     choice = check_provider(name, base_url, env)
+    if base_url:
+        check_base_url(base_url)
     return choice.factory(env.get(choice.key_env) or None, base_url or None)
 
 
@@ -178,6 +204,8 @@ def open_store(path: Path, *, create: bool = True) -> Store:
         CorruptStoreError: the file is not a (readable) lash database.
         StoreError: the file or its directory cannot be created or opened.
     """
+    from lash_kernel.store.sqlite import SqliteStore  # sqlite-utils: only when a store is opened
+
     path = path.expanduser()
     if not create and not path.exists():
         return MemoryStore()

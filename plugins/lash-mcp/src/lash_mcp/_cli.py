@@ -1,8 +1,9 @@
 """``lash mcp``: the configured MCP servers, their state and tool counts.
 
-Rule: builds a core from ``lash.toml`` exactly as ``lash run`` would (``context_core``), so
-what it shows is what a session would see; connects every enabled server (in parallel) to
-report its real state.
+Rule: builds a core from ``lash.toml`` exactly as ``lash run`` would
+(``lash_kernel.plugin.command_host``), so what it shows is what a session would see; connects
+every enabled server (in parallel) to report its real state. Imports only ``lash_kernel.plugin``
+and click from the kernel side, like any plugin.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import json
 from typing import Any
 
 import click
+
+from lash_kernel.plugin import command_host
 
 __all__ = ["mcp_group"]
 
@@ -53,13 +56,11 @@ def mcp_list(as_json: bool, no_connect: bool) -> None:
     Every enabled server is started (stdio) or contacted (HTTP) in parallel, within its init
     timeout, then closed again. Exit status 1 when a server failed.
     """
-    from lash_kernel.cli import context_core
-
     from lash_mcp.plugin import get_manager
 
-    with context_core() as core:
+    with command_host() as host:
         try:
-            manager = get_manager(core)
+            manager = get_manager(host)
         except LookupError as exc:
             raise click.ClickException(str(exc)) from None
         statuses = manager.status() if no_connect else manager.connect()

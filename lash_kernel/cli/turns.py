@@ -1,0 +1,368 @@
+"""``lash run`` and ``lash chat``: drive turns through ``Session.turn`` and ``Turn.stream``.
+
+Rule: the CLI is a host like any other. It builds a provider (``build_provider``), opens a store
+(``open_store``), wraps them in a ``LashCore`` and drives turns; it never reaches into the driver
+or the machine. Text from argv and stdin is made valid Unicode (``valid_text``) before it
+becomes a turn; every error is one ``error: ...`` line (``lash chat`` then reads the next line).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import os
+import signal
+import sys
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from types import FrameType
+
+import anyio
+import attrs
+import click
+from rich.console import Console
+
+from lash_kernel.activity import TurnActivity
+from lash_kernel.cli.context import (
+    cli_state,
+    config_db,
+    core_options,
+    current_config,
+    json_option,
+    turn_options,
+    warn_failures,
+)
+from lash_kernel.cli.errors import report_error
+from lash_kernel.cli.output import (
+    LiveView,
+    answered,
+    echo_json,
+    err_console,
+    fail,
+    one_line,
+    out_console,
+    stop_error,
+    summary,
+    turn_json,
+    usage_table,
+)
+from lash_kernel.cli.providers import (
+    build_provider,
+    check_base_url,
+    check_provider,
+    default_db_path,
+    default_provider,
+    open_store,
+)
+from lash_kernel.config import LashConfig
+from lash_kernel.errors import ConfigError
+from lash_kernel.runtime.core import LashCore
+from lash_kernel.runtime.session import Session, Turn, TurnResult
+from lash_kernel.text import valid_text
+
+__all__ = ["chat", "run"]
+
+
+class _CtrlC:
+    """SIGINT policy: during a turn the first Ctrl-C cancels the turn (it commits as
+    ``Stopped(cancelled)``); outside a turn, or a second time, it raises ``KeyboardInterrupt``."""
+
+    def __init__(self) -> None:
+        self._turn: Turn | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._cancelling = False
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        """Install the handler for the duration (main thread only; elsewhere a no-op)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.signal(signal.SIGINT, self._handle)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    @contextlib.contextmanager
+    def cancels(self, turn: Turn) -> Iterator[None]:
+        """While active, Ctrl-C cancels ``turn``. Call from inside the event loop."""
+        self._turn, self._loop, self._cancelling = turn, asyncio.get_running_loop(), False
+        try:
+            yield
+        finally:
+            self._turn = self._loop = None
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        turn, loop = self._turn, self._loop
+        if turn is not None and loop is not None and not self._cancelling:
+            self._cancelling = True
+            loop.call_soon_threadsafe(turn.cancel, "cancelled with Ctrl-C")
+            return
+        raise KeyboardInterrupt
+
+
+async def _drive(
+    session: Session,
+    prompt: str,
+    *,
+    max_turns: int | None,
+    max_tokens: int | None,
+    view: Callable[[TurnActivity], None],
+    ctrl_c: _CtrlC,
+) -> TurnResult:
+    """Run one turn on ``session``, feeding each activity to ``view``; return its result."""
+    turn = session.turn(valid_text(prompt), max_turns=max_turns, max_output_tokens=max_tokens)
+    with ctrl_c.cancels(turn):
+        async with contextlib.aclosing(turn.stream()) as stream:  # type: ignore[type-var]
+            async for activity in stream:
+                view(activity)
+    return turn.result
+
+
+@attrs.frozen(kw_only=True)
+class _TurnOptions:
+    """Options shared by ``run`` and ``chat``, resolved against the environment."""
+
+    provider: str
+    base_url: str | None
+    model: str
+    db: Path
+    session: str | None
+    max_tokens: int | None
+    max_turns: int | None
+    system: str | None
+    config: LashConfig = LashConfig()
+
+
+def _resolve(
+    *,
+    provider: str | None,
+    base_url: str | None,
+    model: str | None,
+    db: Path | None,
+    session: str | None,
+    max_tokens: int | None,
+    max_turns: int | None,
+    system: str | None,
+) -> _TurnOptions:
+    """Flags win over ``lash.toml``, which wins over the environment's defaults. Every
+    configuration error is raised here, before anything is opened or sent."""
+    env = os.environ
+    config = current_config()
+    if base_url is not None:
+        check_base_url(base_url)  # lash.toml's base_url was checked when it was read
+    base_url = base_url or config.base_url
+    name = provider or config.provider or default_provider(base_url, env)
+    check_provider(name, base_url, env)
+    model = model or config.model
+    if not model:
+        if not base_url:
+            raise ConfigError("pass --model, set LASH_MODEL, or set model in lash.toml (for example gpt-4o-mini)")
+        model = "default"
+    return _TurnOptions(
+        provider=name,
+        base_url=base_url or None,
+        model=model,
+        db=db or config_db(config) or default_db_path(env),
+        session=valid_text(session) if session else None,
+        max_tokens=max_tokens or config.max_output_tokens,
+        max_turns=max_turns or config.max_turns,
+        system=valid_text(system) if system is not None else config.prompt,
+        config=config,
+    )
+
+
+@contextlib.asynccontextmanager
+async def _core(opts: _TurnOptions, err: Console) -> AsyncIterator[LashCore]:
+    """Provider + store + core for one command; everything is closed on exit."""
+    client = build_provider(opts.provider, opts.base_url, os.environ)
+    try:
+        state = cli_state()
+        if state is not None:
+            state.db = opts.db  # named in disk errors
+        store = open_store(opts.db, create=True)
+        try:
+            options = core_options(opts.config, os.environ) | {"prompt": opts.system}
+            with LashCore(model_client=client, model=opts.model, store=store, **options) as core:
+                warn_failures(core, err)
+                yield core
+        finally:
+            store.close()
+    finally:
+        await client.aclose()
+
+
+# ------------------------------------------------------------------------------- run
+
+
+@click.command()
+@click.argument("prompt")
+@turn_options
+@json_option("Print exactly one JSON object: {session_id, turn_id, outcome, text, usage, tool_calls}.")
+def run(
+    prompt: str,
+    provider: str | None,
+    base_url: str | None,
+    model: str | None,
+    db: Path | None,
+    session_id: str | None,
+    max_tokens: int | None,
+    max_turns: int | None,
+    system: str | None,
+    as_json: bool,
+) -> None:
+    """Run one turn: send PROMPT, stream the answer, commit the turn.
+
+    Prose streams to stdout; tool calls, retries and a summary line (outcome, tokens, session
+    id) go to stderr. Exit status 0 when the model answered (also when it hit --max-tokens),
+    1 when the turn stopped for another reason or failed, 2 for configuration errors. Errors
+    are one line: "error: ..." (set LASH_DEBUG=1 for a traceback).
+
+    \b
+    Examples:
+      lash run "What is 2 + 2?" --model gpt-4o-mini
+      lash run --base-url http://127.0.0.1:8080/v1 --max-tokens 64 "Say hello"
+      lash run --session 3f2a... "And in French?"
+      lash run --json "Say hello" | jq .usage
+    """
+    opts = _resolve(
+        provider=provider,
+        base_url=base_url,
+        model=model,
+        db=db,
+        session=session_id,
+        max_tokens=max_tokens,
+        max_turns=max_turns,
+        system=system,
+    )
+    err = err_console()
+    view = LiveView(err, prose=not as_json, details=not as_json)
+    ctrl_c = _CtrlC()
+
+    async def go() -> TurnResult:
+        async with _core(opts, err) as core:
+            try:
+                with core.session(opts.session) as session:
+                    return await _drive(
+                        session,
+                        prompt,
+                        max_turns=opts.max_turns,
+                        max_tokens=opts.max_tokens,
+                        view=view,
+                        ctrl_c=ctrl_c,
+                    )
+            finally:
+                view.end()
+
+    with ctrl_c.installed():
+        result = anyio.run(go, backend="asyncio")
+    if as_json:
+        echo_json(turn_json(result))
+    else:
+        err.print(valid_text(summary(result)), style="dim", markup=False)
+    if not answered(result.outcome):
+        fail(stop_error(result.outcome), 1)
+
+
+# ------------------------------------------------------------------------------- chat
+
+
+def _tolerant_stdin() -> None:
+    """Read stdin with undecodable bytes replaced (U+FFFD) instead of failing the chat."""
+    reconfigure = getattr(sys.stdin, "reconfigure", None)
+    if reconfigure is not None:
+        with contextlib.suppress(ValueError, OSError, io.UnsupportedOperation):
+            reconfigure(errors="replace")
+
+
+def _read_line(err: Console) -> str | None:
+    """The next prompt line (valid Unicode, stripped), or None at end of input / Ctrl-C."""
+    try:
+        line = click.prompt("", prompt_suffix="> ", default="", show_default=False, err=True)
+    except click.Abort:
+        err.print()
+        return None
+    except UnicodeDecodeError:
+        err.print("error: that line is not valid text in the terminal's encoding; type it again",
+                  style="red", markup=False)
+        return ""
+    return valid_text(str(line)).strip()
+
+
+@click.command()
+@turn_options
+def chat(
+    provider: str | None,
+    base_url: str | None,
+    model: str | None,
+    db: Path | None,
+    session_id: str | None,
+    max_tokens: int | None,
+    max_turns: int | None,
+    system: str | None,
+) -> None:
+    """Chat interactively: each line you type is one turn, streamed live.
+
+    \b
+    Commands:
+      /usage   this session's token usage by source and model
+      /exit    quit (so do Ctrl-D and Ctrl-C at the prompt)
+    Ctrl-C while the model is answering cancels that turn (it is still committed). An error
+    in one turn is printed on one line and the chat goes on.
+
+    \b
+    Examples:
+      lash chat --model gpt-4o-mini
+      lash chat --base-url http://127.0.0.1:8080/v1 --session my-task
+    """
+    opts = _resolve(
+        provider=provider,
+        base_url=base_url,
+        model=model,
+        db=db,
+        session=session_id,
+        max_tokens=max_tokens,
+        max_turns=max_turns,
+        system=system,
+    )
+    err = err_console()
+    ctrl_c = _CtrlC()
+    _tolerant_stdin()
+
+    async def go() -> None:
+        async with _core(opts, err) as core:
+            session = core.session(opts.session)
+            err.print(f"lash chat · session {session.id} · /usage, /exit", style="dim", markup=False)
+            while True:
+                text = _read_line(err)
+                if text is None or text in ("/exit", "/quit"):
+                    return
+                if not text:
+                    continue
+                if text == "/usage":
+                    out_console().print(usage_table(session.usage_report(), f"usage: session {session.id}"))
+                    continue
+                if text.startswith("/"):
+                    err.print(f"unknown command {text.split()[0]}; try /usage or /exit", style="yellow", markup=False)
+                    continue
+                view = LiveView(err)
+                try:
+                    result = await _drive(
+                        session, text, max_turns=opts.max_turns, max_tokens=opts.max_tokens, view=view, ctrl_c=ctrl_c
+                    )
+                except Exception as exc:  # one line, then the next prompt (bugs included)
+                    view.end()
+                    report_error(exc, db=opts.db)
+                    with contextlib.suppress(Exception):  # if the store fails again, the next turn says so
+                        session = core.session(session.id)  # reload the head from the store
+                    continue
+                view.end()
+                err.print(valid_text(summary(result)), style="dim", markup=False)
+                if not answered(result.outcome):
+                    err.print(f"error: {one_line(stop_error(result.outcome))}", style="red", markup=False)
+
+    with ctrl_c.installed():
+        anyio.run(go, backend="asyncio")
