@@ -10,13 +10,13 @@ import pytest
 
 import lash_kernel.runtime.machine as machine_module
 from lash_kernel.activity import ModelRequestStarted, ToolCallCompleted, ToolCallStarted, UsageReported
-from lash_kernel.runtime.effects import CallModel, EmitActivity, FinishTurn, RunTools
 from lash_kernel.errors import MachineStateError
+from lash_kernel.messages import Message, TextPart, ToolCallPart, ToolResultPart
+from lash_kernel.model import ModelResponse
+from lash_kernel.outcomes import Finished, Stopped
+from lash_kernel.runtime.effects import CallModel, EmitActivity, FinishTurn, RunTools
 from lash_kernel.runtime.events import CancelRequested, ModelFailed, ModelResponded, ToolCallFinished, TurnFailed
 from lash_kernel.runtime.machine import MachineConfig, TurnMachine, TurnState
-from lash_kernel.messages import Message, TextPart, ToolCallPart, ToolResultPart
-from lash_kernel.outcomes import Finished, Stopped
-from lash_kernel.model import ModelResponse
 from lash_kernel.usage import TokenUsage, UsageKey
 
 
@@ -91,7 +91,8 @@ def test_two_tool_calls_results_fed_out_of_order_return_in_call_order():
     finish = out[-1]
     assert finish.outcome == Finished(text="done")
     assert [msg.role for msg in finish.messages] == ["user", "assistant", "tool", "assistant"]
-    assert finish.usage.entries == ((UsageKey(source="turn", model="m"), TokenUsage(input_tokens=20, output_tokens=4), 2),)
+    key = UsageKey(source="turn", model="m")
+    assert finish.usage.entries == ((key, TokenUsage(input_tokens=20, output_tokens=4), 2),)
     usage_events = [e.event for e in out if isinstance(e, EmitActivity) and isinstance(e.event, UsageReported)]
     assert usage_events[0].cumulative == TokenUsage(input_tokens=20, output_tokens=4)
 

@@ -52,8 +52,11 @@ from lash_kernel.activity import (
     UsageReported,
 )
 from lash_kernel.directives import AbortTurn, InjectMessages
-from lash_kernel.runtime.effects import CallModel, Checkpoint, Effect, EmitActivity, FinishTurn, RunTools
 from lash_kernel.errors import MachineStateError
+from lash_kernel.messages import Message, ToolCallPart, ToolResultPart, repair_history
+from lash_kernel.model import ModelRequest, ToolSpec
+from lash_kernel.outcomes import Finished, Outcome, Stopped, StopReason
+from lash_kernel.runtime.effects import CallModel, Checkpoint, Effect, EmitActivity, FinishTurn, RunTools
 from lash_kernel.runtime.events import (
     CancelRequested,
     CheckpointResolved,
@@ -63,9 +66,6 @@ from lash_kernel.runtime.events import (
     ToolCallFinished,
     TurnFailed,
 )
-from lash_kernel.messages import Message, ToolCallPart, ToolResultPart, repair_history
-from lash_kernel.outcomes import Finished, Outcome, StopReason, Stopped
-from lash_kernel.model import ModelRequest, ToolSpec
 from lash_kernel.usage import TokenUsage, UsageKey, UsageLedger
 
 __all__ = ["START_TARGETS", "MachineConfig", "MachineProtocol", "TurnMachine", "TurnState"]
