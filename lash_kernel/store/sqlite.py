@@ -765,7 +765,7 @@ class SqliteStore:
             RecordDecodeError: the stored outcome cannot be decoded.
             StoreError: a database failure, or the store is closed.
         """
-        with self._call("get_turn") as conn:
+        with self._call("get_turn", tx=False) as conn:
             row = conn.execute(
                 "SELECT revision, outcome, committed_at, node_ids FROM turns WHERE session_id = ? AND turn_id = ?",
                 (session_id, turn_id),
