@@ -130,7 +130,8 @@ def decode_plugin_record(text: str, record_types: Mapping[str, tuple[str, type]]
         RecordDecodeError: bad JSON, an unknown kind, or data that does not fit the class.
     """
     raw = loads(text, dict)
-    entry = record_types.get(raw.get("kind"))
+    kind = raw.get("kind")
+    entry = record_types.get(kind) if isinstance(kind, str) else None
     if entry is None:
         raise RecordDecodeError(f"no registered record type for kind {raw.get('kind')!r}")
     return structure(raw.get("data", {}), entry[1])

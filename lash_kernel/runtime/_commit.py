@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 import attrs
 
@@ -41,7 +42,7 @@ def valid_finish(effect: FinishTurn) -> FinishTurn:
 
 
 def _valid_outcome(outcome: Outcome) -> Outcome:
-    changes = {}
+    changes: dict[str, Any] = {}
     for field in ("text", "detail"):
         value = getattr(outcome, field, None)
         if isinstance(value, str) and (fixed := valid_text(value)) is not value:

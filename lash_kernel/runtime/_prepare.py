@@ -74,7 +74,9 @@ async def prepare(ctx: TurnContext, user_input: Message, config: MachineConfig) 
         The settled turn. A plugin that failed or stopped the turn sets ``abort``.
     """
     hooks = ctx.hooks
-    tools, notices, abort, system = ctx.rt.tools, (), None, config.system
+    tools, system = ctx.rt.tools, config.system
+    notices: tuple[ActivityEvent, ...] = ()
+    abort: str | None = None
     try:
         if ctx.rt.catalog is not None:
             tools, failures = await ctx.rt.catalog()

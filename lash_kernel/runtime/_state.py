@@ -279,8 +279,12 @@ class TurnContext:
         while self._hook_errors:
             _log.error("%s", self._hook_errors.pop(0))
 
-    def trace(self, kind: TraceKind, span_id: str, parent: str | None, **attributes: Any) -> None:
-        """Hand one ``TraceRecord`` to tracing plugins (callers check ``self.tracing`` first)."""
+    def trace(self, kind: TraceKind, span_id: str, parent: str | None, /, **attributes: Any) -> None:
+        """Hand one ``TraceRecord`` to tracing plugins (callers check ``self.tracing`` first).
+
+        ``kind``, ``span_id`` and ``parent`` are positional-only, so ``attributes`` may hold
+        any name (the ``error`` record has a ``kind`` attribute of its own).
+        """
         record = TraceRecord(
             kind=kind,
             time_s=self.rt.clock(),

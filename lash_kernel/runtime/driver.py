@@ -181,7 +181,7 @@ class _Turn:
 
     async def _perform(self, effect: Effect) -> list[Effect]:
         """Perform one effect under the turn's cancel scope; return the effects that follow."""
-        control, out = self.ctx.control, []
+        control, out = self.ctx.control, list[Effect]()
         with control.cancellable() as scope:
             try:
                 await self._dispatch(effect, out)

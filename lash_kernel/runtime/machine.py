@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, NoReturn, Protocol, runtime_checkable
 
 import attrs
 
@@ -387,7 +387,7 @@ class TurnMachine:
         if request_id != self._request_id:
             self._fail(f"response for {request_id!r} but the open request is {self._request_id!r}")
 
-    def _fail(self, message: str) -> None:
+    def _fail(self, message: str) -> NoReturn:
         self.state = TurnState.FAILED
         raise MachineStateError(message)
 
