@@ -362,6 +362,70 @@ def _is_async_callable(fn: Any) -> bool:
     )
 
 
+@attrs.define
+class _Parameters:
+    """What ``@tool`` derives from a function's parameters (see ``_derive_parameters``)."""
+
+    properties: dict[str, _JSONSchema] = attrs.field(factory=dict)
+    required: list[str] = attrs.field(factory=list)
+    converters: dict[str, Callable[[Any], Any]] = attrs.field(factory=dict)
+    positional: list[str] = attrs.field(factory=list)
+    positional_defaults: dict[str, Any] = attrs.field(factory=dict)
+    takes_context: str | None = None
+
+
+def _derive_parameters(
+    label: str, signature: inspect.Signature, hints: Mapping[str, Any], arg_docs: Mapping[str, str]
+) -> _Parameters:
+    """The input schema pieces, converters and call plan of one function's parameters.
+
+    Raises:
+        ConfigError: ``*args``/``**kwargs``, a missing or unsupported annotation, a
+            non-JSON-serialisable default, or more than one ``ToolContext`` parameter.
+    """
+    out = _Parameters()
+    for param in signature.parameters.values():
+        where = f"{label}, parameter {param.name!r}"
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise ConfigError(f"{where}: *args and **kwargs are not supported in tools")
+        if param.name not in hints:
+            raise ConfigError(f"{where}: missing type annotation")
+        annotation = hints[param.name]
+        if param.kind is param.POSITIONAL_ONLY:
+            out.positional.append(param.name)
+            if param.default is not param.empty:
+                out.positional_defaults[param.name] = param.default
+        if _strip_annotated(annotation) is ToolContext:
+            if out.takes_context is not None:
+                raise ConfigError(f"{where}: only one ToolContext parameter is allowed")
+            out.takes_context = param.name
+            continue
+        schema, conv = _Deriver(where, context_type=ToolContext).derive(annotation)
+        schema = dict(schema)
+        if param.name in arg_docs and not _has_own_description(annotation):
+            schema["description"] = arg_docs[param.name]
+        if param.default is param.empty:
+            out.required.append(param.name)
+        else:
+            schema["default"] = _default_json(param.default, where)
+        out.properties[param.name] = schema
+        if conv is not None:
+            out.converters[param.name] = conv
+    return out
+
+
+def _output_schema(label: str, hints: Mapping[str, Any]) -> _JSONSchema | None:
+    """The return annotation as JSON Schema, or None (none, ``None``, or unsupported)."""
+    returns = hints.get("return", None)
+    if "return" not in hints or returns is None or returns is type(None):
+        return None
+    try:
+        schema, _ = _Deriver(f"{label}, return value", context_type=ToolContext).derive(returns)
+    except ConfigError:
+        return None  # informational only: an exotic return type is fine
+    return schema
+
+
 def _build_tool(
     fn: Callable[..., Any],
     *,
@@ -389,66 +453,24 @@ def _build_tool(
             f"{label}: cannot resolve type hints: {type(exc).__name__}: {exc}"
         ) from exc
     doc_description, arg_docs = _parse_docstring(inspect.getdoc(fn), _ARG_SECTIONS)
-
-    properties: dict[str, _JSONSchema] = {}
-    required: list[str] = []
-    converters: dict[str, Callable[[Any], Any]] = {}
-    positional: list[str] = []
-    positional_defaults: dict[str, Any] = {}
-    takes_context: str | None = None
-    for param in signature.parameters.values():
-        where = f"{label}, parameter {param.name!r}"
-        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-            raise ConfigError(f"{where}: *args and **kwargs are not supported in tools")
-        if param.name not in hints:
-            raise ConfigError(f"{where}: missing type annotation")
-        annotation = hints[param.name]
-        if param.kind is param.POSITIONAL_ONLY:
-            positional.append(param.name)
-            if param.default is not param.empty:
-                positional_defaults[param.name] = param.default
-        if _strip_annotated(annotation) is ToolContext:
-            if takes_context is not None:
-                raise ConfigError(f"{where}: only one ToolContext parameter is allowed")
-            takes_context = param.name
-            continue
-        schema, conv = _Deriver(where, context_type=ToolContext).derive(annotation)
-        schema = dict(schema)
-        if param.name in arg_docs and not _has_own_description(annotation):
-            schema["description"] = arg_docs[param.name]
-        if param.default is param.empty:
-            required.append(param.name)
-        else:
-            schema["default"] = _default_json(param.default, where)
-        properties[param.name] = schema
-        if conv is not None:
-            converters[param.name] = conv
-
-    output_schema: _JSONSchema | None = None
-    returns = hints.get("return", None)
-    if "return" in hints and returns is not None and returns is not type(None):
-        try:
-            output_schema, _ = _Deriver(f"{label}, return value", context_type=ToolContext).derive(returns)
-        except ConfigError:
-            output_schema = None  # informational only: an exotic return type is fine
-
+    params = _derive_parameters(label, signature, hints, arg_docs)
     return Tool(
         name=tool_name,
         description=description if description is not None else doc_description,
         input_schema={
             "type": "object",
-            "properties": properties,
-            "required": required,
+            "properties": params.properties,
+            "required": params.required,
             "additionalProperties": False,
         },
         fn=fn,
         timeout_s=timeout_s,
-        output_schema=output_schema,
-        takes_context=takes_context,
+        output_schema=_output_schema(label, hints),
+        takes_context=params.takes_context,
         retries=retries,
         retry_delay_s=retry_delay_s,
         _call_plan=_CallPlan(
-            positional=tuple(positional), defaults=positional_defaults, converters=converters
+            positional=tuple(params.positional), defaults=params.positional_defaults, converters=params.converters
         ),
     )
 
