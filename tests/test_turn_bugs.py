@@ -238,6 +238,46 @@ async def test_cancel_before_run_with_a_slow_tool_provider_and_before_turn_hook(
     core.close()
 
 
+async def test_cancel_interrupts_a_hanging_tool_provider_during_preparation(tmp_path):
+    listing = anyio.Event()
+
+    class Hangs:
+        name = "hangs"
+
+        async def list_tools(self):
+            listing.set()
+            await anyio.sleep(60)
+            return []  # pragma: no cover
+
+        def close(self):
+            pass
+
+    class Plugin:
+        lash_plugin_name = "p"
+
+        @hookimpl
+        def lash_register_tools(self, registry):
+            registry.add_provider(Hangs())
+
+    model = ScriptedModel()
+    core = make_core(model, tmp_path, plugins=[Plugin()])
+    session = core.session("s")
+    turn = session.turn("hi")
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+
+            async def cancel_while_listing() -> None:
+                await listing.wait()
+                turn.cancel("provider too slow")
+
+            tg.start_soon(cancel_while_listing)
+            result = await turn.run()
+    assert result.outcome == Stopped(reason="cancelled", detail="provider too slow")
+    assert isinstance(result.activities[-1].event, TurnFinished)
+    assert model.requests == [] and session.pending_inputs() == []
+    core.close()
+
+
 # ------------------------------------------------------------------------------- tools
 
 
