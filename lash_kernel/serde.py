@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import attrs
 import cattrs
-from cattrs.preconf.json import make_converter
+from cattrs.preconf.json import JsonConverter, make_converter
 from cattrs.strategies import configure_tagged_union
 
 from lash_kernel.errors import LashError, RecordDecodeError
@@ -32,10 +32,16 @@ __all__ = [
 T = TypeVar("T")
 
 
-def _build() -> cattrs.Converter:
+def _kind(cls: type) -> str:
+    """A record class's stable wire tag (its ``KIND`` class variable)."""
+    kind: str = getattr(cls, "KIND")
+    return kind
+
+
+def _build() -> JsonConverter:
     c = make_converter(omit_if_default=True)
     for union in (Part, Outcome):
-        configure_tagged_union(union, c, tag_name="kind", tag_generator=lambda cl: cl.KIND)
+        configure_tagged_union(union, c, tag_name="kind", tag_generator=_kind)
     c.register_structure_hook(Message, _structure_message)
     return c
 

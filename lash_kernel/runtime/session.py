@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 import anyio
@@ -171,7 +171,7 @@ class Turn:
         event loop, also before the turn runs."""
         self.control.cancel(reason)
 
-    async def stream(self) -> AsyncIterator[TurnActivity]:
+    async def stream(self) -> AsyncGenerator[TurnActivity, None]:
         """Run the turn, yielding each activity as it happens.
 
         The turn is committed before the last activity (``turn_finished``) is yielded. Consume
