@@ -7,26 +7,41 @@ readable); decoding errors are raised as ``RecordDecodeError`` with readable pat
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import attrs
 import cattrs
-from cattrs.preconf.json import make_converter
+from cattrs.preconf.json import JsonConverter, make_converter
 from cattrs.strategies import configure_tagged_union
 
-from lash_kernel.errors import RecordDecodeError
+from lash_kernel.errors import LashError, RecordDecodeError
 from lash_kernel.messages import Attachment, Message, Part
 from lash_kernel.outcomes import Outcome
 
-__all__ = ["converter", "dumps", "loads", "structure", "unstructure"]
+__all__ = [
+    "converter",
+    "decode_plugin_record",
+    "dumps",
+    "encode_plugin_record",
+    "loads",
+    "structure",
+    "unstructure",
+]
 
 T = TypeVar("T")
 
 
-def _build() -> cattrs.Converter:
+def _kind(cls: type) -> str:
+    """A record class's stable wire tag (its ``KIND`` class variable)."""
+    kind: str = getattr(cls, "KIND")
+    return kind
+
+
+def _build() -> JsonConverter:
     c = make_converter(omit_if_default=True)
     for union in (Part, Outcome):
-        configure_tagged_union(union, c, tag_name="kind", tag_generator=lambda cl: cl.KIND)
+        configure_tagged_union(union, c, tag_name="kind", tag_generator=_kind)
     c.register_structure_hook(Message, _structure_message)
     return c
 
@@ -89,3 +104,40 @@ def loads(data: str | bytes, type_: type[T]) -> T:
     except ValueError as exc:
         raise RecordDecodeError(f"invalid JSON for {getattr(type_, '__name__', type_)}: {exc}") from exc
     return structure(raw, type_)
+
+
+# ------------------------------------------------------------------------------------ plugin records
+def encode_plugin_record(record: object, record_types: Mapping[str, tuple[str, type]]) -> str:
+    """Serialise a plugin's state record as ``{"kind": KIND, "data": {...}}`` JSON text.
+
+    Args:
+        record: an instance of a class registered with ``lash_register_record_types``.
+        record_types: the core's registered record classes, ``KIND -> (plugin, class)``.
+    Returns:
+        Compact JSON text.
+    Raises:
+        LashError: the record's type was not registered with ``lash_register_record_types``.
+    """
+    kind = getattr(type(record), "KIND", None)
+    if not isinstance(kind, str) or record_types.get(kind, (None, None))[1] is not type(record):
+        raise LashError(f"{type(record).__name__} is not a registered record type (lash_register_record_types)")
+    return dumps({"kind": kind, "data": unstructure(record, type(record))})
+
+
+def decode_plugin_record(text: str, record_types: Mapping[str, tuple[str, type]]) -> object:
+    """Inverse of ``encode_plugin_record``.
+
+    Args:
+        text: JSON text written by ``encode_plugin_record``.
+        record_types: the core's registered record classes, ``KIND -> (plugin, class)``.
+    Returns:
+        The record, an instance of the class registered for its ``kind``.
+    Raises:
+        RecordDecodeError: bad JSON, an unknown kind, or data that does not fit the class.
+    """
+    raw = loads(text, dict)
+    kind = raw.get("kind")
+    entry = record_types.get(kind) if isinstance(kind, str) else None
+    if entry is None:
+        raise RecordDecodeError(f"no registered record type for kind {raw.get('kind')!r}")
+    return structure(raw.get("data", {}), entry[1])

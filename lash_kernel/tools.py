@@ -7,6 +7,10 @@ tool, malformed or invalid arguments, an exception, a timeout) into an ``is_erro
 for the model; only anyio cancellation propagates. Schema problems in the *definition* of a tool
 are the host's bug and raise ``ConfigError`` at decoration / construction time.
 
+A tool may opt in to retries: ``@tool(retries=2)`` calls it again (after ``retry_delay_s``,
+doubling) when it raises ``ToolError(..., retryable=True)``; any other failure, and a timeout,
+is returned to the model at once.
+
 ```python
 @tool(timeout_s=5)
 async def weather(city: str, unit: Literal["c", "f"] = "c") -> dict[str, float]:
@@ -46,6 +50,7 @@ from lash_kernel._tool_schema import (
 from lash_kernel.errors import ConfigError, ToolError
 from lash_kernel.messages import Attachment, ToolCallPart, ToolResultPart
 from lash_kernel.model import ToolSpec
+from lash_kernel.text import valid_text
 
 __all__ = [
     "Tool",
@@ -214,14 +219,20 @@ class Tool:
             treat it as read-only (the validator is built from it once).
         fn: the sync or async callable; called with the arguments as keywords (positional-only
             parameters positionally). Sync callables run in a worker thread.
-        timeout_s: seconds the call may take, or None to use the executor's default.
+        timeout_s: seconds the call may take, or None to use the executor's default. Each
+            attempt gets the whole timeout.
         output_schema: JSON Schema of the return value, or None if not known. Informational.
         takes_context: name of the parameter that receives the ``ToolContext``, or None.
+        retries: extra attempts after a failure the tool marks retryable
+            (``ToolError(..., retryable=True)``); 0 (the default) never retries. Other
+            exceptions and timeouts are never retried. Added in 0.2.
+        retry_delay_s: seconds to wait before the first retry; doubles for each later one.
+            Added in 0.2.
 
     Raises:
         ConfigError: (on construction) bad name, a schema that is not a valid draft 2020-12
-            object schema, a non-callable ``fn``, a non-positive ``timeout_s``, or
-            ``takes_context`` naming a schema property.
+            object schema, a non-callable ``fn``, a non-positive ``timeout_s``, a negative
+            ``retries`` or ``retry_delay_s``, or ``takes_context`` naming a schema property.
     """
 
     name: str = attrs.field(validator=_check_name)
@@ -233,6 +244,8 @@ class Tool:
     timeout_s: float | None = None
     output_schema: Mapping[str, Any] | None = None
     takes_context: str | None = None
+    retries: int = 0
+    retry_delay_s: float = 0.5
     _call_plan: _CallPlan = attrs.field(default=_EMPTY_PLAN, alias="_call_plan", repr=False)
     _validator: jsonschema.protocols.Validator = attrs.field(init=False, repr=False)
 
@@ -243,6 +256,10 @@ class Tool:
             raise ConfigError(f"tool {self.name!r}: description must be a string")
         if self.timeout_s is not None and not self.timeout_s > 0:
             raise ConfigError(f"tool {self.name!r}: timeout_s must be > 0 seconds or None")
+        if isinstance(self.retries, bool) or not isinstance(self.retries, int) or self.retries < 0:
+            raise ConfigError(f"tool {self.name!r}: retries must be an int >= 0, got {self.retries!r}")
+        if not (isinstance(self.retry_delay_s, (int, float)) and self.retry_delay_s >= 0):
+            raise ConfigError(f"tool {self.name!r}: retry_delay_s must be >= 0 seconds, got {self.retry_delay_s!r}")
         schema = self.input_schema
         if not isinstance(schema, Mapping) or schema.get("type") != "object":
             raise ConfigError(
@@ -345,12 +362,78 @@ def _is_async_callable(fn: Any) -> bool:
     )
 
 
+@attrs.define
+class _Parameters:
+    """What ``@tool`` derives from a function's parameters (see ``_derive_parameters``)."""
+
+    properties: dict[str, _JSONSchema] = attrs.field(factory=dict)
+    required: list[str] = attrs.field(factory=list)
+    converters: dict[str, Callable[[Any], Any]] = attrs.field(factory=dict)
+    positional: list[str] = attrs.field(factory=list)
+    positional_defaults: dict[str, Any] = attrs.field(factory=dict)
+    takes_context: str | None = None
+
+
+def _derive_parameters(
+    label: str, signature: inspect.Signature, hints: Mapping[str, Any], arg_docs: Mapping[str, str]
+) -> _Parameters:
+    """The input schema pieces, converters and call plan of one function's parameters.
+
+    Raises:
+        ConfigError: ``*args``/``**kwargs``, a missing or unsupported annotation, a
+            non-JSON-serialisable default, or more than one ``ToolContext`` parameter.
+    """
+    out = _Parameters()
+    for param in signature.parameters.values():
+        where = f"{label}, parameter {param.name!r}"
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise ConfigError(f"{where}: *args and **kwargs are not supported in tools")
+        if param.name not in hints:
+            raise ConfigError(f"{where}: missing type annotation")
+        annotation = hints[param.name]
+        if param.kind is param.POSITIONAL_ONLY:
+            out.positional.append(param.name)
+            if param.default is not param.empty:
+                out.positional_defaults[param.name] = param.default
+        if _strip_annotated(annotation) is ToolContext:
+            if out.takes_context is not None:
+                raise ConfigError(f"{where}: only one ToolContext parameter is allowed")
+            out.takes_context = param.name
+            continue
+        schema, conv = _Deriver(where, context_type=ToolContext).derive(annotation)
+        schema = dict(schema)
+        if param.name in arg_docs and not _has_own_description(annotation):
+            schema["description"] = arg_docs[param.name]
+        if param.default is param.empty:
+            out.required.append(param.name)
+        else:
+            schema["default"] = _default_json(param.default, where)
+        out.properties[param.name] = schema
+        if conv is not None:
+            out.converters[param.name] = conv
+    return out
+
+
+def _output_schema(label: str, hints: Mapping[str, Any]) -> _JSONSchema | None:
+    """The return annotation as JSON Schema, or None (none, ``None``, or unsupported)."""
+    returns = hints.get("return", None)
+    if "return" not in hints or returns is None or returns is type(None):
+        return None
+    try:
+        schema, _ = _Deriver(f"{label}, return value", context_type=ToolContext).derive(returns)
+    except ConfigError:
+        return None  # informational only: an exotic return type is fine
+    return schema
+
+
 def _build_tool(
     fn: Callable[..., Any],
     *,
     name: str | None,
     description: str | None,
     timeout_s: float | None,
+    retries: int = 0,
+    retry_delay_s: float = 0.5,
 ) -> Tool:
     if isinstance(fn, Tool):
         raise ConfigError(f"{fn.name!r} is already a Tool; use attrs.evolve() to change it")
@@ -370,64 +453,24 @@ def _build_tool(
             f"{label}: cannot resolve type hints: {type(exc).__name__}: {exc}"
         ) from exc
     doc_description, arg_docs = _parse_docstring(inspect.getdoc(fn), _ARG_SECTIONS)
-
-    properties: dict[str, _JSONSchema] = {}
-    required: list[str] = []
-    converters: dict[str, Callable[[Any], Any]] = {}
-    positional: list[str] = []
-    positional_defaults: dict[str, Any] = {}
-    takes_context: str | None = None
-    for param in signature.parameters.values():
-        where = f"{label}, parameter {param.name!r}"
-        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-            raise ConfigError(f"{where}: *args and **kwargs are not supported in tools")
-        if param.name not in hints:
-            raise ConfigError(f"{where}: missing type annotation")
-        annotation = hints[param.name]
-        if param.kind is param.POSITIONAL_ONLY:
-            positional.append(param.name)
-            if param.default is not param.empty:
-                positional_defaults[param.name] = param.default
-        if _strip_annotated(annotation) is ToolContext:
-            if takes_context is not None:
-                raise ConfigError(f"{where}: only one ToolContext parameter is allowed")
-            takes_context = param.name
-            continue
-        schema, conv = _Deriver(where, context_type=ToolContext).derive(annotation)
-        schema = dict(schema)
-        if param.name in arg_docs and not _has_own_description(annotation):
-            schema["description"] = arg_docs[param.name]
-        if param.default is param.empty:
-            required.append(param.name)
-        else:
-            schema["default"] = _default_json(param.default, where)
-        properties[param.name] = schema
-        if conv is not None:
-            converters[param.name] = conv
-
-    output_schema: _JSONSchema | None = None
-    returns = hints.get("return", None)
-    if "return" in hints and returns is not None and returns is not type(None):
-        try:
-            output_schema, _ = _Deriver(f"{label}, return value", context_type=ToolContext).derive(returns)
-        except ConfigError:
-            output_schema = None  # informational only: an exotic return type is fine
-
+    params = _derive_parameters(label, signature, hints, arg_docs)
     return Tool(
         name=tool_name,
         description=description if description is not None else doc_description,
         input_schema={
             "type": "object",
-            "properties": properties,
-            "required": required,
+            "properties": params.properties,
+            "required": params.required,
             "additionalProperties": False,
         },
         fn=fn,
         timeout_s=timeout_s,
-        output_schema=output_schema,
-        takes_context=takes_context,
+        output_schema=_output_schema(label, hints),
+        takes_context=params.takes_context,
+        retries=retries,
+        retry_delay_s=retry_delay_s,
         _call_plan=_CallPlan(
-            positional=tuple(positional), defaults=positional_defaults, converters=converters
+            positional=tuple(params.positional), defaults=params.positional_defaults, converters=params.converters
         ),
     )
 
@@ -444,6 +487,8 @@ def tool(
     name: str | None = None,
     description: str | None = None,
     timeout_s: float | None = None,
+    retries: int = 0,
+    retry_delay_s: float = 0.5,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
@@ -454,6 +499,8 @@ def tool(
     name: str | None = None,
     description: str | None = None,
     timeout_s: float | None = None,
+    retries: int = 0,
+    retry_delay_s: float = 0.5,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Make a ``Tool`` from a typed, Google-docstringed function. Use bare or with arguments.
 
@@ -475,16 +522,27 @@ def tool(
         description: overrides the docstring-derived description.
         timeout_s: seconds a call may take before it is abandoned, or None for the
             executor's default.
+        retries: extra attempts when the tool raises ``ToolError(..., retryable=True)``
+            (default 0: no retry). Added in 0.2.
+        retry_delay_s: seconds before the first retry, doubling after each. Added in 0.2.
     Returns:
         A ``Tool`` (bare use), or a decorator that returns one.
     Raises:
         ConfigError: invalid name, ``*args``/``**kwargs``, a missing or unsupported annotation
             (the message names the tool and parameter), unresolvable forward references,
-            a non-JSON-serialisable default, or more than one ``ToolContext`` parameter.
+            a non-JSON-serialisable default, more than one ``ToolContext`` parameter, or a
+            negative ``retries`` / ``retry_delay_s``.
     """
 
     def decorate(func: Callable[..., Any]) -> Tool:
-        return _build_tool(func, name=name, description=description, timeout_s=timeout_s)
+        return _build_tool(
+            func,
+            name=name,
+            description=description,
+            timeout_s=timeout_s,
+            retries=retries,
+            retry_delay_s=retry_delay_s,
+        )
 
     if fn is None:
         return decorate
@@ -638,7 +696,11 @@ async def execute_tool_call(
     input schema (draft 2020-12), convert them to the annotated types, inject ``ctx`` if the
     tool asks for it, call the tool (sync callables in a worker thread, async ones awaited)
     under its timeout, and encode the return value: ``str`` as-is, None as ``""``, anything
-    else as JSON (attrs instances via ``attrs.asdict``, unknown objects via ``str``).
+    else as JSON (attrs instances via ``attrs.asdict``, unknown objects via ``str``). A
+    ``ToolError(..., retryable=True)`` is retried up to ``tool.retries`` times (each attempt
+    with the whole timeout, ``tool.retry_delay_s`` before the first retry, doubling). The
+    output text is made valid Unicode (``lash_kernel.text.valid_text``: a lone surrogate, e.g.
+    from ``os.listdir`` of a non-UTF-8 file name, becomes U+FFFD).
 
     Args:
         tool: the tool the call names, or None if the name is unknown.
@@ -649,7 +711,7 @@ async def execute_tool_call(
     Returns:
         A ``ToolResultPart`` for ``call``. ``is_error`` is True for an unknown tool, invalid
         JSON, arguments that are not an object or break the schema (each violation listed with
-        its JSON path), a ``ToolError`` (its message), any other exception
+        its JSON path), a ``ToolError`` (its message, after any retries), any other exception
         (``"<ExcType>: <message>"``) and a timeout.
     Raises:
         anyio's cancellation exception when the enclosing scope is cancelled (after setting
@@ -659,14 +721,20 @@ async def execute_tool_call(
         message = f"unknown tool {call.name!r}"
         if available:
             message += f"; available tools: {', '.join(available)}"
-        return _error(call, message)
+        return _valid_result(_error(call, message))
     try:
-        return await _execute(tool, call, ctx, default_timeout_s)
+        return _valid_result(await _execute(tool, call, ctx, default_timeout_s))
     except anyio.get_cancelled_exc_class():
         ctx._cancel_event.set()
         raise
     except Exception as exc:  # last-resort guard: the host must survive any tool
-        return _error(call, f"{type(exc).__name__}: {exc}")
+        return _valid_result(_error(call, f"{type(exc).__name__}: {exc}"))
+
+
+def _valid_result(result: ToolResultPart) -> ToolResultPart:
+    """The result with its output made valid Unicode (one ``encode`` when it already is)."""
+    output = valid_text(result.output)
+    return result if output is result.output else attrs.evolve(result, output=output)
 
 
 async def _execute(
@@ -705,19 +773,26 @@ async def _execute(
             args.append(plan.defaults[pname])
 
     timeout_s = tool.timeout_s if tool.timeout_s is not None else default_timeout_s
-    result: ToolResultPart | None = None
-    with anyio.move_on_after(timeout_s) as scope:
-        result = await _invoke(tool, call, args, kwargs)
-    if scope.cancelled_caught:
-        ctx._cancel_event.set()
-        return _error(call, f"tool {tool.name!r} timed out after {timeout_s:g} s")
-    assert result is not None
+    for attempt in range(tool.retries + 1):
+        if attempt:
+            await anyio.sleep(tool.retry_delay_s * 2 ** (attempt - 1))
+        outcome: tuple[ToolResultPart, bool] | None = None
+        with anyio.move_on_after(timeout_s) as scope:
+            outcome = await _invoke(tool, call, args, kwargs)
+        if scope.cancelled_caught:
+            ctx._cancel_event.set()
+            return _error(call, f"tool {tool.name!r} timed out after {timeout_s:g} s")
+        assert outcome is not None
+        result, retryable = outcome
+        if not retryable:
+            break
     return result
 
 
 async def _invoke(
     tool: Tool, call: ToolCallPart, args: list[Any], kwargs: dict[str, Any]
-) -> ToolResultPart:
+) -> tuple[ToolResultPart, bool]:
+    """Call the tool once: ``(result, retryable)``; retryable only for ``ToolError(retryable=True)``."""
     try:
         if _is_async_callable(tool.fn):
             value = await tool.fn(*args, **kwargs)
@@ -728,17 +803,16 @@ async def _invoke(
             if inspect.isawaitable(value):  # a sync wrapper around a coroutine function
                 value = await value
     except ToolError as exc:
-        return _error(call, str(exc))
+        return _error(call, str(exc)), exc.retryable
     except Exception as exc:
-        return _error(call, f"{type(exc).__name__}: {exc}")
+        return _error(call, f"{type(exc).__name__}: {exc}"), False
     if isinstance(value, ToolOutput):
-        return ToolResultPart(
+        part = ToolResultPart(
             call_id=call.id, name=call.name, output=value.text, is_error=value.is_error, attachments=value.attachments
         )
+        return part, False
     try:
         output = _encode_output(value)
     except (TypeError, ValueError) as exc:
-        return _error(
-            call, f"tool {tool.name!r} returned a value that is not JSON-encodable: {exc}"
-        )
-    return ToolResultPart(call_id=call.id, name=call.name, output=output)
+        return _error(call, f"tool {tool.name!r} returned a value that is not JSON-encodable: {exc}"), False
+    return ToolResultPart(call_id=call.id, name=call.name, output=output), False

@@ -6,7 +6,6 @@ import json
 import threading
 
 import anyio
-import httpx
 import pytest
 
 from lash_kernel.activity import (
@@ -17,13 +16,13 @@ from lash_kernel.activity import (
     ToolCallStarted,
     TurnFinished,
 )
-from lash_kernel.runtime.core import LashCore
-from lash_kernel.runtime.driver import RetryPolicy
 from lash_kernel.errors import ProviderConnectionError, ProviderHTTPError
 from lash_kernel.hookspecs import hookimpl
 from lash_kernel.outcomes import Finished, Stopped
 from lash_kernel.prompt import PromptContribution
 from lash_kernel.providers.openai_chat import OpenAIChatProvider
+from lash_kernel.runtime.core import LashCore
+from lash_kernel.runtime.driver import RetryPolicy
 from lash_kernel.store.sqlite import SqliteStore
 from lash_kernel.testing import ScriptedModel, ScriptedReply, WireScript, sse_body
 from lash_kernel.tools import ToolContext, tool
@@ -338,26 +337,24 @@ async def test_turn_finished_is_last_and_carries_head_revision(tmp_path):
 
 async def test_real_openai_provider_code_through_the_driver(tmp_path):
     """The whole stack with real HTTP parsing: MockTransport serves OpenAI SSE bodies."""
-    tool_call = {
-        "choices": [
-            {
-                "index": 0,
-                "delta": {
-                    "tool_calls": [
-                        {"index": 0, "id": "c1", "type": "function", "function": {"name": "echo", "arguments": '{"text":'}},
-                    ]
-                },
-            }
-        ]
-    }
-    tool_call_rest = {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": '"hi"}'}}]}}]}
+    first_call = {"index": 0, "id": "c1", "type": "function", "function": {"name": "echo", "arguments": '{"text":'}}
+    tool_call = {"choices": [{"index": 0, "delta": {"tool_calls": [first_call]}}]}
+    rest = {"index": 0, "function": {"arguments": '"hi"}'}}
+    tool_call_rest = {"choices": [{"index": 0, "delta": {"tool_calls": [rest]}}]}
     finish = {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}
-    usage = {"choices": [], "usage": {"prompt_tokens": 30, "completion_tokens": 5, "prompt_tokens_details": {"cached_tokens": 10}}}
+    usage = {
+        "choices": [],
+        "usage": {"prompt_tokens": 30, "completion_tokens": 5, "prompt_tokens_details": {"cached_tokens": 10}},
+    }
     answer = {"choices": [{"index": 0, "delta": {"content": "said hi"}, "finish_reason": "stop"}]}
+    sse = {"status": 200, "headers": {"content-type": "text/event-stream"}}
     wire = WireScript(
         [
-            {"request": {"path": "/v1/chat/completions"}, "response": {"status": 200, "headers": {"content-type": "text/event-stream"}, "body_text": sse_body(tool_call, tool_call_rest, finish, usage)}},
-            {"request": {"path": "/v1/chat/completions"}, "response": {"status": 200, "headers": {"content-type": "text/event-stream"}, "body_text": sse_body(answer, usage)}},
+            {
+                "request": {"path": "/v1/chat/completions"},
+                "response": {**sse, "body_text": sse_body(tool_call, tool_call_rest, finish, usage)},
+            },
+            {"request": {"path": "/v1/chat/completions"}, "response": {**sse, "body_text": sse_body(answer, usage)}},
         ]
     )
     provider = OpenAIChatProvider(api_key="sk-test", transport=wire.transport)

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from lash_kernel.runtime.core import LashCore
 from lash_kernel.outcomes import Finished
+from lash_kernel.runtime.core import LashCore
 from lash_kernel.store.sqlite import SqliteStore
 from lash_kernel.testing import ScriptedModel
 

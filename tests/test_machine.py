@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
 
 import lash_kernel.runtime.machine as machine_module
 from lash_kernel.activity import ModelRequestStarted, ToolCallCompleted, ToolCallStarted, UsageReported
-from lash_kernel.runtime.effects import CallModel, EmitActivity, FinishTurn, RunTools
 from lash_kernel.errors import MachineStateError
+from lash_kernel.messages import Message, TextPart, ToolCallPart, ToolResultPart
+from lash_kernel.model import ModelResponse
+from lash_kernel.outcomes import Finished, Stopped
+from lash_kernel.runtime.effects import CallModel, EmitActivity, FinishTurn, RunTools
 from lash_kernel.runtime.events import CancelRequested, ModelFailed, ModelResponded, ToolCallFinished, TurnFailed
 from lash_kernel.runtime.machine import MachineConfig, TurnMachine, TurnState
-from lash_kernel.messages import Message, TextPart, ToolCallPart, ToolResultPart
-from lash_kernel.outcomes import Finished, Stopped
-from lash_kernel.model import ModelResponse
 from lash_kernel.usage import TokenUsage, UsageKey
 
 
@@ -90,7 +91,8 @@ def test_two_tool_calls_results_fed_out_of_order_return_in_call_order():
     finish = out[-1]
     assert finish.outcome == Finished(text="done")
     assert [msg.role for msg in finish.messages] == ["user", "assistant", "tool", "assistant"]
-    assert finish.usage.entries == ((UsageKey(source="turn", model="m"), TokenUsage(input_tokens=20, output_tokens=4), 2),)
+    key = UsageKey(source="turn", model="m")
+    assert finish.usage.entries == ((key, TokenUsage(input_tokens=20, output_tokens=4), 2),)
     usage_events = [e.event for e in out if isinstance(e, EmitActivity) and isinstance(e.event, UsageReported)]
     assert usage_events[0].cumulative == TokenUsage(input_tokens=20, output_tokens=4)
 
@@ -169,14 +171,66 @@ def test_events_after_done_are_illegal():
         m.feed(CancelRequested())
 
 
-def test_start_twice_or_with_non_user_message_is_illegal():
-    m = new()
-    with pytest.raises(MachineStateError):
-        m.start(Message(role="assistant", parts=()), now=0)
+def test_start_twice_is_illegal():
     m = new()
     m.start(Message.user("a"), now=0)
     with pytest.raises(MachineStateError):
         m.start(Message.user("b"), now=0)
+    assert m.state is TurnState.FAILED
+
+
+@pytest.mark.parametrize("role", ["assistant", "tool", "system"])
+def test_non_user_input_finishes_at_once_with_stopped_invalid_input(role):
+    m = new()
+    effects = m.start(Message(role=role, parts=(TextPart(text="x"),)), now=0)
+    assert kinds(effects) == ["FinishTurn"]
+    finish = effects[0]
+    assert finish.outcome.reason == "invalid_input" and repr(role) in finish.outcome.detail
+    assert finish.messages == () and finish.usage.total() == TokenUsage()
+    assert m.state is TurnState.DONE
+    with pytest.raises(MachineStateError):
+        m.feed(CancelRequested())
+
+
+# ------------------------------------------------------------------------------- the diagram
+
+_ARROW = re.compile(r"^\s*([A-Z_]+(?:\s*\|\s*[A-Z_]+)*)\s+--(\w+)-->\s+([A-Z_]+(?:\s*\|\s*[A-Z_]+)*)\s*$")
+
+
+def _diagram_arrows() -> set[tuple[str, str, str]]:
+    """Every ``SOURCES --Event--> TARGETS`` line of machine.py's docstring, one arrow per pair."""
+    arrows = set()
+    lines = [line for line in machine_module.__doc__.splitlines() if "-->" in line]
+    assert lines, "the machine docstring lost its diagram"
+    for line in lines:
+        match = _ARROW.match(line)
+        assert match, f"unparseable diagram line: {line!r}"
+        sources, event, targets = match.groups()
+        for source in sources.split("|"):
+            for target in targets.split("|"):
+                arrows.add((source.strip(), event, target.strip()))
+    return arrows
+
+
+def test_the_docstring_diagram_and_the_transition_table_agree():
+    table = {
+        (state.name, event.__name__, target.name)
+        for (state, event), (_handler, targets) in machine_module._TABLE.items()
+        for target in targets
+    }
+    table |= {("IDLE", "start", target.name) for target in machine_module.START_TARGETS}
+    assert _diagram_arrows() == table
+
+
+def test_a_handler_leaving_the_table_is_a_machine_error(monkeypatch):
+    table = dict(machine_module._TABLE)
+    handler, _ = table[(TurnState.AWAITING_MODEL, ModelFailed)]
+    table[(TurnState.AWAITING_MODEL, ModelFailed)] = (handler, frozenset({TurnState.RUNNING_TOOLS}))
+    monkeypatch.setattr(machine_module, "_TABLE", table)
+    m = new()
+    m.start(Message.user("go"), now=0)
+    with pytest.raises(MachineStateError, match="not in the table"):
+        m.feed(ModelFailed(request_id="t:m1", message="x"))
 
 
 def test_history_with_orphaned_tool_call_is_repaired_before_the_first_request():

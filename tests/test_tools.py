@@ -723,6 +723,96 @@ async def test_unencodable_output_is_error() -> None:
     assert "not JSON-encodable" in result.output
 
 
+@pytest.mark.anyio
+async def test_retryable_tool_error_is_retried_up_to_the_tools_retries() -> None:
+    attempts: list[int] = []
+
+    @tool(retries=2, retry_delay_s=0)
+    def busy_twice() -> str:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise ToolError(f"busy ({len(attempts)})", retryable=True)
+        return "done"
+
+    result = await run(busy_twice)
+    assert (result.output, result.is_error) == ("done", False)
+    assert len(attempts) == 3
+
+
+@pytest.mark.anyio
+async def test_retries_stop_at_the_limit_and_at_a_non_retryable_failure() -> None:
+    attempts: list[str] = []
+
+    @tool(retries=1, retry_delay_s=0)
+    async def always_busy() -> str:
+        attempts.append("busy")
+        raise ToolError("still busy", retryable=True)
+
+    @tool(retries=5, retry_delay_s=0)
+    async def then_broken() -> str:
+        attempts.append("broken")
+        if attempts.count("broken") == 1:
+            raise ToolError("busy", retryable=True)
+        raise ToolError("gone for good")
+
+    @tool(retries=5, retry_delay_s=0)
+    async def plain_bug() -> str:
+        attempts.append("bug")
+        raise KeyError("x")
+
+    assert (await run(always_busy)).output == "still busy"
+    assert (await run(then_broken)).output == "gone for good"
+    assert (await run(plain_bug)).output == "KeyError: 'x'"
+    assert attempts == ["busy", "busy", "broken", "broken", "bug"]
+
+
+@pytest.mark.anyio
+async def test_retryable_error_without_retries_is_returned_at_once() -> None:
+    attempts: list[int] = []
+
+    @tool
+    def busy() -> str:
+        attempts.append(1)
+        raise ToolError("busy", retryable=True)
+
+    assert busy.retries == 0
+    result = await run(busy)
+    assert (result.output, result.is_error, attempts) == ("busy", True, [1])
+
+
+def test_retry_options_are_validated() -> None:
+    def noop() -> None:
+        """Nothing."""
+
+    with pytest.raises(ConfigError, match="retries must be an int >= 0"):
+        tool(retries=-1)(noop)
+    with pytest.raises(ConfigError, match="retries must be an int >= 0"):
+        Tool(name="x", fn=lambda: None, retries=True)
+    with pytest.raises(ConfigError, match="retry_delay_s must be >= 0"):
+        Tool(name="x", fn=lambda: None, retry_delay_s=-0.5)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("bad\udcff.txt", "bad\ufffd.txt"), ("\ud83d", "\ufffd"), ("\ud83d\ude00", "\U0001f600"), ("ok", "ok")],
+)
+async def test_tool_output_is_made_valid_unicode(value: str, expected: str) -> None:
+    @tool
+    def listing() -> str:
+        return value
+
+    @tool
+    def failing() -> str:
+        raise FileNotFoundError(value)
+
+    result = await run(listing)
+    assert result.output == expected
+    result.output.encode("utf-8")
+    error = await run(failing)
+    assert error.is_error and error.output == f"FileNotFoundError: {expected}"
+
+
 # ---------------------------------------------------------------------------------------------
 # timeouts and cancellation
 # ---------------------------------------------------------------------------------------------

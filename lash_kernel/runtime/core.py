@@ -18,7 +18,6 @@ from typing import Any
 from lash_kernel.config import structure_config
 from lash_kernel.runtime.driver import RetryPolicy, TurnRuntime
 from lash_kernel.errors import ConfigError, LashError, PluginError, PluginHookError, SessionNotFoundError
-from lash_kernel.runtime.machine import MachineConfig
 from lash_kernel.plugin import ModeInfo
 from lash_kernel.runtime.hooks import KernelHooks
 from lash_kernel.runtime.loader import (
@@ -30,11 +29,11 @@ from lash_kernel.runtime.loader import (
     plugin_infos,
 )
 from lash_kernel.model import ModelClient
-from lash_kernel.runtime.session import Session, TurnResult
+from lash_kernel.runtime.session import Session, SessionServices, TurnResult
 from lash_kernel.store.base import SessionInfo, Store
 from lash_kernel.store.memory import MemoryStore
 from lash_kernel.tools import Tool, ToolProvider, ToolRegistry, tool
-from lash_kernel.trace import TraceKind, TraceRecord
+from lash_kernel.trace import TraceKind
 
 _log = logging.getLogger("lash")
 
@@ -59,6 +58,9 @@ class LashCore:
         tool_timeout_s: default per-tool timeout in seconds, or None for none.
         request_timeout_s: deadline for one model-call attempt including its whole stream,
             seconds (None for none); a timed-out attempt is retried per ``retry``.
+        stream_idle_timeout_s: longest wait for the next item of a model stream (the first
+            included), seconds (> 0, or None for none); a stream idle that long fails the
+            attempt, which is retried per ``retry``. Added in 0.2.
         retry: model-call retry policy.
         entry_points: load installed plugins from the ``lash.plugins`` entry-point group.
         allow, block, strict: entry-point filtering and strict loading (see ``load_plugins``).
@@ -95,6 +97,7 @@ class LashCore:
         temperature: float | None = None,
         tool_timeout_s: float | None = None,
         request_timeout_s: float | None = 600.0,
+        stream_idle_timeout_s: float | None = 60.0,
         retry: RetryPolicy | None = None,
         entry_points: bool = True,
         allow: Iterable[str] | None = None,
@@ -111,6 +114,8 @@ class LashCore:
             raise ConfigError(f"max_turns must be >= 1, got {max_turns}")
         if max_output_tokens is not None and max_output_tokens < 1:
             raise ConfigError(f"max_output_tokens must be >= 1, got {max_output_tokens}")
+        if stream_idle_timeout_s is not None and not stream_idle_timeout_s > 0:
+            raise ConfigError(f"stream_idle_timeout_s must be > 0 seconds or None, got {stream_idle_timeout_s}")
         self.model = model
         self.context_window = context_window
         self.max_turns = max_turns
@@ -157,10 +162,18 @@ class LashCore:
             retry=retry or RetryPolicy(),
             tool_timeout_s=tool_timeout_s,
             request_timeout_s=request_timeout_s,
+            stream_idle_timeout_s=stream_idle_timeout_s,
             catalog=self.tool_catalog if self.tool_providers else None,
             modes=self.modes,
             record_types=self.record_types,
             context_window=context_window,
+        )
+        self._services = SessionServices(
+            runtime=self._runtime,
+            model=model,
+            max_turns=max_turns,
+            max_output_tokens=max_output_tokens,
+            temperature=temperature,
         )
 
     def _plugin_configs(self, given: Mapping[str, object], source: str, block: Iterable[str]) -> dict[str, object]:
@@ -283,7 +296,7 @@ class LashCore:
                 created = True
         now = self._runtime.clock()
         info = self.store.open_session(sid, mode=mode, frame_id="f0", now=now)
-        session = Session(self, info)
+        session = Session(self._services, info)
         self._sessions.add(session)
         if observed:
             self._log_errors(self.hooks.session_opened(session_id=sid, info=info, created=created))
@@ -291,12 +304,7 @@ class LashCore:
         return session
 
     def _trace_session(self, kind: TraceKind, info: SessionInfo, **attributes: Any) -> None:
-        if self.hooks.implemented("lash_on_trace_record"):
-            record = TraceRecord(
-                kind=kind, time_s=self._runtime.clock(), session_id=info.session_id, turn_id=None,
-                span_id=info.session_id, attributes=attributes,
-            )
-            self._log_errors(self.hooks.on_trace_record(record))
+        self._services.trace_session(kind, info, **attributes)
 
     @staticmethod
     def _log_errors(errors: list[PluginHookError]) -> None:
@@ -349,25 +357,3 @@ class LashCore:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
-
-    def _machine_config(
-        self,
-        *,
-        turn_id: str,
-        max_turns: int | None,
-        max_output_tokens: int | None,
-        temperature: float | None,
-        options: Mapping[str, Any] | None,
-    ) -> MachineConfig:
-        try:
-            return MachineConfig(
-                turn_id=turn_id,
-                model=self.model,
-                tools=self.tools.specs(),
-                max_turns=max_turns or self.max_turns,
-                max_output_tokens=max_output_tokens or self.max_output_tokens,
-                temperature=temperature if temperature is not None else self.temperature,
-                options=dict(options or {}),
-            )
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from exc

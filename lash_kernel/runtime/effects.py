@@ -12,8 +12,8 @@ import attrs
 
 from lash_kernel.activity import ActivityEvent
 from lash_kernel.messages import Message, ToolCallPart
-from lash_kernel.outcomes import Outcome
 from lash_kernel.model import ModelRequest
+from lash_kernel.outcomes import Outcome
 from lash_kernel.usage import UsageLedger
 
 __all__ = ["CallModel", "Checkpoint", "Effect", "EmitActivity", "FinishTurn", "RunTools"]

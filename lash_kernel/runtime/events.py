@@ -14,7 +14,15 @@ from lash_kernel.directives import CheckpointDirective
 from lash_kernel.messages import ToolResultPart
 from lash_kernel.model import ModelResponse
 
-__all__ = ["CancelRequested", "CheckpointResolved", "Event", "ModelFailed", "ModelResponded", "ToolCallFinished", "TurnFailed"]
+__all__ = [
+    "CancelRequested",
+    "CheckpointResolved",
+    "Event",
+    "ModelFailed",
+    "ModelResponded",
+    "ToolCallFinished",
+    "TurnFailed",
+]
 
 
 @attrs.frozen(kw_only=True)

@@ -5,15 +5,31 @@ only (a test parses this file's imports). Time and ids arrive as data; the drive
 effects it returns and feeds the results back as events.
 
 Standard mode: model call -> native tool calls -> tool results (in call order) -> model call ...
--> final assistant message. Transitions (state, event) -> handler are listed in ``_TABLE``:
+-> final assistant message. The transitions, one arrow per line from source states, over an
+event, to target states (``|`` separates alternatives; ``start`` is the ``start()`` call).
+``_TABLE`` holds the same arrows as data, and ``tests/test_machine.py`` checks this diagram
+against it both ways:
 
-    IDLE ──start──► AWAITING_MODEL ──ModelResponded(no calls)──► DONE (Finished)
-                         │  ▲                 └──(length / content_filter)──► DONE (Stopped)
-       ModelResponded(calls)│  └─ last ToolCallFinished (model calls < max_turns)
-                         ▼  │
-                     RUNNING_TOOLS ──last ToolCallFinished (model calls == max_turns)──► DONE (Stopped max_turns)
-    AWAITING_MODEL ──ModelFailed──► DONE (Stopped provider_error)
-    any live state ──CancelRequested / TurnFailed──► DONE (Stopped cancelled / runtime_error)
+    IDLE --start--> AWAITING_MODEL | DONE
+        # DONE at once when the input is not a user message: Stopped(invalid_input)
+    AWAITING_MODEL --ModelResponded--> RUNNING_TOOLS | CHECKPOINT | DONE
+        # tool calls -> RUNNING_TOOLS; no calls -> DONE (Finished), or CHECKPOINT first when
+        # config.checkpoints; finish_reason length / content_filter -> DONE (Stopped)
+    AWAITING_MODEL --ModelFailed--> DONE
+        # Stopped(provider_error)
+    RUNNING_TOOLS --ToolCallFinished--> RUNNING_TOOLS | AWAITING_MODEL | CHECKPOINT | DONE
+        # stays until the last result; then the next model call, a checkpoint, or
+        # Stopped(max_turns) when model calls == max_turns
+    CHECKPOINT --CheckpointResolved--> AWAITING_MODEL | DONE
+        # continue / inject messages -> AWAITING_MODEL; abort, max_turns reached, or nothing
+        # to add before finishing -> DONE
+    AWAITING_MODEL | RUNNING_TOOLS | CHECKPOINT --CancelRequested--> DONE
+        # Stopped(cancelled); open tool calls are answered with errors
+    AWAITING_MODEL | RUNNING_TOOLS | CHECKPOINT --TurnFailed--> DONE
+        # Stopped(<reason>) (runtime_error, plugin_abort, ...)
+
+Any other (state, event) pair is illegal: ``feed`` raises ``MachineStateError`` and the machine
+moves to FAILED, where every later call raises.
 
 With ``config.checkpoints`` set (some plugin implements ``lash_checkpoint``), the machine stops
 in CHECKPOINT after each answered tool batch and before finishing, emitting ``Checkpoint``;
@@ -25,7 +41,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, NoReturn, Protocol, runtime_checkable
 
 import attrs
 
@@ -36,8 +52,11 @@ from lash_kernel.activity import (
     UsageReported,
 )
 from lash_kernel.directives import AbortTurn, InjectMessages
-from lash_kernel.runtime.effects import CallModel, Checkpoint, Effect, EmitActivity, FinishTurn, RunTools
 from lash_kernel.errors import MachineStateError
+from lash_kernel.messages import Message, ToolCallPart, ToolResultPart, repair_history
+from lash_kernel.model import ModelRequest, ToolSpec
+from lash_kernel.outcomes import Finished, Outcome, Stopped, StopReason
+from lash_kernel.runtime.effects import CallModel, Checkpoint, Effect, EmitActivity, FinishTurn, RunTools
 from lash_kernel.runtime.events import (
     CancelRequested,
     CheckpointResolved,
@@ -47,12 +66,9 @@ from lash_kernel.runtime.events import (
     ToolCallFinished,
     TurnFailed,
 )
-from lash_kernel.messages import Message, ToolCallPart, ToolResultPart, repair_history
-from lash_kernel.outcomes import Finished, Outcome, StopReason, Stopped
-from lash_kernel.model import ModelRequest, ToolSpec
 from lash_kernel.usage import TokenUsage, UsageKey, UsageLedger
 
-__all__ = ["MachineConfig", "MachineProtocol", "TurnMachine", "TurnState"]
+__all__ = ["START_TARGETS", "MachineConfig", "MachineProtocol", "TurnMachine", "TurnState"]
 
 
 class TurnState(enum.Enum):
@@ -123,7 +139,14 @@ class MachineProtocol(Protocol):
     def usage(self) -> UsageLedger: ...
 
     def start(self, user_input: Message, *, now: float) -> list[Effect]:
-        """Begin the turn; return the first effects. Raises ``MachineStateError`` if started twice."""
+        """Begin the turn; return the first effects.
+
+        An input the mode cannot take (e.g. not a user message) ends the turn at once: the
+        effects then end with ``FinishTurn(Stopped(invalid_input))``.
+
+        Raises:
+            MachineStateError: started twice.
+        """
         ...
 
     def feed(self, event: Event) -> list[Effect]:
@@ -173,7 +196,9 @@ class TurnMachine:
             user_input: the user's message (role ``user``).
             now: seconds since the epoch; recorded for replay, not otherwise used.
         Returns:
-            The first effects: announce and perform the first model call.
+            The first effects: announce and perform the first model call. An input whose role
+            is not ``user`` ends the turn at once with ``Stopped(invalid_input)``, committing
+            no messages.
         Raises:
             MachineStateError: the machine was already started.
         """
@@ -181,7 +206,9 @@ class TurnMachine:
         if self.state is not TurnState.IDLE:
             self._fail(f"start() called in state {self.state.value}")
         if user_input.role != "user":
-            self._fail(f"user input must have role 'user', got {user_input.role!r}")
+            self.state = TurnState.DONE
+            detail = f"turn input must be a user message, got role {user_input.role!r}"
+            return [FinishTurn(outcome=Stopped(reason="invalid_input", detail=detail), messages=(), usage=self.usage)]
         if self.repair:
             self.history = repair_history(self.history)
         self.messages.append(user_input)
@@ -196,13 +223,14 @@ class TurnMachine:
             MachineStateError: the event is illegal in the current state (caller bug); the
                 machine moves to FAILED and every later call raises.
         """
-        handler = _TABLE.get((self.state, type(event)))
-        if handler is None:
-            if isinstance(event, (CancelRequested, TurnFailed)) and self.state in _LIVE:
-                handler = TurnMachine._on_abort
-            else:
-                self._fail(f"{type(event).__name__} is illegal in state {self.state.value}")
-        return handler(self, event)
+        entry = _TABLE.get((self.state, type(event)))
+        if entry is None:
+            self._fail(f"{type(event).__name__} is illegal in state {self.state.value}")
+        handler, targets = entry
+        effects = handler(self, event)
+        if self.state not in targets:  # the table is the contract: a handler may not leave it
+            self._fail(f"{type(event).__name__} moved the machine to {self.state.value}, not in the table")
+        return effects
 
     @property
     def usage(self) -> UsageLedger:
@@ -359,16 +387,37 @@ class TurnMachine:
         if request_id != self._request_id:
             self._fail(f"response for {request_id!r} but the open request is {self._request_id!r}")
 
-    def _fail(self, message: str) -> None:
+    def _fail(self, message: str) -> NoReturn:
         self.state = TurnState.FAILED
         raise MachineStateError(message)
 
 
-_LIVE = frozenset({TurnState.AWAITING_MODEL, TurnState.RUNNING_TOOLS, TurnState.CHECKPOINT})
+_Handler = Callable[[TurnMachine, Any], list[Effect]]
 
-_TABLE: dict[tuple[TurnState, type], Callable[[TurnMachine, Any], list[Effect]]] = {
-    (TurnState.AWAITING_MODEL, ModelResponded): TurnMachine._on_model_responded,
-    (TurnState.AWAITING_MODEL, ModelFailed): TurnMachine._on_model_failed,
-    (TurnState.RUNNING_TOOLS, ToolCallFinished): TurnMachine._on_tool_finished,
-    (TurnState.CHECKPOINT, CheckpointResolved): TurnMachine._on_checkpoint_resolved,
+_S = TurnState
+_LIVE = (_S.AWAITING_MODEL, _S.RUNNING_TOOLS, _S.CHECKPOINT)
+
+START_TARGETS: frozenset[TurnState] = frozenset({_S.AWAITING_MODEL, _S.DONE})
+"""States ``start()`` may move an IDLE machine to (the ``IDLE --start-->`` arrow)."""
+
+_TABLE: dict[tuple[TurnState, type], tuple[_Handler, frozenset[TurnState]]] = {
+    (_S.AWAITING_MODEL, ModelResponded): (
+        TurnMachine._on_model_responded,
+        frozenset({_S.RUNNING_TOOLS, _S.CHECKPOINT, _S.DONE}),
+    ),
+    (_S.AWAITING_MODEL, ModelFailed): (TurnMachine._on_model_failed, frozenset({_S.DONE})),
+    (_S.RUNNING_TOOLS, ToolCallFinished): (
+        TurnMachine._on_tool_finished,
+        frozenset({_S.RUNNING_TOOLS, _S.AWAITING_MODEL, _S.CHECKPOINT, _S.DONE}),
+    ),
+    (_S.CHECKPOINT, CheckpointResolved): (
+        TurnMachine._on_checkpoint_resolved,
+        frozenset({_S.AWAITING_MODEL, _S.DONE}),
+    ),
+    **{
+        (state, event): (TurnMachine._on_abort, frozenset({_S.DONE}))
+        for state in _LIVE
+        for event in (CancelRequested, TurnFailed)
+    },
 }
+"""``(state, event type) -> (handler, states the handler may move to)``: the diagram, as data."""

@@ -193,6 +193,15 @@ class Store(Protocol):
         """Committed turns, oldest first."""
         ...
 
+    def get_turn(self, session_id: str, turn_id: str) -> TurnRecord | None:
+        """The committed turn ``turn_id``, or None if the session has none by that id.
+
+        Cheap (an indexed lookup, independent of history length): the driver asks it before
+        every turn, so a committed turn id is refused before any model call. Raises
+        ``SessionNotFoundError`` for an unknown session. Added in 0.2.
+        """
+        ...
+
     def load_nodes(self, session_id: str, node_ids: tuple[str, ...]) -> tuple[Node, ...]:
         """The given nodes, in the order asked for."""
         ...

@@ -333,6 +333,17 @@ class MemoryStore:
         with self._lock:
             return [record for record, _, _ in self._session(session_id).turns.values()]
 
+    def get_turn(self, session_id: str, turn_id: str) -> TurnRecord | None:
+        """The committed turn ``turn_id``, or None (see ``Store.get_turn``).
+
+        Raises:
+            SessionNotFoundError: no such session.
+            StoreError: the store is closed.
+        """
+        with self._lock:
+            recorded = self._session(session_id).turns.get(turn_id)
+        return recorded[0] if recorded is not None else None
+
     def load_nodes(self, session_id: str, node_ids: tuple[str, ...]) -> tuple[Node, ...]:
         """The given nodes, in the order asked for.
 

@@ -757,6 +757,37 @@ class SqliteStore:
             )
         return out
 
+    def get_turn(self, session_id: str, turn_id: str) -> TurnRecord | None:
+        """The committed turn ``turn_id``, or None (see ``Store.get_turn``): a primary-key lookup.
+
+        Raises:
+            SessionNotFoundError: no such session.
+            RecordDecodeError: the stored outcome cannot be decoded.
+            StoreError: a database failure, or the store is closed.
+        """
+        with self._call("get_turn", tx=False) as conn:
+            row = conn.execute(
+                "SELECT revision, outcome, committed_at, node_ids FROM turns WHERE session_id = ? AND turn_id = ?",
+                (session_id, turn_id),
+            ).fetchone()
+            if row is None:
+                self._require_session(conn, session_id)
+                return None
+        revision, outcome, committed_at, node_ids = row
+        what = f"session {session_id!r} turn {turn_id!r}"
+        raw: dict[str, Any] = _decode(outcome, dict[str, Any], what)
+        ids: tuple[str, ...] = _decode(node_ids, tuple[str, ...], what)
+        if raw.pop(_TEXT_REF_KEY, None) == _TEXT_REF_LAST_NODE and ids:
+            raw["text"] = self.load_nodes(session_id, ids[-1:])[0].payload.text
+        return TurnRecord(
+            session_id=session_id,
+            turn_id=turn_id,
+            revision=revision,
+            outcome=_structure(raw, Outcome, what),
+            committed_at=committed_at,
+            node_ids=ids,
+        )
+
     def load_nodes(self, session_id: str, node_ids: tuple[str, ...]) -> tuple[Node, ...]:
         """The given nodes, in the order asked for.
 

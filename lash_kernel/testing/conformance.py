@@ -44,6 +44,7 @@ __all__ = [
     "check_commit_cas_conflict",
     "check_commit_clears_pending_input",
     "check_conflicting_recommit",
+    "check_get_turn",
     "check_invalid_commit_writes_nothing",
     "check_list_sessions_order",
     "check_open_and_get_session",
@@ -613,6 +614,21 @@ def check_plugin_state(store: Store) -> None:
     _expect_equal(store.load_plugin_state(sid)["memo"], '{"n":2}', "plugin state after a rejected commit")
 
 
+def check_get_turn(store: Store) -> None:
+    """``get_turn`` finds a committed turn by id (as ``list_turns`` lists it), None otherwise."""
+    sid = _sid("get-turn")
+    _open(store, sid)
+    _expect_equal(store.get_turn(sid, "t1"), None, "get_turn before any commit")
+    store.record_input(PendingInput(session_id=sid, turn_id="t1", message=Message.user("q"), created_at=_T0))
+    _expect_equal(store.get_turn(sid, "t1"), None, "get_turn of a turn whose input is only pending")
+    store.commit_turn(_turn(sid, "t1", 0, None))
+    found = store.get_turn(sid, "t1")
+    _expect(found is not None, "get_turn did not find a committed turn")
+    _expect_equal(found, store.list_turns(sid)[0], "get_turn vs list_turns")
+    _expect_equal(store.get_turn(sid, "t2"), None, "get_turn of another turn id")
+    _expect_raises(SessionNotFoundError, lambda: store.get_turn(_sid("missing"), "t1"), "get_turn, unknown session")
+
+
 CHECKS: tuple[Callable[[Store], None], ...] = (
     check_open_and_get_session,
     check_list_sessions_order,
@@ -622,6 +638,7 @@ CHECKS: tuple[Callable[[Store], None], ...] = (
     check_commit_cas_conflict,
     check_replayed_commit,
     check_conflicting_recommit,
+    check_get_turn,
     check_invalid_commit_writes_nothing,
     check_active_path,
     check_active_path_stops_at_frame_boundary,

@@ -1,0 +1,132 @@
+"""Performing ``FinishTurn``'s write: one atomic store commit of the whole turn.
+
+Rule: the turn's messages, usage, outcome and plugin snapshots go to the store in one
+``commit_turn``; only after it succeeds do the session head and the host's ``TurnControl``
+change. Text is made valid Unicode here as a last guard (a lone surrogate would break the
+commit hash and the store).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import attrs
+
+from lash_kernel.errors import LashError
+from lash_kernel.messages import Message
+from lash_kernel.outcomes import Outcome, outcome_json
+from lash_kernel.runtime._model_call import usage_json
+from lash_kernel.runtime._state import TurnContext
+from lash_kernel.runtime.effects import FinishTurn
+from lash_kernel.serde import encode_plugin_record
+from lash_kernel.store.base import CommitResult, Node, TurnCommit
+from lash_kernel.text import valid_message, valid_text
+
+__all__ = ["commit_turn", "valid_finish"]
+
+_log = logging.getLogger("lash")
+
+
+def valid_finish(effect: FinishTurn) -> FinishTurn:
+    """``effect`` with every message and the outcome's text made valid Unicode.
+
+    Cost: one ``encode`` per text field of this turn's messages (never the history).
+    """
+    messages = tuple(valid_message(m) for m in effect.messages)
+    outcome = _valid_outcome(effect.outcome)
+    if outcome is effect.outcome and all(a is b for a, b in zip(messages, effect.messages, strict=True)):
+        return effect
+    return attrs.evolve(effect, messages=messages, outcome=outcome)
+
+
+def _valid_outcome(outcome: Outcome) -> Outcome:
+    changes: dict[str, Any] = {}
+    for field in ("text", "detail"):
+        value = getattr(outcome, field, None)
+        if isinstance(value, str) and (fixed := valid_text(value)) is not value:
+            changes[field] = fixed
+    return attrs.evolve(outcome, **changes) if changes else outcome
+
+
+def commit_turn(ctx: TurnContext, effect: FinishTurn, *, started_perf: float) -> CommitResult:
+    """Run ``lash_after_turn``, commit the turn, advance the session and fill ``ctx.control``.
+
+    Args:
+        ctx: the turn.
+        effect: the machine's ``FinishTurn``, already made valid (``valid_finish``).
+        started_perf: ``time.perf_counter()`` when the turn started (for the trace).
+    Returns:
+        The store's commit result.
+    Raises:
+        CommitConflictError: another writer committed to the session first; nothing of this
+            turn was written and its input stays pending.
+        StoreError: the store failed.
+    """
+    session = ctx.session
+    errors = ctx.hooks.after_turn(
+        session_id=ctx.session_id, turn_id=ctx.turn_id, outcome=effect.outcome, messages=effect.messages,
+        usage=effect.usage,
+    )
+    ctx.log_errors(errors, "after turn")
+    now = ctx.rt.clock()
+    result = ctx.rt.store.commit_turn(_turn_commit(ctx, effect, now))
+    session.apply(result, effect.messages, now)
+    control = ctx.control
+    control.outcome, control.commit = effect.outcome, result
+    control.messages, control.usage = effect.messages, effect.usage
+    if ctx.tracing:
+        for key, usage, _calls in effect.usage.entries:
+            ctx.trace("usage", ctx.turn_id, None, source=key.source, model=key.model, usage=usage_json(usage))
+        ctx.trace(
+            "turn.finished", ctx.turn_id, None,
+            outcome=outcome_json(effect.outcome), duration_s=time.perf_counter() - started_perf,
+            head_revision=result.head_revision, usage=usage_json(effect.usage.total()),
+        )
+    return result
+
+
+def _turn_commit(ctx: TurnContext, effect: FinishTurn, now: float) -> TurnCommit:
+    """The store record of the turn: its messages as nodes chained from the session's leaf."""
+    info = ctx.session.info
+    return TurnCommit(
+        session_id=ctx.session_id,
+        turn_id=ctx.turn_id,
+        expected_head_revision=info.head_revision,
+        nodes=_nodes(ctx, effect.messages, now),
+        usage=effect.usage,
+        outcome=effect.outcome,
+        committed_at=now,
+        last_activity_seq=ctx.session.activity_seq,
+        plugin_state=_plugin_state(ctx),
+    )
+
+
+def _nodes(ctx: TurnContext, messages: tuple[Message, ...], now: float) -> tuple[Node, ...]:
+    info, new_id = ctx.session.info, ctx.rt.new_id
+    nodes: list[Node] = []
+    parent = info.leaf_id
+    for message in messages:
+        node = Node(
+            node_id=new_id(), parent_id=parent, frame_id=info.frame_id, turn_id=ctx.turn_id, kind="message",
+            payload=message, created_at=now,
+        )
+        nodes.append(node)
+        parent = node.node_id
+    return tuple(nodes)
+
+
+def _plugin_state(ctx: TurnContext) -> tuple[tuple[str, str], ...]:
+    """Collect ``lash_snapshot_state`` and encode each record (bad ones are logged and dropped)."""
+    if not ctx.hooks.implemented("lash_snapshot_state"):
+        return ()
+    snapshots, errors = ctx.hooks.snapshot_state(session_id=ctx.session_id, turn_id=ctx.turn_id)
+    ctx.log_errors(errors, "state snapshot")
+    out = []
+    for plugin, record in snapshots:
+        try:
+            out.append((plugin, valid_text(encode_plugin_record(record, ctx.rt.record_types))))
+        except LashError as exc:
+            _log.error("plugin %r: %s (its state was not committed)", plugin, exc)
+    return tuple(out)

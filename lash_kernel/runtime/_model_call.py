@@ -1,0 +1,238 @@
+"""Performing ``CallModel``: the prompt view, one streamed attempt, and the retry loop around it.
+
+Rule: an attempt never retries and never raises a ``ModelError``; it returns the response or
+the error. ``call_model`` alone decides to retry (``RetryPolicy``), and turns the result into
+the event the machine is fed. Deltas are published as they arrive (the hot path: one
+``TurnActivity`` per delta, no hook calls).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from contextlib import aclosing
+from typing import Any
+
+import anyio
+import attrs
+
+from lash_kernel.activity import (
+    AssistantProseDelta,
+    ErrorReported,
+    ModelAttemptReset,
+    ModelRequestStarted,
+    ReasoningProseDelta,
+    RetryStatus,
+)
+from lash_kernel.compaction import apply_compaction
+from lash_kernel.errors import (
+    ModelError,
+    PluginHookError,
+    ProviderConnectionError,
+    ProviderHTTPError,
+    ProviderStreamError,
+)
+from lash_kernel.model import ModelRequest, ModelResponse, ReasoningDelta, TextDelta
+from lash_kernel.runtime._state import TurnContext
+from lash_kernel.runtime.events import Event, ModelFailed, ModelResponded, TurnFailed
+from lash_kernel.usage import BUCKETS, TokenUsage
+
+__all__ = ["attempt_model", "call_model", "usage_json"]
+
+
+async def call_model(ctx: TurnContext, request: ModelRequest) -> Event:
+    """Perform one ``CallModel``: apply the prompt hooks, then attempt with retries.
+
+    Returns:
+        ``ModelResponded``; ``ModelFailed`` when the last attempt failed or the error is not
+        retryable; ``TurnFailed(plugin_abort)`` when a prompt hook failed.
+    Raises:
+        Only cancellation.
+    """
+    try:
+        request = _prompt_view(ctx, request)
+    except PluginHookError as exc:
+        return TurnFailed(reason="plugin_abort", message=str(exc))
+    rid, policy = request.request_id, ctx.rt.retry
+    attempts = max(1, policy.max_attempts)
+    for attempt in range(1, attempts + 1):
+        if attempt > 1:
+            ctx.emit(ModelRequestStarted(request_id=rid, model=request.model, attempt=attempt), rid)
+        result = await attempt_model(ctx, request, attempt)
+        if isinstance(result, ModelResponse):
+            ctx.session.last_input_tokens = result.usage.input_tokens
+            return ModelResponded(request_id=rid, response=result)
+        error = result
+        if not error.retryable or attempt == attempts:
+            break
+        retry_after = error.retry_after_s if isinstance(error, ProviderHTTPError) else None
+        wait_s = policy.delay_s(attempt, retry_after, ctx.rt.rng)
+        status = RetryStatus(request_id=rid, attempt=attempt, max_attempts=attempts, wait_s=wait_s, reason=str(error))
+        ctx.emit(status, rid)
+        await ctx.rt.sleep(wait_s)
+    ctx.emit(ErrorReported(kind="provider", message=str(error)), rid)
+    http_status = error.status if isinstance(error, ProviderHTTPError) else None
+    return ModelFailed(request_id=rid, message=str(error), status=http_status)
+
+
+async def attempt_model(ctx: TurnContext, request: ModelRequest, attempt: int) -> ModelResponse | ModelError:
+    """One streamed model call, no retry, under the request deadline and the idle timeout.
+
+    Deltas are published live; when the attempt fails after streaming some, a
+    ``model_attempt_reset`` retracts them.
+    Returns:
+        The final response, or the ``ModelError`` the attempt failed with (timeouts are
+        retryable ``ProviderConnectionError``s).
+    Raises:
+        Only cancellation.
+    """
+    span = f"{request.request_id}#{attempt}"
+    if ctx.tracing:
+        ctx.trace("model_call.started", span, ctx.turn_id, **_model_attrs(ctx, request, attempt))
+    stream = _Stream(ctx, request)
+    started = time.perf_counter()
+    try:
+        response: ModelResponse | ModelError = await stream.consume()
+    except ModelError as exc:
+        response = exc
+    except BaseException:
+        if ctx.tracing:
+            ctx.trace(
+                "model_call.failed", span, ctx.turn_id, **_model_attrs(ctx, request, attempt),
+                duration_s=time.perf_counter() - started, error="cancelled", error_type="cancelled",
+                status=None, retryable=False,
+            )
+        raise
+    if ctx.tracing:
+        _trace_end(ctx, span, request, attempt, time.perf_counter() - started, response)
+    if isinstance(response, ModelError) and stream.streamed:  # nothing of it will be committed
+        rid = request.request_id
+        ctx.emit(ModelAttemptReset(request_id=rid, attempt=attempt, reason=str(response)), rid)
+    return response
+
+
+class _Stream:
+    """Consumes one provider stream under two clocks on one cancel scope.
+
+    The request deadline covers the whole attempt; the idle deadline moves as items arrive.
+    Moving a deadline costs a timer reschedule, so it moves at most every ``idle / 8`` seconds,
+    reading ``time.monotonic`` (cheap) per item: the idle check fires between ``idle`` and
+    ``1.125 * idle`` seconds after the last item.
+    """
+
+    __slots__ = ("ctx", "request", "streamed", "_hard", "_idle", "_slack", "_offset", "_extend_at", "_scope")
+
+    def __init__(self, ctx: TurnContext, request: ModelRequest) -> None:
+        rt = ctx.rt
+        self.ctx, self.request, self.streamed = ctx, request, False
+        now = anyio.current_time()
+        self._offset = now - time.monotonic()  # backend clock minus monotonic, fixed per attempt
+        self._hard = now + rt.request_timeout_s if rt.request_timeout_s is not None else math.inf
+        self._idle = rt.stream_idle_timeout_s
+        self._slack = self._idle / 8 if self._idle is not None else 0.0
+        self._extend_at = now + self._slack
+        self._scope: anyio.CancelScope | None = None
+
+    def _deadline(self, now: float) -> float:
+        return self._hard if self._idle is None else min(self._hard, now + self._idle + self._slack)
+
+    async def consume(self) -> ModelResponse:
+        """Stream the request; return the final response. Raises ``ModelError``."""
+        ctx, client = self.ctx, self.ctx.rt.client
+        rid, response = self.request.request_id, None
+        with anyio.CancelScope(deadline=self._deadline(anyio.current_time())) as scope:
+            self._scope = scope
+            async with aclosing(client.stream(self.request)) as items:  # type: ignore[type-var]
+                async for item in items:
+                    if self._idle is not None:
+                        self._tick()
+                    if isinstance(item, TextDelta):
+                        self.streamed = True
+                        ctx.activity(AssistantProseDelta(text=item.text), rid)
+                    elif isinstance(item, ReasoningDelta):
+                        self.streamed = True
+                        ctx.activity(ReasoningProseDelta(text=item.text), rid)
+                    elif isinstance(item, ModelResponse):
+                        response = item
+        if scope.cancelled_caught:
+            raise self._timeout_error()
+        if response is None:
+            raise ProviderStreamError("provider stream ended without a final response", provider=client.provider_name)
+        return response
+
+    def _tick(self) -> None:
+        """An item arrived: push the idle deadline out (lazily, see the class docstring)."""
+        now = time.monotonic() + self._offset
+        if now >= self._extend_at:
+            assert self._scope is not None
+            self._scope.deadline = self._deadline(now)
+            self._extend_at = now + self._slack
+
+    def _timeout_error(self) -> ProviderConnectionError:
+        rt = self.ctx.rt
+        name = rt.client.provider_name
+        if anyio.current_time() >= self._hard:
+            return ProviderConnectionError(
+                f"{name}: no complete response within {rt.request_timeout_s} s", provider=name
+            )
+        return ProviderConnectionError(f"{name}: no data for {self._idle:g} s", provider=name)
+
+
+def _prompt_view(ctx: TurnContext, request: ModelRequest) -> ModelRequest:
+    """Apply ``lash_plan_compaction`` and ``lash_transform_context`` to one request."""
+    hooks, sid = ctx.hooks, ctx.session_id
+    messages = request.messages
+    if hooks.implemented("lash_plan_compaction"):
+        plan = hooks.plan_compaction(
+            session_id=sid,
+            messages=messages,
+            context_window=ctx.rt.context_window,
+            input_tokens=ctx.session.last_input_tokens,
+        )
+        if plan is not None:
+            messages = apply_compaction(messages, plan)
+    if hooks.implemented("lash_transform_context"):
+        messages = hooks.transform_context(session_id=sid, turn_id=ctx.turn_id, messages=messages)
+    return request if messages is request.messages else attrs.evolve(request, messages=messages)
+
+
+def _model_attrs(ctx: TurnContext, request: ModelRequest, attempt: int) -> dict[str, Any]:
+    return {
+        "request_id": request.request_id,
+        "attempt": attempt,
+        "model": request.model,
+        "provider": ctx.rt.client.provider_name,
+        "message_count": len(request.messages),
+        "tool_count": len(request.tools),
+        "max_output_tokens": request.max_output_tokens,
+        "temperature": request.temperature,
+    }
+
+
+def _trace_end(
+    ctx: TurnContext,
+    span: str,
+    request: ModelRequest,
+    attempt: int,
+    duration_s: float,
+    result: ModelResponse | ModelError,
+) -> None:
+    """The ``model_call.completed`` / ``model_call.failed`` trace record of one attempt."""
+    attributes = _model_attrs(ctx, request, attempt)
+    if isinstance(result, ModelError):
+        status = result.status if isinstance(result, ProviderHTTPError) else None
+        ctx.trace(
+            "model_call.failed", span, ctx.turn_id, **attributes, duration_s=duration_s, error=str(result),
+            error_type=type(result).__name__, status=status, retryable=result.retryable,
+        )
+        return
+    ctx.trace(
+        "model_call.completed", span, ctx.turn_id, **attributes, duration_s=duration_s,
+        finish_reason=result.finish_reason, response_model=result.model, response_id=result.response_id,
+        usage=usage_json(result.usage),
+    )
+
+
+def usage_json(usage: TokenUsage) -> dict[str, int]:
+    """``usage`` as ``{bucket: tokens}`` for trace records."""
+    return {b: getattr(usage, b) for b in BUCKETS}
