@@ -106,6 +106,17 @@ def test_the_app_facing_activity_names_are_kept() -> None:
     assert (TextDelta.KIND, ToolCallDelta.KIND) == ("model_text_delta", "model_tool_call_delta")
 
 
+def test_renamed_kinds_were_never_persisted() -> None:
+    # serde tags only Part and Outcome unions with KIND; TokenUsage (in every stored ledger and
+    # model response) is written without its tag, so renaming it needs no fallback when reading
+    from lash_kernel import serde
+    from lash_kernel.usage import TokenUsage, UsageKey, UsageLedger
+
+    ledger = UsageLedger.of([(UsageKey(source="turn", model="m"), TokenUsage(input_tokens=1), 1)])
+    assert "kind" not in serde.dumps(ledger, UsageLedger)
+    assert serde.loads('{"entries":[[{"source":"turn","model":"m"},{"input_tokens":1},1]]}', UsageLedger) == ledger
+
+
 def test_the_check_finds_a_collision() -> None:
     @attrs.frozen
     class Impostor:
