@@ -16,6 +16,8 @@ LashError
 │   ├── SchemaVersionError           the database was written by a newer lash (or is not a lash db)
 │   ├── CorruptStoreError            the file is not a readable SQLite database
 │   ├── CommitConflictError          compare-and-set failed, or a turn re-committed with new content
+│   ├── StorePermissionError(PermissionError)  the database file or its directory is not writable
+│   ├── StoreFullError               the disk holding the database is full (nothing was written)
 │   └── SessionNotFoundError(KeyError)
 └── RecordDecodeError(ValueError)    a persisted record could not be decoded
 ```
@@ -43,6 +45,8 @@ __all__ = [
     "SchemaVersionError",
     "SessionNotFoundError",
     "StoreError",
+    "StoreFullError",
+    "StorePermissionError",
     "ToolError",
 ]
 
@@ -178,6 +182,20 @@ class CorruptStoreError(StoreError):
 
 class CommitConflictError(StoreError):
     """A turn commit lost a compare-and-set race or re-used a turn id with different content."""
+
+
+class StorePermissionError(StoreError, PermissionError):
+    """The database cannot be read or written for lack of permission: a read-only file, a
+    directory where SQLite may not create its ``-wal``/``-shm`` files, a read-only file system.
+
+    The message starts with the database path and says "permission denied" and which path is
+    at fault. Added in 0.2.
+    """
+
+
+class StoreFullError(StoreError):
+    """The disk (file system) holding the database is full. The failed write was rolled back:
+    nothing of it was stored. Added in 0.2."""
 
 
 class SessionNotFoundError(StoreError, KeyError):

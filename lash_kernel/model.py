@@ -81,7 +81,7 @@ class ModelRequest:
 class TextDelta:
     """A chunk of assistant prose as it streams."""
 
-    KIND: ClassVar[str] = "text_delta"
+    KIND: ClassVar[str] = "model_text_delta"
     text: str
 
 
@@ -89,7 +89,7 @@ class TextDelta:
 class ReasoningDelta:
     """A chunk of model reasoning (or reasoning summary) as it streams."""
 
-    KIND: ClassVar[str] = "reasoning_delta"
+    KIND: ClassVar[str] = "model_reasoning_delta"
     text: str
 
 
@@ -104,7 +104,7 @@ class ToolCallDelta:
         arguments: the next fragment of the arguments' JSON text ("" if none in this chunk).
     """
 
-    KIND: ClassVar[str] = "tool_call_delta"
+    KIND: ClassVar[str] = "model_tool_call_delta"
     index: int
     id: str | None = None
     name: str | None = None

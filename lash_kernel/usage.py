@@ -30,9 +30,13 @@ BUCKETS = (
 
 @attrs.frozen(kw_only=True)
 class TokenUsage:
-    """Token counts for one or more model calls. See the module docstring for bucket meanings."""
+    """Token counts for one or more model calls. See the module docstring for bucket meanings.
 
-    KIND: ClassVar[str] = "usage"
+    Changed in 0.2: ``KIND`` is ``token_usage`` (it was ``usage``, the app activity
+    ``UsageReported``'s wire name). No stored or wire JSON carries this tag, so nothing to migrate.
+    """
+
+    KIND: ClassVar[str] = "token_usage"
     input_tokens: int = 0
     output_tokens: int = 0
     cache_read_input_tokens: int = 0

@@ -429,7 +429,11 @@ def test_outcome_text_is_stored_once_and_restored(store: SqliteStore, db_path: P
     assert answer not in stored["t1"]
     assert "other text" in stored["t2"] and "no nodes" in stored["t3"]
     outcomes = [t.outcome for t in store.list_turns("s1")]
-    assert outcomes == [Finished(text=answer), Stopped(reason="max_turns", text="other text"), Finished(text="no nodes")]
+    assert outcomes == [
+        Finished(text=answer),
+        Stopped(reason="max_turns", text="other text"),
+        Finished(text="no nodes"),
+    ]
 
 
 def test_corrupt_row_raises_record_decode_error(store: SqliteStore, db_path: Path) -> None:
@@ -485,3 +489,59 @@ def test_storage_stays_within_twice_the_message_json(db_path: Path) -> None:
     assert not Path(f"{db_path}-wal").exists() or Path(f"{db_path}-wal").stat().st_size == 0
     fixed_overhead = 16 * 4096  # one page per table/index
     assert size <= 2 * json_bytes + fixed_overhead, (size, json_bytes)
+
+
+# -- text that is not valid Unicode ---------------------------------------------------------------
+
+LONE = "an emoji split in half \ud83d, and a stray low half \udc80"
+
+
+@pytest.mark.parametrize("make", [MemoryStore, lambda: SqliteStore(":memory:")], ids=["memory", "sqlite-memory"])
+def test_both_stores_store_lone_surrogates_exactly(make: Any) -> None:
+    # the conformance check also allows a clean StoreError; our stores must store the text
+    with make() as store:
+        _open(store, "s1")
+        pending = PendingInput(session_id="s1", turn_id="t1", message=Message.user(LONE), created_at=T0)
+        store.record_input(pending)
+        assert store.pending_inputs("s1") == [pending]
+        commit = attrs.evolve(_turn("s1", "t1", 0, None, (LONE, f"echo: {LONE}")), plugin_state=(("p", f'"{LONE}"'),))
+        assert store.commit_turn(commit).head_revision == 1
+        assert store.load_active_path("s1") == commit.nodes
+        assert store.list_turns("s1")[0].outcome == Finished(text=f"echo: {LONE}")
+        assert json.loads(store.load_plugin_state("s1")["p"]) == LONE
+        assert store.commit_turn(commit).replayed
+
+
+def test_sqlite_stores_lone_surrogates_as_json_escapes_in_valid_utf8(db_path: Path) -> None:
+    with SqliteStore(db_path) as store:
+        _open(store, "s1")
+        commit = _turn("s1", "t1", 0, None, (LONE, "ok"))
+        store.commit_turn(commit)
+        store.record_input(PendingInput(session_id="s1", turn_id="t2", message=Message.user(LONE), created_at=T0))
+    # the file holds valid UTF-8 text (other tools can read it) with JSON escapes for the halves
+    conn = sqlite3.connect(db_path)
+    try:
+        conn.text_factory = bytes
+        payload = conn.execute("SELECT payload FROM nodes WHERE node_id = 't1-0'").fetchone()[0]
+        message = conn.execute("SELECT message FROM pending_inputs").fetchone()[0]
+    finally:
+        conn.close()
+    for raw in (payload, message):
+        text = raw.decode("utf-8")  # strict: raises on invalid UTF-8
+        assert "\\ud83d" in text and "\\udc80" in text
+    with SqliteStore(db_path) as store:  # and reads back exactly after a reopen
+        assert store.load_active_path("s1") == commit.nodes
+        assert store.pending_inputs("s1")[0].message == Message.user(LONE)
+
+
+def test_sqlite_refuses_a_lone_surrogate_in_an_id_with_a_store_error(store: SqliteStore, db_path: Path) -> None:
+    with pytest.raises(StoreError, match="not valid Unicode") as info:
+        _open(store, "s\ud800")
+    assert not isinstance(info.value, UnicodeError)
+    _open(store, "s1")
+    before = _counts(db_path, "s1")
+    bad = _turn("s1", "t1", 0, None, node_prefix="n\udfff")
+    with pytest.raises(StoreError, match="not valid Unicode"):
+        store.commit_turn(bad)
+    assert _counts(db_path, "s1") == before  # rolled back: nothing written
+    assert store.commit_turn(_turn("s1", "t1", 0, None)).head_revision == 1

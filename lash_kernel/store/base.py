@@ -8,7 +8,9 @@ Commit protocol (DESIGN §5): ``commit_turn`` writes the turn's graph nodes, usa
 the turn record and the new head revision in ONE transaction, guarded by compare-and-set on
 ``expected_head_revision``; it also removes the turn's pending input. Re-committing the same
 ``(session_id, turn_id)`` with the same content returns the recorded result; with different
-content it raises ``CommitConflictError``.
+content it raises ``CommitConflictError``. The first-party stores take these rules from
+``lash_kernel.store._commit`` (written once); ``lash_kernel.testing.conformance`` checks them
+on any store.
 """
 
 from __future__ import annotations

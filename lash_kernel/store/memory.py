@@ -8,16 +8,15 @@ sessions; everything is lost when the process exits.
 
 from __future__ import annotations
 
-import hashlib
 import threading
+from collections.abc import Collection
 from types import TracebackType
 from typing import final
 
 import attrs
 
-from lash_kernel import serde
-from lash_kernel.errors import CommitConflictError, SessionNotFoundError, StoreError
-from lash_kernel.outcomes import Outcome
+from lash_kernel.errors import SessionNotFoundError, StoreError
+from lash_kernel.store._commit import CommitPlan, Head, RecordedTurn, commit_hash, plan_commit
 from lash_kernel.store.base import (
     CommitResult,
     Node,
@@ -31,49 +30,10 @@ from lash_kernel.usage import TokenUsage, UsageKey, UsageLedger
 __all__ = ["MemoryStore"]
 
 
-def _commit_hash(commit: TurnCommit) -> str:
-    """sha256 (hex) of a commit's content: its nodes, usage delta and outcome.
-
-    ``committed_at``, ``expected_head_revision`` and the ids are excluded, so a retried commit of
-    the same turn hashes the same. Each part is the ``serde.dumps`` JSON text, length-prefixed.
-    """
-    digest = hashlib.sha256()
-    for text in (
-        serde.dumps(commit.nodes, tuple[Node, ...]),
-        serde.dumps(commit.usage, UsageLedger),
-        serde.dumps(commit.outcome, Outcome),
-        *(f"{plugin}\n{text}" for plugin, text in commit.plugin_state),
-    ):
-        data = text.encode("utf-8")
-        digest.update(len(data).to_bytes(8, "big"))
-        digest.update(data)
-    return digest.hexdigest()
-
-
-def _check_new_nodes(commit: TurnCommit, existing: set[str] | dict[str, Node]) -> None:
-    """Raise ``CommitConflictError`` unless every node id is new and every parent is known.
-
-    A parent must be a node already in the session or an earlier node of the same commit, so the
-    graph stays acyclic.
-    """
-    seen: set[str] = set()
-    for node in commit.nodes:
-        if node.node_id in seen or node.node_id in existing:
-            raise CommitConflictError(
-                f"session {commit.session_id!r}: turn {commit.turn_id!r} adds node "
-                f"{node.node_id!r}, but that node id already exists in the session"
-            )
-        if node.parent_id is not None and node.parent_id not in seen and node.parent_id not in existing:
-            raise CommitConflictError(
-                f"session {commit.session_id!r}: turn {commit.turn_id!r} adds node "
-                f"{node.node_id!r} whose parent {node.parent_id!r} is not in the session"
-            )
-        seen.add(node.node_id)
-
-
 @attrs.define
 class _Session:
-    """Mutable state of one session (private to ``MemoryStore``)."""
+    """Mutable state of one session (private to ``MemoryStore``); answers the commit rules'
+    ``SessionReads``."""
 
     info: SessionInfo
     nodes: dict[str, Node] = attrs.Factory(dict)
@@ -81,6 +41,21 @@ class _Session:
     pending: dict[str, PendingInput] = attrs.Factory(dict)
     usage: dict[UsageKey, tuple[TokenUsage, int]] = attrs.Factory(dict)
     plugin_state: dict[str, str] = attrs.Factory(dict)
+
+    def recorded_turn(self, turn_id: str) -> RecordedTurn | None:
+        """The committed turn ``turn_id``, or None (``SessionReads``)."""
+        recorded = self.turns.get(turn_id)
+        if recorded is None:
+            return None
+        return RecordedTurn(revision=recorded[0].revision, content_hash=recorded[1])
+
+    def leaf_after(self, turn_id: str, revision: int) -> str | None:
+        """The leaf right after the committed turn ``turn_id`` (``SessionReads``)."""
+        return self.turns[turn_id][2]
+
+    def existing_node_ids(self, node_ids: tuple[str, ...]) -> Collection[str]:
+        """Every node id of the session, a superset of the asked ones (``SessionReads``)."""
+        return self.nodes.keys()
 
 
 @final
@@ -264,64 +239,38 @@ class MemoryStore:
                 exists in the session, or a node's parent is unknown. Nothing is written.
             StoreError: the store is closed.
         """
-        digest = _commit_hash(commit)
+        digest = commit_hash(commit)
         with self._lock:
             state = self._session(commit.session_id)
-            recorded = state.turns.get(commit.turn_id)
-            if recorded is not None:
-                record, recorded_hash, leaf = recorded
-                if recorded_hash != digest:
-                    raise CommitConflictError(
-                        f"session {commit.session_id!r}: turn {commit.turn_id!r} was already "
-                        "committed with different content"
-                    )
-                return CommitResult(
-                    session_id=commit.session_id,
-                    turn_id=commit.turn_id,
-                    head_revision=record.revision,
-                    leaf_id=leaf,
-                    replayed=True,
-                )
             info = state.info
-            if info.head_revision != commit.expected_head_revision:
-                raise CommitConflictError(
-                    f"session {commit.session_id!r}: turn {commit.turn_id!r} expected head "
-                    f"revision {commit.expected_head_revision}, actual {info.head_revision}"
-                )
-            _check_new_nodes(commit, state.nodes)
+            head = Head(
+                revision=info.head_revision,
+                leaf_id=info.leaf_id,
+                frame_id=info.frame_id,
+                activity_seq=info.activity_seq,
+            )
+            plan = plan_commit(commit, digest, head, state)
+            if not isinstance(plan, CommitPlan):
+                return plan  # an identical re-commit: nothing to write
             # validated: from here on nothing can fail
             for node in commit.nodes:
                 state.nodes[node.node_id] = node
             for key, usage, calls in commit.usage.entries:
                 prev_usage, prev_calls = state.usage.get(key, (TokenUsage(), 0))
                 state.usage[key] = (prev_usage + usage, prev_calls + calls)
-            revision = info.head_revision + 1
-            last = commit.nodes[-1] if commit.nodes else None
+            new = plan.head
             state.info = attrs.evolve(
                 info,
-                head_revision=revision,
-                leaf_id=last.node_id if last else info.leaf_id,
-                frame_id=last.frame_id if last else info.frame_id,
+                head_revision=new.revision,
+                leaf_id=new.leaf_id,
+                frame_id=new.frame_id,
                 updated_at=commit.committed_at,
-                activity_seq=max(info.activity_seq, commit.last_activity_seq),
+                activity_seq=new.activity_seq,
             )
-            record = TurnRecord(
-                session_id=commit.session_id,
-                turn_id=commit.turn_id,
-                revision=revision,
-                outcome=commit.outcome,
-                committed_at=commit.committed_at,
-                node_ids=tuple(n.node_id for n in commit.nodes),
-            )
-            state.turns[commit.turn_id] = (record, digest, state.info.leaf_id)
+            state.turns[commit.turn_id] = (plan.record, plan.content_hash, new.leaf_id)
             state.pending.pop(commit.turn_id, None)
             state.plugin_state.update(commit.plugin_state)
-            return CommitResult(
-                session_id=commit.session_id,
-                turn_id=commit.turn_id,
-                head_revision=revision,
-                leaf_id=state.info.leaf_id,
-            )
+            return plan.result()
 
     def list_turns(self, session_id: str) -> list[TurnRecord]:
         """Committed turns, oldest first (by revision).

@@ -17,8 +17,8 @@ Schema (version ``SCHEMA_VERSION``, recorded in ``lash_meta``)::
     usage          (session_id, source, model, <five buckets>, calls)  PK (session_id, source, model)
 
 Each message payload is stored once, as compact JSON text; a turn outcome whose ``text`` repeats
-the turn's last message stores ``"text_ref": "last_node"`` instead of a second copy. ``sessions`` and ``usage`` have small
-rows and are ``WITHOUT ROWID``; the tables holding payloads keep a rowid because SQLite spills
+the turn's last message stores ``"text_ref": "last_node"`` instead of a second copy. ``sessions``
+and ``usage`` have small rows and are ``WITHOUT ROWID``; the tables holding payloads keep a rowid because SQLite spills
 rows larger than ~1 KB of a ``WITHOUT ROWID`` table onto mostly-empty overflow pages.
 Every read is keyed by ``session_id``, so its cost never depends on the number of sessions.
 """
@@ -26,10 +26,12 @@ Every read is keyed by ``session_id``, so its cost never depends on the number o
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import re
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, final
@@ -38,16 +40,18 @@ import sqlite_utils
 
 from lash_kernel import serde
 from lash_kernel.errors import (
-    CommitConflictError,
     CorruptStoreError,
     LashError,
     RecordDecodeError,
     SchemaVersionError,
     SessionNotFoundError,
     StoreError,
+    StoreFullError,
+    StorePermissionError,
 )
 from lash_kernel.messages import Message
 from lash_kernel.outcomes import Outcome
+from lash_kernel.store._commit import CommitPlan, Head, RecordedTurn, commit_hash, plan_commit
 from lash_kernel.store.base import (
     CommitResult,
     Node,
@@ -56,7 +60,6 @@ from lash_kernel.store.base import (
     TurnCommit,
     TurnRecord,
 )
-from lash_kernel.store.memory import _commit_hash
 from lash_kernel.usage import BUCKETS, TokenUsage, UsageKey, UsageLedger
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
@@ -159,6 +162,15 @@ WITH RECURSIVE path ({_NODE_COLUMNS}, depth) AS (
 SELECT {_NODE_COLUMNS} FROM path ORDER BY depth DESC
 """
 
+# The session's head and, if it was committed already, the committing turn: one lookup each.
+_COMMIT_HEAD_SQL = """
+SELECT s.head_revision, s.leaf_id, s.frame_id, s.activity_seq, t.revision, t.content_hash
+FROM sessions AS s LEFT JOIN turns AS t ON t.session_id = s.session_id AND t.turn_id = ?
+WHERE s.session_id = ?
+"""
+
+_NODE_INSERT_SQL = f"INSERT INTO nodes (session_id, {_NODE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+
 _USAGE_UPSERT_SQL = f"""
 INSERT INTO usage (session_id, source, model, {", ".join(BUCKETS)}, calls)
 VALUES (?, ?, ?, {", ".join("?" for _ in BUCKETS)}, ?)
@@ -172,6 +184,8 @@ _CHUNK = 500  # bound on host parameters per IN (...) query
 # instead of a second copy of the text, and restored from the last node when read.
 _TEXT_REF_KEY = "text_ref"
 _TEXT_REF_LAST_NODE = "last_node"
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _session_info(row: Sequence[Any]) -> SessionInfo:
@@ -203,6 +217,15 @@ def _structure(raw: Any, type_: Any, what: str) -> Any:
         raise RecordDecodeError(f"{what}: {exc}") from exc
 
 
+def _json_text(text: str) -> str:
+    """JSON text made storable: each lone surrogate (text that is not valid Unicode, which SQLite
+    cannot hold as UTF-8) becomes its JSON escape ``\\udXXX``, which decodes back to the same
+    code point. Valid text is returned as is (the check is O(1) for ASCII text)."""
+    if text.isascii() or _SURROGATE.search(text) is None:
+        return text
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def _outcome_json(commit: TurnCommit) -> str:
     """The stored form of ``commit.outcome``: its JSON, with ``text`` replaced by a reference
     to the last node when that node's text is the same (so the text is stored once)."""
@@ -211,8 +234,8 @@ def _outcome_json(commit: TurnCommit) -> str:
         raw = serde.unstructure(outcome, Outcome)
         del raw["text"]
         raw[_TEXT_REF_KEY] = _TEXT_REF_LAST_NODE
-        return serde.dumps(raw)
-    return serde.dumps(outcome, Outcome)
+        return _json_text(serde.dumps(raw))
+    return _json_text(serde.dumps(outcome, Outcome))
 
 
 def _node(session_id: str, row: Sequence[Any]) -> Node:
@@ -225,6 +248,131 @@ def _node(session_id: str, row: Sequence[Any]) -> Node:
         payload=_decode(row[5], Message, f"session {session_id!r} node {row[0]!r}"),
         created_at=row[6],
     )
+
+
+# Primary SQLite result codes (``sqlite3.Error.sqlite_errorcode`` may carry an extended code in
+# its high bits; the low byte is the primary code).
+_SQLITE_PERM, _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY = 3, 5, 6, 8
+_SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_CANTOPEN = 11, 13, 14
+_SQLITE_AUTH, _SQLITE_NOTADB = 23, 26
+
+
+def _access_problem(path: Path) -> tuple[bool, str] | None:
+    """Why ``path`` cannot be opened for reading and writing, judged from the file system.
+
+    Returns:
+        ``(is_permission, reason)``, or None when nothing visible is wrong. Never raises.
+    """
+    directory = path.absolute().parent
+    try:
+        if not directory.is_dir():
+            return False, f"the directory {directory} does not exist"
+        if not os.access(directory, os.X_OK):
+            return True, f"the directory {directory} cannot be entered"
+        if path.is_dir():
+            return False, "it is a directory, not a database file"
+        if path.exists():
+            if not os.access(path, os.R_OK):
+                return True, "the database file cannot be read"
+            if not os.access(path, os.W_OK):
+                return True, "the database file is not writable"
+        for suffix in ("-wal", "-shm", "-journal"):
+            sidecar = path.with_name(path.name + suffix)
+            if sidecar.exists() and not os.access(sidecar, os.R_OK | os.W_OK):
+                return True, f"{sidecar} is not writable"
+        if not os.access(directory, os.W_OK):
+            return True, (
+                f"the directory {directory} is not writable (SQLite creates {path.name}-wal and "
+                f"{path.name}-shm beside the database)"
+            )
+    except OSError as exc:
+        return isinstance(exc, PermissionError), str(exc)
+    return None
+
+
+def _store_error(exc: BaseException, path: Path, operation: str, *, memory: bool = False) -> StoreError:
+    """The precise ``StoreError`` for a failure of ``operation`` on the database at ``path``.
+
+    Corrupt or non-database files give ``CorruptStoreError``; a full disk ``StoreFullError``;
+    a permission problem (read-only file, directory or file system) ``StorePermissionError``
+    naming the path at fault; text SQLite cannot store (a lone surrogate in an id) a
+    ``StoreError`` saying so; anything else a ``StoreError`` with SQLite's message.
+    """
+    text = str(exc)
+    if isinstance(exc, UnicodeEncodeError):
+        return StoreError(
+            f"{path}: {operation} failed: text is not valid Unicode (a lone surrogate at position "
+            f"{exc.start} of {exc.object[max(0, exc.start - 20) : exc.end + 20]!r}); SQLite can store only UTF-8"
+        )
+    if isinstance(exc, PermissionError):
+        return StorePermissionError(f"{path}: {operation}: permission denied: {text}")
+    code = getattr(exc, "sqlite_errorcode", None)
+    code = code & 0xFF if isinstance(code, int) else None
+    if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB) or "malformed" in text or "not a database" in text:
+        return CorruptStoreError(f"{path} is not a SQLite database (or it is corrupt): {operation}: {text}")
+    if code == _SQLITE_FULL:
+        return StoreFullError(f"{path}: {operation} failed: disk full ({text}); nothing was written")
+    if code in (_SQLITE_PERM, _SQLITE_READONLY, _SQLITE_CANTOPEN, _SQLITE_AUTH) and not memory:
+        problem = _access_problem(path)
+        if problem is not None:
+            is_permission, reason = problem
+            if is_permission:
+                return StorePermissionError(f"{path}: {operation}: permission denied: {reason} ({text})")
+            return StoreError(f"{path}: {operation} failed: {reason} ({text})")
+        if code in (_SQLITE_PERM, _SQLITE_READONLY, _SQLITE_AUTH):
+            return StorePermissionError(f"{path}: {operation}: permission denied: {text}")
+    return StoreError(f"{path}: {operation} failed: {text}")
+
+
+@final
+class _SessionReads:
+    """The commit rules' ``SessionReads`` for one session, inside the commit's transaction.
+
+    ``recorded`` is the committing turn's row, already read with the head (one query fewer on
+    every commit).
+    """
+
+    __slots__ = ("_conn", "_recorded", "_sid", "_tid")
+
+    def __init__(self, conn: sqlite3.Connection, session_id: str, turn_id: str, recorded: RecordedTurn | None) -> None:
+        self._conn = conn
+        self._sid = session_id
+        self._tid = turn_id
+        self._recorded = recorded
+
+    def recorded_turn(self, turn_id: str) -> RecordedTurn | None:
+        if turn_id == self._tid:
+            return self._recorded
+        row = self._conn.execute(
+            "SELECT revision, content_hash FROM turns WHERE session_id = ? AND turn_id = ?", (self._sid, turn_id)
+        ).fetchone()
+        return None if row is None else RecordedTurn(revision=row[0], content_hash=row[1])
+
+    def leaf_after(self, turn_id: str, revision: int) -> str | None:
+        """The last node of the latest turn at or before ``revision`` that added nodes (None when
+        none did)."""
+        row = self._conn.execute(
+            "SELECT node_ids FROM turns WHERE session_id = ? AND revision <= ? AND node_ids != '[]' "
+            "ORDER BY revision DESC LIMIT 1",
+            (self._sid, revision),
+        ).fetchone()
+        if row is None:
+            return None
+        node_ids: tuple[str, ...] = _decode(row[0], tuple[str, ...], f"session {self._sid!r} turn node ids")
+        return node_ids[-1] if node_ids else None
+
+    def existing_node_ids(self, node_ids: tuple[str, ...]) -> Collection[str]:
+        found: set[str] = set()
+        for start in range(0, len(node_ids), _CHUNK):
+            chunk = node_ids[start : start + _CHUNK]
+            found.update(r[0] for r in self._conn.execute(_nodes_in_sql(len(chunk)), (self._sid, *chunk)))
+        return found
+
+
+@functools.lru_cache(maxsize=64)
+def _nodes_in_sql(count: int) -> str:
+    """``SELECT node_id`` of the session's nodes among ``count`` ids (the SQL, built once per count)."""
+    return f"SELECT node_id FROM nodes WHERE session_id = ? AND node_id IN ({', '.join('?' * count)})"
 
 
 @final
@@ -250,7 +398,17 @@ class SqliteStore:
             not a lash database (other tables, no ``lash_meta``).
         SchemaVersionError: the file was written by a newer lash (its schema version is higher
             than ``SCHEMA_VERSION``). The file is left untouched.
-        StoreError: the file cannot be opened (missing with ``create=False``, no permission).
+        StorePermissionError: the file, its ``-wal``/``-shm`` files or its directory cannot be
+            written (the message names which); a read-only file can still be opened and read,
+            and then every write raises this.
+        StoreFullError: the disk is full.
+        StoreError: the file cannot be opened otherwise (missing with ``create=False``, a
+            missing directory).
+
+    Every method raises the same error types for the same causes, and ``StoreError`` (never a
+    raw ``UnicodeEncodeError``) for an id holding a lone surrogate, which SQLite cannot store
+    as UTF-8. Message and plugin-state text with lone surrogates is stored exactly, as JSON
+    ``\\udXXX`` escapes.
     """
 
     def __init__(
@@ -261,7 +419,11 @@ class SqliteStore:
         self._closed = False
         name = os.fspath(path)
         memory = name == ":memory:"
-        if not create and not memory and not self.path.exists():
+        try:
+            missing = not create and not memory and not self.path.exists()
+        except OSError as exc:
+            raise _store_error(exc, self.path, "open") from exc
+        if missing:
             raise StoreError(f"no lash database at {name} (and create=False)")
         try:
             if memory or create:
@@ -276,8 +438,9 @@ class SqliteStore:
                     isolation_level=None,
                     check_same_thread=False,
                 )
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open lash database {name}: {exc}") from exc
+        except (sqlite3.Error, UnicodeEncodeError) as exc:
+            raise _store_error(exc, self.path, "open", memory=memory) from exc
+        self._memory = memory
         try:
             self._db = sqlite_utils.Database(conn, execute_plugins=False)
             self._open(create=create, memory=memory, busy_timeout_s=busy_timeout_s)
@@ -300,8 +463,8 @@ class SqliteStore:
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA synchronous = NORMAL")
             objects = self._schema_objects()
-        except sqlite3.DatabaseError as exc:
-            raise CorruptStoreError(f"{name} is not a SQLite database (or it is corrupt): {exc}") from exc
+        except sqlite3.Error as exc:
+            raise _store_error(exc, self.path, "open", memory=memory) from exc
         if "lash_meta" not in objects:
             if objects:
                 raise CorruptStoreError(
@@ -351,8 +514,11 @@ class SqliteStore:
         name = str(self.path)
         try:
             row = self._db.execute("SELECT value FROM lash_meta WHERE key = 'schema_version'").fetchone()
-        except sqlite3.DatabaseError as exc:
-            raise CorruptStoreError(f"{name}: cannot read lash_meta: {exc}") from exc
+        except sqlite3.Error as exc:
+            error = _store_error(exc, self.path, "open", memory=self._memory)
+            if type(error) is StoreError and (exc.sqlite_errorcode or 0) & 0xFF not in (_SQLITE_BUSY, _SQLITE_LOCKED):
+                error = CorruptStoreError(f"{name}: cannot read lash_meta: {exc}")
+            raise error from exc
         try:
             version = int(row[0]) if row is not None else None
         except (TypeError, ValueError):
@@ -376,13 +542,8 @@ class SqliteStore:
             yield
         except LashError:
             raise
-        except sqlite3.DatabaseError as exc:
-            text = str(exc)
-            if "malformed" in text or "not a database" in text:
-                raise CorruptStoreError(f"{self.path}: {operation}: {text}") from exc
-            raise StoreError(f"{self.path}: {operation} failed: {text}") from exc
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: {operation} failed: {exc}") from exc
+        except (sqlite3.Error, UnicodeEncodeError) as exc:
+            raise _store_error(exc, self.path, operation, memory=self._memory) from exc
 
     @contextlib.contextmanager
     def _transaction(self, *, immediate: bool) -> Iterator[None]:
@@ -526,7 +687,7 @@ class SqliteStore:
             SessionNotFoundError: ``pending.session_id`` does not exist.
             StoreError: a database failure, or the store is closed.
         """
-        message = serde.dumps(pending.message, Message)
+        message = _json_text(serde.dumps(pending.message, Message))
         with self._call("record_input", write=True) as conn:
             self._require_session(conn, pending.session_id)
             conn.execute(
@@ -602,40 +763,31 @@ class SqliteStore:
             StoreError: a database failure (rolled back, nothing written), or the store is closed.
         """
         sid, tid = commit.session_id, commit.turn_id
-        digest = _commit_hash(commit)
+        digest = commit_hash(commit)
         node_rows = [
-            (sid, n.node_id, n.parent_id, n.frame_id, n.turn_id, n.kind, serde.dumps(n.payload, Message), n.created_at)
+            (
+                sid,
+                n.node_id,
+                n.parent_id,
+                n.frame_id,
+                n.turn_id,
+                n.kind,
+                _json_text(serde.dumps(n.payload, Message)),
+                n.created_at,
+            )
             for n in commit.nodes
         ]
         with self._call("commit_turn", write=True) as conn:
-            head = conn.execute(
-                "SELECT head_revision, leaf_id, frame_id FROM sessions WHERE session_id = ?", (sid,)
-            ).fetchone()
-            if head is None:
+            row = conn.execute(_COMMIT_HEAD_SQL, (tid, sid)).fetchone()
+            if row is None:
                 raise SessionNotFoundError(f"no session {sid!r} in this store")
-            recorded = conn.execute(
-                "SELECT revision, content_hash FROM turns WHERE session_id = ? AND turn_id = ?", (sid, tid)
-            ).fetchone()
-            if recorded is not None:
-                revision, recorded_hash = recorded
-                if recorded_hash != digest:
-                    raise CommitConflictError(
-                        f"session {sid!r}: turn {tid!r} was already committed with different content"
-                    )
-                return CommitResult(
-                    session_id=sid,
-                    turn_id=tid,
-                    head_revision=revision,
-                    leaf_id=self._leaf_at(conn, sid, revision),
-                    replayed=True,
-                )
-            head_revision, leaf_id, frame_id = head
-            if head_revision != commit.expected_head_revision:
-                raise CommitConflictError(
-                    f"session {sid!r}: turn {tid!r} expected head revision "
-                    f"{commit.expected_head_revision}, actual {head_revision}"
-                )
-            self._insert_nodes(conn, commit, node_rows)
+            head = Head(revision=row[0], leaf_id=row[1], frame_id=row[2], activity_seq=row[3])
+            recorded = None if row[4] is None else RecordedTurn(revision=row[4], content_hash=row[5])
+            plan = plan_commit(commit, digest, head, _SessionReads(conn, sid, tid, recorded))
+            if not isinstance(plan, CommitPlan):
+                return plan  # an identical re-commit: nothing to write
+            new = plan.head
+            conn.executemany(_NODE_INSERT_SQL, node_rows)
             conn.executemany(
                 _USAGE_UPSERT_SQL,
                 [
@@ -643,77 +795,33 @@ class SqliteStore:
                     for key, usage, calls in commit.usage.entries
                 ],
             )
-            revision = head_revision + 1
             conn.execute(
                 "INSERT INTO turns (session_id, turn_id, revision, outcome, content_hash, committed_at, node_ids) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     sid,
                     tid,
-                    revision,
+                    new.revision,
                     _outcome_json(commit),
-                    digest,
+                    plan.content_hash,
                     commit.committed_at,
-                    serde.dumps(tuple(n.node_id for n in commit.nodes), tuple[str, ...]),
+                    _json_text(serde.dumps(plan.record.node_ids, tuple[str, ...])),
                 ),
             )
-            if commit.nodes:
-                leaf_id, frame_id = commit.nodes[-1].node_id, commit.nodes[-1].frame_id
             conn.execute(
                 "UPDATE sessions SET head_revision = ?, leaf_id = ?, frame_id = ?, updated_at = ?, "
-                "activity_seq = MAX(activity_seq, ?) WHERE session_id = ?",
-                (revision, leaf_id, frame_id, commit.committed_at, commit.last_activity_seq, sid),
+                "activity_seq = ? WHERE session_id = ?",
+                (new.revision, new.leaf_id, new.frame_id, commit.committed_at, new.activity_seq, sid),
             )
             conn.execute("DELETE FROM pending_inputs WHERE session_id = ? AND turn_id = ?", (sid, tid))
             if commit.plugin_state:
                 conn.executemany(
                     "INSERT INTO plugin_state (session_id, plugin, turn_id, payload) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT (session_id, plugin) DO UPDATE SET turn_id = excluded.turn_id, payload = excluded.payload",
-                    [(sid, plugin, tid, text) for plugin, text in commit.plugin_state],
+                    "ON CONFLICT (session_id, plugin) "
+                    "DO UPDATE SET turn_id = excluded.turn_id, payload = excluded.payload",
+                    [(sid, plugin, tid, _json_text(text)) for plugin, text in commit.plugin_state],
                 )
-        return CommitResult(session_id=sid, turn_id=tid, head_revision=revision, leaf_id=leaf_id)
-
-    @staticmethod
-    def _insert_nodes(conn: sqlite3.Connection, commit: TurnCommit, rows: list[tuple[Any, ...]]) -> None:
-        """Insert the commit's nodes; a reused node id or an unknown parent is a conflict."""
-        sid, tid = commit.session_id, commit.turn_id
-        seen: set[str] = set()
-        for node, row in zip(commit.nodes, rows, strict=True):
-            parent = node.parent_id
-            if (
-                parent is not None
-                and parent not in seen
-                and conn.execute(
-                    "SELECT 1 FROM nodes WHERE session_id = ? AND node_id = ?", (sid, parent)
-                ).fetchone()
-                is None
-            ):
-                raise CommitConflictError(
-                    f"session {sid!r}: turn {tid!r} adds node {node.node_id!r} whose parent "
-                    f"{parent!r} is not in the session"
-                )
-            try:
-                conn.execute(f"INSERT INTO nodes (session_id, {_NODE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
-            except sqlite3.IntegrityError as exc:
-                raise CommitConflictError(
-                    f"session {sid!r}: turn {tid!r} adds node {node.node_id!r}, but that node id "
-                    f"already exists in the session ({exc})"
-                ) from exc
-            seen.add(node.node_id)
-
-    @staticmethod
-    def _leaf_at(conn: sqlite3.Connection, session_id: str, revision: int) -> str | None:
-        """The leaf right after the turn at ``revision``: the last node of the latest turn
-        at or before it that added nodes (None when none did)."""
-        row = conn.execute(
-            "SELECT node_ids FROM turns WHERE session_id = ? AND revision <= ? AND node_ids != '[]' "
-            "ORDER BY revision DESC LIMIT 1",
-            (session_id, revision),
-        ).fetchone()
-        if row is None:
-            return None
-        node_ids: tuple[str, ...] = _decode(row[0], tuple[str, ...], f"session {session_id!r} turn node ids")
-        return node_ids[-1] if node_ids else None
+        return plan.result()
 
     def list_turns(self, session_id: str) -> list[TurnRecord]:
         """Committed turns, oldest first (by revision).
@@ -849,5 +957,7 @@ class SqliteStore:
         """
         with self._call("load_plugin_state") as conn:
             self._require_session(conn, session_id)
-            rows = conn.execute("SELECT plugin, payload FROM plugin_state WHERE session_id = ?", (session_id,)).fetchall()
+            rows = conn.execute(
+                "SELECT plugin, payload FROM plugin_state WHERE session_id = ?", (session_id,)
+            ).fetchall()
         return {plugin: payload for plugin, payload in rows}

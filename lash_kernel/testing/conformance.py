@@ -18,11 +18,13 @@ store from ``make_store``, and closes every store it opened (twice, to check ide
 
 from __future__ import annotations
 
+import functools
+import json
 import uuid
-
-import attrs
 from collections.abc import Callable
 from typing import Any
+
+import attrs
 
 from lash_kernel.errors import CommitConflictError, SessionNotFoundError, StoreError
 from lash_kernel.messages import Message, TextPart, ToolCallPart, ToolResultPart
@@ -41,6 +43,7 @@ __all__ = [
     "CHECKS",
     "check_active_path",
     "check_active_path_stops_at_frame_boundary",
+    "check_activity_seq_never_decreases",
     "check_commit_cas_conflict",
     "check_commit_clears_pending_input",
     "check_conflicting_recommit",
@@ -54,6 +57,7 @@ __all__ = [
     "check_session_not_found",
     "check_sessions_isolated",
     "check_store",
+    "check_text_that_is_not_valid_unicode",
     "check_usage_ledger_accumulates",
 ]
 
@@ -389,7 +393,8 @@ def _fields(commit: TurnCommit) -> dict[str, Any]:
 
 
 def check_conflicting_recommit(store: Store) -> None:
-    """Re-committing a turn id with different nodes, usage or outcome raises and writes nothing.
+    """Re-committing a turn id with different nodes, usage, outcome or plugin state raises and
+    writes nothing.
 
     Raises:
         AssertionError: the store deviates from the protocol.
@@ -403,11 +408,94 @@ def check_conflicting_recommit(store: Store) -> None:
         "different nodes": _turn(sid, "t1", 0, None, text="another question"),
         "different usage": _turn(sid, "t1", 0, None, usage=_ledger(("turn", "model-a", 11, 5, 1))),
         "different outcome": _turn(sid, "t1", 0, None, outcome=Stopped(reason="max_turns")),
+        "different plugin state": attrs.evolve(commit, plugin_state=(("memo", '{"n":1}'),)),
     }
     for what, variant in variants.items():
-        exc = _expect_raises(CommitConflictError, lambda v=variant: store.commit_turn(v), f"re-commit with {what}")
+        recommit = functools.partial(store.commit_turn, variant)
+        exc = _expect_raises(CommitConflictError, recommit, f"re-commit with {what}")
         _expect(sid in str(exc) and "t1" in str(exc), f"conflict message should name session and turn: {exc}")
         _expect_unchanged(store, sid, before, f"a re-commit with {what}")
+
+
+def check_activity_seq_never_decreases(store: Store) -> None:
+    """The head's ``activity_seq`` is the highest ``last_activity_seq`` committed so far.
+
+    A later commit with a lower value (or none) leaves it unchanged, and a rejected commit or an
+    identical re-commit does not move it.
+
+    Raises:
+        AssertionError: the store deviates from the protocol.
+    """
+    sid = _sid("seq")
+    _open(store, sid)
+    _expect_equal(store.get_session(sid).activity_seq, 0, "activity_seq of a new session")
+    t1 = attrs.evolve(_turn(sid, "t1", 0, None), last_activity_seq=7)
+    store.commit_turn(t1)
+    _expect_equal(store.get_session(sid).activity_seq, 7, "activity_seq after a commit with last_activity_seq=7")
+    store.commit_turn(attrs.evolve(_turn(sid, "t2", 1, "t1-n1", at=_T0 + 1), last_activity_seq=3))
+    _expect_equal(store.get_session(sid).activity_seq, 7, "activity_seq after a lower last_activity_seq")
+    stale = attrs.evolve(_turn(sid, "t3", 1, "t2-n1", at=_T0 + 2), last_activity_seq=50)
+    _expect_raises(CommitConflictError, lambda: store.commit_turn(stale), "a stale commit")
+    _expect_equal(store.get_session(sid).activity_seq, 7, "activity_seq after a rejected commit")
+    store.commit_turn(attrs.evolve(_turn(sid, "t3", 2, "t2-n1", at=_T0 + 2), last_activity_seq=12))
+    _expect_equal(store.get_session(sid).activity_seq, 12, "activity_seq after a higher last_activity_seq")
+    store.commit_turn(t1)  # identical re-commit of an old turn
+    _expect_equal(store.get_session(sid).activity_seq, 12, "activity_seq after an identical re-commit")
+
+
+def check_text_that_is_not_valid_unicode(store: Store) -> None:
+    """Text holding a lone surrogate (e.g. ``"\\ud83d"`` from a provider that split an emoji) is
+    either stored exactly or refused with a ``StoreError``; it never raises anything else.
+
+    Covers a pending input, and a commit with the surrogate in a user message, a tool result,
+    the assistant's answer, the outcome and plugin state. When the store accepts them, they
+    read back equal, an identical re-commit replays, and a different re-commit conflicts. When
+    it refuses, nothing is written.
+
+    Raises:
+        AssertionError: the store deviates from the protocol.
+    """
+    sid = _sid("surrogate")
+    _open(store, sid)
+    bad = "half an emoji \ud83d and a stray \udc80 low half"
+    pending = PendingInput(session_id=sid, turn_id="t1", message=Message.user(bad), created_at=_T0)
+    before = _snapshot(store, sid)
+    try:
+        store.record_input(pending)
+    except StoreError:
+        _expect_unchanged(store, sid, before, "a refused pending input with a lone surrogate")
+    except Exception as exc:
+        raise AssertionError(f"record_input with a lone surrogate raised {type(exc).__name__}: {exc}") from exc
+    else:
+        _expect_equal(store.pending_inputs(sid), [pending], "pending input with a lone surrogate")
+    commit = _turn(sid, "t1", 0, None, text=bad, with_tool=True)
+    tool_result = Message(role="tool", parts=(ToolResultPart(call_id="call-t1", name="lookup", output=bad),))
+    nodes = list(commit.nodes)
+    nodes[2] = Node(**{**_node_fields(nodes[2]), "payload": tool_result})
+    commit = attrs.evolve(
+        commit,
+        nodes=tuple(nodes),
+        outcome=Finished(text=f"the answer: {bad}"),
+        plugin_state=(("memo", '{"note":"' + bad + '"}'),),
+    )
+    before = _snapshot(store, sid)
+    try:
+        result = store.commit_turn(commit)
+    except StoreError:
+        _expect_unchanged(store, sid, before, "a refused commit with a lone surrogate")
+        return
+    except Exception as exc:
+        raise AssertionError(f"commit_turn with a lone surrogate raised {type(exc).__name__}: {exc}") from exc
+    _expect_equal(result.head_revision, 1, "head revision after a commit with a lone surrogate")
+    _expect_equal(store.load_active_path(sid), commit.nodes, "active path holding lone surrogates")
+    _expect_equal([t.outcome for t in store.list_turns(sid)], [commit.outcome], "outcome holding a lone surrogate")
+    _expect_equal(store.pending_inputs(sid), [], "pending inputs after the commit")
+    state = store.load_plugin_state(sid)["memo"]
+    _expect_equal(json.loads(state), {"note": bad}, "plugin state holding a lone surrogate (as JSON)")
+    again = store.commit_turn(commit)
+    _expect_equal(again.replayed, True, "identical re-commit of a turn holding lone surrogates")
+    other = attrs.evolve(commit, outcome=Finished(text="the answer: half an emoji \ud83e and a stray \udc80 low half"))
+    _expect_raises(CommitConflictError, lambda: store.commit_turn(other), "re-commit differing in a lone surrogate")
 
 
 def check_invalid_commit_writes_nothing(store: Store) -> None:
@@ -643,6 +731,8 @@ CHECKS: tuple[Callable[[Store], None], ...] = (
     check_active_path,
     check_active_path_stops_at_frame_boundary,
     check_usage_ledger_accumulates,
+    check_activity_seq_never_decreases,
+    check_text_that_is_not_valid_unicode,
     check_sessions_isolated,
     check_plugin_state,
 )
