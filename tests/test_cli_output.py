@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import io
-import sqlite3
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 from rich.console import Console
 
 from lash_kernel.activity import AssistantProseDelta, ReasoningProseDelta, ToolCallCompleted, TurnActivity
-from lash_kernel.cli.errors import debug_enabled, describe_error, leaf_errors
+from lash_kernel.cli.errors import ErrorReport, debug_enabled, describe_error, leaf_errors
 from lash_kernel.cli.output import LiveView, echo, one_line
 from lash_kernel.errors import (
     CommitConflictError,
@@ -23,6 +22,8 @@ from lash_kernel.errors import (
     CorruptStoreError,
     ProviderHTTPError,
     StoreError,
+    StoreFullError,
+    StorePermissionError,
 )
 
 
@@ -107,32 +108,13 @@ def test_os_errors_say_what_happened() -> None:
     assert describe_error(OSError(errno.ENOSPC, "x")).exit_code == 1
 
 
-def _sqlite_error(code: int, message: str) -> sqlite3.Error:
-    exc = sqlite3.OperationalError(message)
-    exc.sqlite_errorcode = code  # type: ignore[attr-defined]
-    return exc
-
-
-def test_store_errors_caused_by_the_disk_say_so(tmp_path: Path) -> None:
+def test_store_errors_are_printed_as_the_store_words_them(tmp_path: Path) -> None:
     db = tmp_path / "lash.db"
-
-    def caused(cause: BaseException, error: StoreError | None = None) -> StoreError:
-        exc = error or StoreError(f"{db}: commit failed: {cause}")
-        exc.__cause__ = cause
-        return exc
-
-    full = caused(_sqlite_error(13, "database or disk is full"))
-    assert describe_error(full, db=db).message == f"disk full: cannot write {db}"
-    assert describe_error(full).message == "disk full"
-    read_only = caused(_sqlite_error(8 | (3 << 8), "attempt to write a readonly database"))  # SQLITE_READONLY_*
-    assert describe_error(read_only, db=db).message == f"permission denied: {db} is read-only"
-    denied = caused(PermissionError(errno.EACCES, "Permission denied", str(tmp_path)))
-    assert describe_error(denied, db=db).message == f"permission denied: {tmp_path}"
-    # an I/O error on a disk with space left is not "disk full": the store's message stays
-    io_error = caused(_sqlite_error(10 | (37 << 8), "disk I/O error"), CorruptStoreError(f"{db} is corrupt"))
-    assert describe_error(io_error, db=db).message == f"{db} is corrupt"
-    other = caused(_sqlite_error(19, "constraint failed"))
-    assert describe_error(other, db=db).message == f"{db}: commit failed: constraint failed"
+    denied = StorePermissionError(f"{db}: commit_turn: permission denied: the database file is not writable")
+    assert describe_error(denied) == ErrorReport(str(denied), 1)
+    full = StoreFullError(f"{db}: commit_turn: disk full")
+    assert describe_error(full) == ErrorReport(str(full), 1)
+    assert describe_error(CorruptStoreError(f"{db} is corrupt")).message == f"{db} is corrupt"
 
 
 def test_commit_conflict_says_the_turn_was_not_saved() -> None:

@@ -32,7 +32,7 @@ from typing import Any
 
 import click
 
-from lash_kernel.cli.context import CliState, LashGroup, cli_state, core_options
+from lash_kernel.cli.context import CliState, LashGroup, core_options
 from lash_kernel.cli.errors import report_error
 from lash_kernel.cli.output import err_console, one_line
 from lash_kernel.cli.sessions import sessions, usage
@@ -93,8 +93,7 @@ class RootGroup(LashGroup):
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except Exception as exc:
-            state = cli_state()
-            report = report_error(exc, db=state.db if state is not None else None)
+            report = report_error(exc)
             sys.exit(report.exit_code)
 
 

@@ -51,12 +51,10 @@ class CliState:
 
     Attributes:
         path: the ``--config`` file, or None (then ``./lash.toml`` if present).
-        db: the database file the command opened, once it has; named in disk errors.
     """
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
-        self.db: Path | None = None
         self._config: LashConfig | None = None
 
     @property
@@ -199,8 +197,7 @@ class LashGroup(click.Group):
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except Exception as exc:
-            state = cli_state()
-            report = report_error(exc, db=state.db if state is not None else None)
+            report = report_error(exc)
             raise click.exceptions.Exit(report.exit_code) from None
 
 

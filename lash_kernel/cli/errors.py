@@ -3,10 +3,10 @@
 Rule: a user never sees a traceback for something that is not a bug. ``describe_error`` maps
 
 - ``ConfigError`` to its message, exit 2 (bad flags, environment or ``lash.toml``);
-- any other ``LashError`` to its message, exit 1; when a ``StoreError`` was caused by the disk
-  (SQLite's "database or disk is full" / "readonly database", or an ``OSError``), the line says so:
-  ``disk full: ...``, ``permission denied: PATH``; a ``CommitConflictError`` says that another
-  writer won and the turn was not saved;
+- any other ``LashError`` to its message, exit 1 (stores word their own disk errors:
+  ``StorePermissionError`` and ``StoreFullError`` name the path and say "permission denied" or
+  "disk full"); a ``CommitConflictError`` says that another writer won and the turn was not
+  saved;
 - an ``OSError`` to ``disk full``, ``permission denied: PATH``, ``read-only file system: PATH``
   or ``<reason>: PATH``, exit 1;
 - an ``ExceptionGroup`` (a task group around the real error) to its leaves, unwrapped;
@@ -20,16 +20,14 @@ from __future__ import annotations
 
 import errno
 import os
-import sqlite3
 import sys
 import traceback
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 
 import attrs
 import click
 
-from lash_kernel.errors import CommitConflictError, ConfigError, LashError, StoreError
+from lash_kernel.errors import CommitConflictError, ConfigError, LashError
 from lash_kernel.text import valid_text
 
 __all__ = ["DEBUG_ENV", "ErrorReport", "debug_enabled", "describe_error", "leaf_errors", "report_error"]
@@ -37,12 +35,6 @@ __all__ = ["DEBUG_ENV", "ErrorReport", "debug_enabled", "describe_error", "leaf_
 #: Set to ``1`` to print the traceback of every error the CLI reports.
 DEBUG_ENV = "LASH_DEBUG"
 
-# SQLite primary result codes (the low byte of ``sqlite3.Error.sqlite_errorcode``)
-_SQLITE_PERM = 3
-_SQLITE_READONLY = 8
-_SQLITE_IOERR = 10
-_SQLITE_FULL = 13
-_SQLITE_CANTOPEN = 14
 _DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 _PERMISSION = frozenset({errno.EACCES, errno.EPERM})
 
@@ -72,15 +64,6 @@ def leaf_errors(exc: BaseException) -> Iterator[BaseException]:
         yield exc
 
 
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
 def _os_message(exc: OSError) -> str:
     path = exc.filename
     where = f": {os.fsdecode(path)}" if path is not None else ""
@@ -94,48 +77,11 @@ def _os_message(exc: OSError) -> str:
     return f"{reason[:1].lower()}{reason[1:]}{where}"
 
 
-def _no_space_left(path: Path) -> bool:
-    """True when the file system holding ``path`` (or its nearest existing parent) is full."""
-    for candidate in (path, *path.parents):
-        try:
-            st = os.statvfs(candidate)
-        except OSError:
-            continue
-        return st.f_blocks > 0 and st.f_bavail == 0
-    return False
-
-
-def _disk_message(exc: StoreError, db: Path | None) -> str | None:
-    """``disk full`` / ``permission denied`` when ``exc`` was caused by the disk, else None.
-
-    SQLite reports a full disk as ``SQLITE_FULL``, but also as an I/O or open error when the
-    WAL's shared-memory file cannot grow; those count as "disk full" only when the database's
-    file system really has no space left.
-    """
-    for cause in _causes(exc):
-        if isinstance(cause, OSError):
-            return _os_message(cause)
-        if isinstance(cause, sqlite3.Error):
-            code = getattr(cause, "sqlite_errorcode", None)
-            primary = code & 0xFF if isinstance(code, int) else None
-            full = f"disk full: cannot write {db}" if db is not None else "disk full"
-            if primary == _SQLITE_FULL:
-                return full
-            if primary in (_SQLITE_IOERR, _SQLITE_CANTOPEN) and db is not None and _no_space_left(db):
-                return full
-            if primary in (_SQLITE_READONLY, _SQLITE_PERM):
-                return f"permission denied: {db} is read-only" if db is not None else f"permission denied: {exc}"
-            return None
-    return None
-
-
-def _describe_leaf(exc: BaseException, db: Path | None) -> ErrorReport:
+def _describe_leaf(exc: BaseException) -> ErrorReport:
     if isinstance(exc, ConfigError):
         return ErrorReport(_line(str(exc)), 2)
     if isinstance(exc, CommitConflictError):
         return ErrorReport(_line(f"{exc} (another writer committed to this session first; this turn was not saved)"), 1)
-    if isinstance(exc, StoreError):
-        return ErrorReport(_line(_disk_message(exc, db) or str(exc)), 1)
     if isinstance(exc, LashError):
         return ErrorReport(_line(str(exc)), 1)
     if isinstance(exc, OSError):
@@ -146,21 +92,20 @@ def _describe_leaf(exc: BaseException, db: Path | None) -> ErrorReport:
     )
 
 
-def describe_error(exc: BaseException, *, db: Path | None = None) -> ErrorReport:
+def describe_error(exc: BaseException) -> ErrorReport:
     """The one line and exit code the CLI reports for ``exc``.
 
     Args:
         exc: an exception that reached a command (``LashError``, ``OSError``, an exception
             group of those, or anything else).
-        db: the database file the command opened, if any (named in disk errors).
     Returns:
         The report. For a group, the first leaf that is a bug wins (so bugs are never hidden);
         otherwise the first leaf's message, with the other leaves' distinct messages appended
         after ``; ``. The exit code is the highest of the leaves'.
     """
-    reports = [_describe_leaf(leaf, db) for leaf in leaf_errors(exc)]
+    reports = [_describe_leaf(leaf) for leaf in leaf_errors(exc)]
     if not reports:  # an empty group cannot be built, but stay total
-        return _describe_leaf(exc, db)
+        return _describe_leaf(exc)
     internal = [r for r in reports if r.internal]
     if internal:
         return internal[0]
@@ -174,10 +119,10 @@ def debug_enabled(env: Mapping[str, str] | None = None) -> bool:
     return value.strip().lower() not in ("", "0", "false", "no")
 
 
-def report_error(exc: BaseException, *, db: Path | None = None) -> ErrorReport:
+def report_error(exc: BaseException) -> ErrorReport:
     """Print ``error: <message>`` for ``exc`` on one stderr line (after the traceback when
     ``LASH_DEBUG`` is set) and return the report; the caller exits with its code or goes on."""
-    report = describe_error(exc, db=db)
+    report = describe_error(exc)
     if debug_enabled():
         traceback.print_exception(exc, file=sys.stderr)
     click.echo(f"error: {report.message}", err=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from lash_kernel.cli.context import LashGroup, cli_state, config_db, current_config, db_option, json_option
+from lash_kernel.cli.context import LashGroup, config_db, current_config, db_option, json_option
 from lash_kernel.cli.output import (
     echo,
     echo_json,
@@ -52,9 +52,6 @@ def sessions() -> None:
 @contextlib.contextmanager
 def _reading(db: Path | None) -> Iterator[Store]:
     path = db or config_db(current_config()) or default_db_path(os.environ)
-    state = cli_state()
-    if state is not None:
-        state.db = path  # named in disk errors
     store = open_store(path, create=False)
     try:
         yield store

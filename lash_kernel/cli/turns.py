@@ -26,7 +26,6 @@ from rich.console import Console
 
 from lash_kernel.activity import TurnActivity
 from lash_kernel.cli.context import (
-    cli_state,
     config_db,
     core_options,
     current_config,
@@ -180,9 +179,6 @@ async def _core(opts: _TurnOptions, err: Console) -> AsyncIterator[LashCore]:
     """Provider + store + core for one command; everything is closed on exit."""
     client = build_provider(opts.provider, opts.base_url, os.environ)
     try:
-        state = cli_state()
-        if state is not None:
-            state.db = opts.db  # named in disk errors
         store = open_store(opts.db, create=True)
         try:
             options = core_options(opts.config, os.environ) | {"prompt": opts.system}
@@ -355,7 +351,7 @@ def chat(
                     )
                 except Exception as exc:  # one line, then the next prompt (bugs included)
                     view.end()
-                    report_error(exc, db=opts.db)
+                    report_error(exc)
                     with contextlib.suppress(Exception):  # if the store fails again, the next turn says so
                         session = core.session(session.id)  # reload the head from the store
                     continue

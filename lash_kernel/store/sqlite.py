@@ -252,7 +252,7 @@ def _node(session_id: str, row: Sequence[Any]) -> Node:
 
 # Primary SQLite result codes (``sqlite3.Error.sqlite_errorcode`` may carry an extended code in
 # its high bits; the low byte is the primary code).
-_SQLITE_PERM, _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY = 3, 5, 6, 8
+_SQLITE_PERM, _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY, _SQLITE_IOERR = 3, 5, 6, 8, 10
 _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_CANTOPEN = 11, 13, 14
 _SQLITE_AUTH, _SQLITE_NOTADB = 23, 26
 
@@ -290,6 +290,18 @@ def _access_problem(path: Path) -> tuple[bool, str] | None:
     return None
 
 
+def _disk_is_full(path: Path) -> bool:
+    """True when the file system holding ``path`` (or its nearest existing parent) has no space
+    left. SQLite reports a full disk as an I/O or open error when the WAL index cannot grow."""
+    for candidate in (path, *path.absolute().parents):
+        try:
+            st = os.statvfs(candidate)
+        except OSError:
+            continue
+        return st.f_blocks > 0 and st.f_bavail == 0
+    return False
+
+
 def _store_error(exc: BaseException, path: Path, operation: str, *, memory: bool = False) -> StoreError:
     """The precise ``StoreError`` for a failure of ``operation`` on the database at ``path``.
 
@@ -310,7 +322,7 @@ def _store_error(exc: BaseException, path: Path, operation: str, *, memory: bool
     code = code & 0xFF if isinstance(code, int) else None
     if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB) or "malformed" in text or "not a database" in text:
         return CorruptStoreError(f"{path} is not a SQLite database (or it is corrupt): {operation}: {text}")
-    if code == _SQLITE_FULL:
+    if code == _SQLITE_FULL or (code in (_SQLITE_IOERR, _SQLITE_CANTOPEN) and not memory and _disk_is_full(path)):
         return StoreFullError(f"{path}: {operation} failed: disk full ({text}); nothing was written")
     if code in (_SQLITE_PERM, _SQLITE_READONLY, _SQLITE_CANTOPEN, _SQLITE_AUTH) and not memory:
         problem = _access_problem(path)
