@@ -430,9 +430,9 @@ def test_build_hooks_run_in_order_with_per_plugin_config(tmp_path):
             registry.add(GreeterConfig)
 
         @hookimpl
-        def lash_configure(self, core, config):
+        def lash_configure(self, host, config):
             order.append(f"configure:{config.greeting}x{config.times}")
-            core.on_close(lambda: order.append("closed"))
+            host.on_close(lambda: order.append("closed"))
 
         @hookimpl
         def lash_register_tools(self, registry):
