@@ -54,9 +54,11 @@ def lash_after_turn(host: PluginHost, usage: UsageLedger) -> None:
     """Warn (logger ``lash``, once per core and source) about ledger rows whose source no
     plugin declared with ``lash_register_usage_sources``."""
     declared = host.usage_sources
-    warned = host.stash.setdefault(_WARNED, set())
     for key, _, _ in usage.entries:
-        if key.source in declared or key.source in warned:
+        if key.source in declared:
+            continue
+        warned = host.stash.setdefault(_WARNED, set())
+        if key.source in warned:
             continue
         warned.add(key.source)
         _log.warning(

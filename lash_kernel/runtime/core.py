@@ -352,7 +352,6 @@ class LashCore:
                 fn()
             except Exception:
                 _log.exception("error while closing %r", fn)
-        self._host.close()
         self.store.close()
 
     async def aclose(self) -> None:

@@ -76,6 +76,7 @@ class CoreHost:
         self.stash = Stash()
         self._sessions: dict[str, Stash] = {}
         self._closed = False
+        core.on_close(self._drop_sessions)  # registered first, so it runs after every plugin's
 
     @property
     def config_dir(self) -> Path | None:
@@ -122,7 +123,7 @@ class CoreHost:
         """Call a published hook whose implementations may be async (see ``PluginHost.acall_hook``)."""
         return await self._core.hooks.acall_published(name, kwargs)
 
-    def close(self) -> None:
+    def _drop_sessions(self) -> None:
         """Drop every session stash (the core is closing). Idempotent."""
         self._closed = True
         self._sessions.clear()

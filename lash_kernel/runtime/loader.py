@@ -104,7 +104,8 @@ def load_plugins(
         A ``LoadReport``.
     Raises:
         PluginLoadError: in strict mode, for the first plugin that fails to import or register.
-        PluginError: an unknown hook (misspelled, or a published hook nobody published), a
+        PluginError: a host plugin's name is taken or an implementation does not match its
+            spec; an unknown hook (misspelled, or a published hook nobody published), a
             wrapper, or a parameter with a default, in any plugin.
         PluginHookError: a plugin's ``lash_addhooks`` failed.
         ConfigError: a host plugin without a stable name implements the state hooks.
@@ -137,7 +138,7 @@ def load_plugins(
             dists[ep.name] = (dist, version)
     for plugin in plugins:
         name, stable = _plugin_name(plugin)
-        pm.register(plugin, name=name)
+        _register(pm, plugin, name)
         if not stable:
             _require_stable_name(pm, plugin, name)
     (hooks if hooks is not None else KernelHooks(pm)).addhooks()
@@ -177,10 +178,7 @@ def register_plugin(pm: pluggy.PluginManager, hooks: KernelHooks, plugin: object
     stable = name is not None
     if name is None:
         name, stable = _plugin_name(plugin)
-    try:
-        pm.register(plugin, name=name)
-    except ValueError as exc:
-        raise PluginError(f"cannot register plugin {name!r}: {exc}") from exc
+    _register(pm, plugin, name)
     try:
         if not stable:
             _require_stable_name(pm, plugin, name)
@@ -190,6 +188,14 @@ def register_plugin(pm: pluggy.PluginManager, hooks: KernelHooks, plugin: object
         pm.unregister(plugin)
         raise
     return name
+
+
+def _register(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
+    """``pm.register`` with pluggy's errors (name taken, bad signature) as ``PluginError``."""
+    try:
+        pm.register(plugin, name=name)
+    except (ValueError, pluggy.PluginValidationError) as exc:
+        raise PluginError(f"cannot register plugin {name!r}: {exc}") from exc
 
 
 def check_hookimpls(pm: pluggy.PluginManager) -> None:
