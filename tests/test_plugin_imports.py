@@ -93,3 +93,44 @@ def test_the_checker_catches_private_and_runtime_imports(tmp_path):
     modules = _kernel_imports(sample)
     assert modules == ["lash_kernel.plugin", "lash_kernel", "lash_kernel.runtime.core", "lash_kernel.trace"]
     assert [m for m in modules if not _allowed(m, PLUGIN_ALLOWED)] == ["lash_kernel.runtime.core", "lash_kernel.trace"]
+
+
+def _doc_blocks() -> list[str]:
+    import re
+
+    return re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "plugins.md").read_text(), re.S)
+
+
+def test_docs_plugin_examples_import_only_the_plugin_api(tmp_path):
+    blocks = _doc_blocks()
+    assert len(blocks) >= 5
+    for block in blocks:
+        sample = tmp_path / "block.py"
+        sample.write_text(block)
+        modules = _kernel_imports(sample)  # also proves the block parses
+        assert set(modules) <= {"lash_kernel.plugin", "lash_kernel.testing"}, block
+    first_import = next(line for line in blocks[0].splitlines() if "import" in line)
+    assert first_import.startswith("from lash_kernel.plugin import ")
+
+
+def test_docs_plugin_examples_load_on_a_core():
+    import types
+
+    from lash_kernel import LashCore
+    from lash_kernel.plugin import StashKey
+    from lash_kernel.testing import ScriptedModel
+
+    modules = []
+    for index, block in enumerate(_doc_blocks()):
+        if "@hookimpl" not in block or "def test_" in block:
+            continue
+        module = types.ModuleType(f"docs_plugin_{index}")
+        exec(compile(block, f"docs/plugins.md block {index}", "exec"), module.__dict__)
+        modules.append(module)
+    core = LashCore(model_client=ScriptedModel(), model="m", entry_points=False, plugins=modules)
+    names = {p.name for p in core.plugins()}
+    assert {m.__name__ for m in modules} <= names
+    keys = [v for m in modules for v in vars(m).values() if isinstance(v, StashKey)]
+    assert keys and all(key in core.plugin_host.stash for key in keys)  # the §4 example ran
+    assert "compaction_on_compacted" in core.hooks.published  # the §5 example published its hook
+    core.close()

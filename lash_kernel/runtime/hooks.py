@@ -25,7 +25,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 import pluggy
@@ -53,7 +53,15 @@ from lash_kernel.usage import UsageLedger
 if TYPE_CHECKING:
     from lash_kernel.plugin import PluginHost
 
-__all__ = ["HookCall", "HookCallOutcome", "HookMonitorAfter", "HookMonitorBefore", "KernelHooks", "print_hook_call"]
+__all__ = [
+    "HookCall",
+    "HookCallOutcome",
+    "HookMonitorAfter",
+    "HookMonitorBefore",
+    "KernelHooks",
+    "LashPluginManager",
+    "print_hook_call",
+]
 
 #: Hooks a plugin may not call through ``call_published``: the kernel's own.
 _KERNEL_PREFIX = "lash_"
@@ -112,11 +120,45 @@ def print_hook_call(call: HookCall, outcome: HookCallOutcome) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+class LashPluginManager(pluggy.PluginManager):
+    """pluggy's manager, counting hook-call monitors so ``KernelHooks`` knows when to route
+    implementation calls through pluggy's hook execution (where those monitors sit).
+
+    Attributes:
+        hookcall_monitors: monitors installed with ``add_hookcall_monitoring`` (or
+            ``enable_tracing``) and not undone yet.
+    """
+
+    def __init__(self, project_name: str) -> None:
+        super().__init__(project_name)
+        self.hookcall_monitors = 0
+
+    def add_hookcall_monitoring(self, before: Any, after: Any) -> Callable[[], None]:
+        """``pluggy.PluginManager.add_hookcall_monitoring``; the kernel's calls are seen too.
+
+        Returns:
+            ``undo()``, which also stops counting this monitor (idempotent).
+        """
+        undo = super().add_hookcall_monitoring(before, after)
+        self.hookcall_monitors += 1
+        done = False
+
+        def undo_and_count() -> None:
+            nonlocal done
+            undo()
+            if not done:
+                done = True
+                self.hookcall_monitors -= 1
+
+        return undo_and_count
+
+
 class KernelHooks:
     """The typed facade over one core's ``PluginManager``: the only place that calls hooks.
 
     Args:
-        pm: the manager (``lash_kernel.runtime.loader.make_plugin_manager``).
+        pm: the manager (``lash_kernel.runtime.loader.make_plugin_manager``); with a plain
+            ``pluggy.PluginManager`` every call takes the monitored path.
         host: the ``PluginHost`` offered to every hook as ``host`` (None outside a core, e.g.
             when the CLI only collects commands).
         trace: print every implementation call to stderr (``print_hook_call``); ``LashCore``
@@ -135,6 +177,7 @@ class KernelHooks:
         self.host = host
         self.published: dict[str, str] = {}
         self._monitors: tuple[_Monitor, ...] = ()
+        self._counter = pm if isinstance(pm, LashPluginManager) else None
         if trace:
             self.monitor(after=print_hook_call)
 
@@ -168,7 +211,7 @@ class KernelHooks:
     @property
     def monitored(self) -> bool:
         """True while a ``monitor`` or a pluggy hook-call monitor is installed."""
-        return bool(self._monitors) or getattr(self.pm, "hookcall_monitors", 1) > 0
+        return bool(self._monitors) or self._counter is None or self._counter.hookcall_monitors > 0
 
     # ---------------------------------------------------------------- calling
     def _order(self, hook: str) -> list[Any]:
@@ -186,7 +229,7 @@ class KernelHooks:
 
     def _invoke(self, hook: str, impl: Any, values: Mapping[str, Any]) -> Any:
         """Call one sync implementation with the arguments it asked for."""
-        if self._monitors or getattr(self.pm, "hookcall_monitors", 1):
+        if self._monitors or self._counter is None or self._counter.hookcall_monitors:
             result = self._invoke_monitored(hook, impl, values)
         else:
             try:
@@ -200,7 +243,7 @@ class KernelHooks:
 
     async def _await(self, hook: str, impl: Any, values: Mapping[str, Any]) -> Any:
         """Call one implementation that may be async, awaiting its result."""
-        if self._monitors or getattr(self.pm, "hookcall_monitors", 1):
+        if self._monitors or self._counter is None or self._counter.hookcall_monitors:
             return await self._await_monitored(hook, impl, values)
         try:
             result = impl.function(*[values[a] for a in impl.argnames])
@@ -338,7 +381,7 @@ class KernelHooks:
                 owner = self.published.get(name, "?")
                 raise ConfigError(f"hook {name!r} from plugin {plugin!r} is already published by plugin {owner!r}")
         try:
-            self.pm.add_hookspecs(namespace)
+            self.pm.add_hookspecs(cast(Any, namespace))
         except pluggy.PluginValidationError as exc:
             raise PluginError(f"hook published by plugin {plugin!r}: {exc}") from exc
         for name, _ in names:

@@ -13,15 +13,14 @@ implementations checked (``check_hookimpls``: misspelled hooks, wrappers, parame
 from __future__ import annotations
 
 import importlib.metadata
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
 
 import attrs
 import pluggy
 
 from lash_kernel import hookspecs
 from lash_kernel.errors import ConfigError, PluginError, PluginLoadError
-from lash_kernel.runtime.hooks import KernelHooks
+from lash_kernel.runtime.hooks import KernelHooks, LashPluginManager
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -266,35 +265,6 @@ def _info(
     return PluginInfo(
         name=name, distribution=dist[0], version=dist[1], hooks=_hooks_of(pm, plugin), origin=origin
     )
-
-
-class LashPluginManager(pluggy.PluginManager):
-    """pluggy's manager, counting hook-call monitors so ``KernelHooks`` knows when to route
-    implementation calls through pluggy's hook execution (where the monitors sit).
-
-    Attributes:
-        hookcall_monitors: monitors installed with ``add_hookcall_monitoring`` (or
-            ``enable_tracing``) and not undone yet.
-    """
-
-    def __init__(self, project_name: str) -> None:
-        super().__init__(project_name)
-        self.hookcall_monitors = 0
-
-    def add_hookcall_monitoring(self, before: Any, after: Any) -> Callable[[], None]:
-        """``pluggy.PluginManager.add_hookcall_monitoring``; the kernel's calls are seen too."""
-        undo = super().add_hookcall_monitoring(before, after)
-        self.hookcall_monitors += 1
-        done = False
-
-        def undo_and_count() -> None:
-            nonlocal done
-            undo()
-            if not done:
-                done = True
-                self.hookcall_monitors -= 1
-
-        return undo_and_count
 
 
 def make_plugin_manager() -> LashPluginManager:
