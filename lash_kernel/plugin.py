@@ -82,7 +82,6 @@ from lash_kernel.tools import Tool, ToolContext, ToolOutput, ToolProvider, ToolR
 from lash_kernel.trace import TRACE_KINDS, TRACE_SCHEMA_VERSION, TraceRecord
 from lash_kernel.usage import TokenUsage, UsageKey, UsageLedger
 
-
 __all__ = [
     "AbortTurn",
     "ActivityEvent",

@@ -14,11 +14,11 @@ import pytest
 
 from lash_kernel import hookimpl
 from lash_kernel.activity import ErrorReported, ToolCallProgress
-from lash_kernel.runtime.core import LashCore
 from lash_kernel.directives import AbortTurn, BlockToolCall, CompactionPlan, InjectMessages
 from lash_kernel.errors import ConfigError, PluginError, PluginHookError
 from lash_kernel.messages import Message, ToolCallPart, ToolResultPart
 from lash_kernel.outcomes import Finished, Stopped
+from lash_kernel.runtime.core import LashCore
 from lash_kernel.store.sqlite import SqliteStore
 from lash_kernel.testing import ScriptedModel
 from lash_kernel.tools import Tool, ToolContext, ToolOutput, tool
