@@ -510,7 +510,10 @@ def lash_snapshot_state(session_id: str, turn_id: str, host: PluginHost) -> obje
     Returns:
         An instance of a record type the plugin registered with
         ``lash_register_record_types``, or None when the state did not change. The kernel
-        stores it with the turn, in the same transaction, keyed by plugin name.
+        stores it with the turn, in the same transaction, keyed by plugin name: so a plugin
+        implementing this hook (or ``lash_restore_state``) needs a name that survives a
+        restart (its entry-point name, ``lash_plugin_name``, or ``add_plugin(name=...)``);
+        ``LashCore`` refuses one named after its ``id()`` with ``ConfigError``.
     Raises:
         Any exception (or an unregistered type) is logged naming the plugin; the turn commits
         without that plugin's snapshot.
