@@ -1,8 +1,13 @@
 """Every lash hookspec. Plugin authors: this file is the reference (``docs/hooks.md`` mirrors it).
 
 Rules for all hooks:
-- Implement them with ``@lash_kernel.hookimpl`` and accept only the arguments you use; never
-  give an implementation's parameters defaults (pluggy never fills them).
+- Implement them with ``@hookimpl`` (``from lash_kernel.plugin import hookimpl``) and accept
+  only the arguments you use, by name; an implementation parameter with a default is rejected
+  when the plugin loads.
+- Every hook a core calls (all but ``lash_addhooks``, ``lash_register_config`` and
+  ``lash_register_commands``) offers ``host``: the core's ``PluginHost``, the same object
+  ``lash_configure`` received. A module-level implementation keeps per-core data in
+  ``host.stash`` and per-session data in ``host.session_stash(session_id)``.
 - Hooks are synchronous unless the docstring says "May be async"; those are awaited by the
   driver one implementation at a time, in pluggy's call order. ``wrapper=True`` and
   ``hookwrapper=True`` implementations are rejected on every lash hook.
@@ -13,6 +18,8 @@ Rules for all hooks:
   happens next is stated per hook.
 - ``registry`` objects handed to ``lash_register_*`` hooks are bound to the calling plugin,
   so conflicts name both plugins.
+- Every implementation call goes through ``KernelHooks`` and can be watched: in tests with
+  ``lash_kernel.testing.HookRecorder``, on the console with ``LASH_TRACE_HOOKS=1``.
 """
 
 from __future__ import annotations
@@ -25,13 +32,14 @@ if TYPE_CHECKING:
     import click
 
     from lash_kernel.activity import TurnActivity
-    from lash_kernel.runtime.core import LashCore
     from lash_kernel.directives import AbortTurn, BlockToolCall, CheckpointDirective, CompactionPlan
     from lash_kernel.messages import Message, ToolCallPart, ToolResultPart
     from lash_kernel.outcomes import Outcome
     from lash_kernel.plugin import (
         ConfigRegistrar,
+        HookspecRegistrar,
         ModeRegistrar,
+        PluginHost,
         RecordTypeRegistrar,
         ToolRegistrar,
         UsageSourceRegistrar,
@@ -42,13 +50,39 @@ if TYPE_CHECKING:
     from lash_kernel.usage import UsageLedger
 
 PROJECT = "lash"
-_hookspec = pluggy.HookspecMarker(PROJECT)
+hookspec = pluggy.HookspecMarker(PROJECT)
+"""Marks a hook specification; plugins use it for hooks they publish (``lash_addhooks``)."""
 hookimpl = pluggy.HookimplMarker(PROJECT)
+"""Marks a hook implementation: ``@hookimpl``, ``@hookimpl(tryfirst=True)``."""
+_hookspec = hookspec
 
-__all__ = ["PROJECT", "hookimpl"]
+__all__ = ["PROJECT", "hookimpl", "hookspec"]
 
 
 # ------------------------------------------------------------------------------------- build
+@_hookspec
+def lash_addhooks(registry: HookspecRegistrar) -> None:
+    """Publish hookspecs of your own, for other plugins to implement (like ``pytest_addhooks``).
+
+    Called by: the plugin loader (in ``LashCore`` and in the ``lash`` CLI), once per plugin,
+    after every plugin is registered and before implementations are checked, so a plugin may
+    implement a hook another plugin publishes whatever their order; and by
+    ``PluginHost.add_plugin`` for a plugin added later. Sync.
+    Args:
+        registry: ``registry.add(namespace)`` takes a module or class whose functions are
+            marked ``@hookspec`` (``from lash_kernel.plugin import hookspec``). Prefix their
+            names with your plugin's name (``myplugin_on_x``); ``lash_`` is the kernel's.
+    Returns:
+        Nothing. Call a published hook with ``host.call_hook(name, **kwargs)`` (or
+        ``await host.acall_hook(...)`` when implementations may be async).
+    Raises:
+        A name that is taken, starts with ``lash_`` or is ``historic`` raises ``ConfigError``;
+        an existing implementation that asks for arguments the spec lacks raises
+        ``PluginError``. Any exception fails loading with ``PluginHookError``.
+    Added in 0.2.
+    """
+
+
 @_hookspec
 def lash_register_config(registry: ConfigRegistrar) -> None:
     """Declare the attrs class that holds this plugin's configuration.
@@ -70,14 +104,16 @@ def lash_register_config(registry: ConfigRegistrar) -> None:
 
 
 @_hookspec
-def lash_configure(core: LashCore, config: object | None) -> None:
+def lash_configure(host: PluginHost, config: object | None) -> None:
     """Set the plugin up for one core: open sinks, read config, register cleanups.
 
     Called by: ``LashCore``, once per core, after config validation and before tools are
     registered; each plugin receives only its own config. Sync; keep it fast (open
-    connections lazily). Use ``core.on_close(fn)`` to release what you open.
+    connections lazily). Use ``host.on_close(fn)`` to release what you open, ``host.stash``
+    for per-core data, ``host.add_plugin(obj, name=...)`` for a per-core hook object.
     Args:
-        core: the core being built (its tools and sessions are not ready yet).
+        host: the ``PluginHost`` of the core being built (never the core itself; its tool
+            catalog and sessions are not ready yet).
         config: the plugin's validated config object (an instance of the class it gave
             ``lash_register_config``), or None when the plugin declared no config class. A
             plugin with a config class but no table gets the class's defaults.
@@ -85,12 +121,12 @@ def lash_configure(core: LashCore, config: object | None) -> None:
         Nothing.
     Raises:
         Any exception fails ``LashCore`` construction with ``PluginHookError``.
-    Added in 0.1.
+    Added in 0.1. Changed in 0.2: receives ``host`` (a ``PluginHost``) instead of ``core``.
     """
 
 
 @_hookspec
-def lash_register_tools(registry: ToolRegistrar) -> None:
+def lash_register_tools(registry: ToolRegistrar, host: PluginHost) -> None:
     """Add tools (or tool providers) to the core's catalog.
 
     Called by: ``LashCore``, once, after ``lash_configure``. Sync.
@@ -98,6 +134,7 @@ def lash_register_tools(registry: ToolRegistrar) -> None:
         registry: ``registry.add(tool)`` takes a ``Tool`` or a plain function (wrapped with
             ``@tool``); ``registry.add_provider(provider)`` takes a ``ToolProvider`` whose tool
             list is fetched (async) at the start of every turn, so it may change between turns.
+        host: the core's ``PluginHost``.
     Returns:
         Nothing; register through ``registry``.
     Raises:
@@ -108,7 +145,7 @@ def lash_register_tools(registry: ToolRegistrar) -> None:
 
 
 @_hookspec
-def lash_register_modes(registry: ModeRegistrar) -> None:
+def lash_register_modes(registry: ModeRegistrar, host: PluginHost) -> None:
     """Add execution modes (how a turn runs: ``standard`` is the kernel's own).
 
     Called by: ``LashCore``, once, after ``lash_register_tools``. Sync.
@@ -116,6 +153,7 @@ def lash_register_modes(registry: ModeRegistrar) -> None:
         registry: ``registry.add(name, factory, description=...)``; ``factory(config,
             history)`` gets a ``MachineConfig`` and the session's committed messages and returns
             a machine with the ``TurnMachine`` interface (``start``, ``feed``, ``state``).
+        host: the core's ``PluginHost``.
     Returns:
         Nothing.
     Raises:
@@ -126,13 +164,14 @@ def lash_register_modes(registry: ModeRegistrar) -> None:
 
 
 @_hookspec
-def lash_register_record_types(registry: RecordTypeRegistrar) -> None:
+def lash_register_record_types(registry: RecordTypeRegistrar, host: PluginHost) -> None:
     """Declare the record classes a plugin persists (its state snapshots).
 
     Called by: ``LashCore``, once, after ``lash_register_modes``. Sync.
     Args:
         registry: ``registry.add(cls)`` takes a frozen attrs class with a unique ``KIND:
             ClassVar[str]`` wire tag. Records are (de)serialised by the kernel's one converter.
+        host: the core's ``PluginHost``.
     Returns:
         Nothing.
     Raises:
@@ -143,12 +182,15 @@ def lash_register_record_types(registry: RecordTypeRegistrar) -> None:
 
 
 @_hookspec
-def lash_register_usage_sources(registry: UsageSourceRegistrar) -> None:
+def lash_register_usage_sources(registry: UsageSourceRegistrar, host: PluginHost) -> None:
     """Declare usage-ledger source labels a plugin spends tokens under (e.g. ``compaction``).
 
     Called by: ``LashCore``, once, after ``lash_register_record_types``. Sync.
     Args:
         registry: ``registry.add(name, description)``; ``name`` is the ledger's ``source``.
+            ``lash plugins`` lists each plugin's sources, and a turn whose ledger has a source
+            no plugin declared logs a warning (once per core and source).
+        host: the core's ``PluginHost``.
     Returns:
         Nothing.
     Raises:
@@ -176,13 +218,16 @@ def lash_register_commands(cli: click.Group) -> None:
 
 # ------------------------------------------------------------------------------------- prompt
 @_hookspec
-def lash_prompt_contributions(session_id: str, tool_names: frozenset[str]) -> list[PromptContribution] | None:  # type: ignore[empty-body]
+def lash_prompt_contributions(  # type: ignore[empty-body]
+    session_id: str, tool_names: frozenset[str], host: PluginHost
+) -> list[PromptContribution] | None:
     """Contribute sections to the system prompt of the next model call.
 
     Called by: the driver, once per turn, before the first model call. Sync; do no I/O.
     Args:
         session_id: the session the turn belongs to.
         tool_names: names of the tools in this turn's catalog (a contribution may gate on one).
+        host: the core's ``PluginHost`` (see the rules above).
     Returns:
         A list of ``PromptContribution`` (slot, title, priority, content, optional tool gate),
         or None for nothing. Sections are ordered by slot, then priority (higher first), then
@@ -195,7 +240,7 @@ def lash_prompt_contributions(session_id: str, tool_names: frozenset[str]) -> li
 
 # ------------------------------------------------------------------------------------- turn
 @_hookspec
-def lash_before_turn(session_id: str, turn_id: str, user_input: Message) -> AbortTurn | None:
+def lash_before_turn(session_id: str, turn_id: str, user_input: Message, host: PluginHost) -> AbortTurn | None:
     """A turn is about to call the model for the first time.
 
     Called by: the driver, once per turn, after the user input was admitted durably and
@@ -204,6 +249,7 @@ def lash_before_turn(session_id: str, turn_id: str, user_input: Message) -> Abor
         session_id: the session.
         turn_id: the new turn's id.
         user_input: the user's message.
+        host: the core's ``PluginHost`` (see the rules above).
     Returns:
         None to go on, or ``AbortTurn(reason)`` to stop the turn before any model call as
         ``Stopped(plugin_abort)``; later implementations then do not run. The input is
@@ -216,7 +262,11 @@ def lash_before_turn(session_id: str, turn_id: str, user_input: Message) -> Abor
 
 @_hookspec
 def lash_checkpoint(
-    session_id: str, turn_id: str, phase: Literal["after_tools", "before_finish"], messages: tuple[Message, ...]
+    session_id: str,
+    turn_id: str,
+    phase: Literal["after_tools", "before_finish"],
+    messages: tuple[Message, ...],
+    host: PluginHost,
 ) -> CheckpointDirective | None:
     """A point where a plugin may steer the turn: inject messages or abort.
 
@@ -228,6 +278,7 @@ def lash_checkpoint(
         turn_id: the turn.
         phase: which point (see above).
         messages: the messages this turn produced so far, user input first.
+        host: the core's ``PluginHost`` (see the rules above).
     Returns:
         None to go on; ``InjectMessages(messages)`` to append messages and (at
         ``before_finish``) call the model again, within ``max_turns``; ``AbortTurn(reason)``
@@ -240,7 +291,9 @@ def lash_checkpoint(
 
 
 @_hookspec
-def lash_before_tool_call(session_id: str, turn_id: str, call: ToolCallPart) -> ToolCallPart | BlockToolCall | None:
+def lash_before_tool_call(
+    session_id: str, turn_id: str, call: ToolCallPart, host: PluginHost
+) -> ToolCallPart | BlockToolCall | None:
     """A tool call is about to run (policy, argument rewriting, approval).
 
     Called by: the driver, once per tool call, before argument validation; calls of one batch
@@ -250,6 +303,7 @@ def lash_before_tool_call(session_id: str, turn_id: str, call: ToolCallPart) -> 
         session_id: the session.
         turn_id: the turn.
         call: the call as the model wrote it (or as rewritten by an earlier implementation).
+        host: the core's ``PluginHost`` (see the rules above).
     Returns:
         None to run the call unchanged; a ``ToolCallPart`` with the same ``id`` to run that
         instead (later implementations see it); ``BlockToolCall(reason)`` to skip the tool: the
@@ -262,7 +316,7 @@ def lash_before_tool_call(session_id: str, turn_id: str, call: ToolCallPart) -> 
 
 @_hookspec
 def lash_after_tool_call(  # type: ignore[empty-body]
-    session_id: str, turn_id: str, call: ToolCallPart, result: ToolResultPart, duration_s: float
+    session_id: str, turn_id: str, call: ToolCallPart, result: ToolResultPart, duration_s: float, host: PluginHost
 ) -> ToolResultPart | None:
     """A tool call finished (redaction, truncation, result post-processing).
 
@@ -274,6 +328,7 @@ def lash_after_tool_call(  # type: ignore[empty-body]
         call: the call that ran.
         result: its result (or as rewritten by an earlier implementation).
         duration_s: wall time of the tool itself, seconds.
+        host: the core's ``PluginHost`` (see the rules above).
     Returns:
         None to keep ``result``; a ``ToolResultPart`` with the same ``call_id`` to replace it.
     Raises:
@@ -283,7 +338,9 @@ def lash_after_tool_call(  # type: ignore[empty-body]
 
 
 @_hookspec
-def lash_after_turn(session_id: str, turn_id: str, outcome: Outcome, messages: tuple[Message, ...], usage: UsageLedger) -> None:
+def lash_after_turn(
+    session_id: str, turn_id: str, outcome: Outcome, messages: tuple[Message, ...], usage: UsageLedger, host: PluginHost
+) -> None:
     """The turn is over and about to be committed.
 
     Called by: the driver, once per turn, right before the commit (so also for cancelled and
@@ -294,6 +351,7 @@ def lash_after_turn(session_id: str, turn_id: str, outcome: Outcome, messages: t
         outcome: ``Finished`` or ``Stopped``.
         messages: everything the turn will commit, user input first.
         usage: the turn's usage ledger (per source, model; tokens).
+        host: the core's ``PluginHost`` (see the rules above).
     Returns:
         Nothing.
     Raises:
@@ -305,7 +363,7 @@ def lash_after_turn(session_id: str, turn_id: str, outcome: Outcome, messages: t
 # ------------------------------------------------------------------------------------- context
 @_hookspec
 def lash_transform_context(  # type: ignore[empty-body]
-    session_id: str, turn_id: str, messages: tuple[Message, ...]
+    session_id: str, turn_id: str, messages: tuple[Message, ...], host: PluginHost
 ) -> tuple[Message, ...] | None:
     """Rewrite the messages sent to the model for one call (never what is committed).
 
@@ -315,6 +373,7 @@ def lash_transform_context(  # type: ignore[empty-body]
         session_id: the session.
         turn_id: the turn.
         messages: the prompt view, oldest first (system prompt excluded).
+        host: the core's ``PluginHost`` (see the rules above).
     Returns:
         A new message tuple, or None to leave the view as is. Keep every tool call answered.
     Raises:
@@ -325,7 +384,7 @@ def lash_transform_context(  # type: ignore[empty-body]
 
 @_hookspec(firstresult=True)
 def lash_plan_compaction(  # type: ignore[empty-body]
-    session_id: str, messages: tuple[Message, ...], context_window: int | None, input_tokens: int
+    session_id: str, messages: tuple[Message, ...], context_window: int | None, input_tokens: int, host: PluginHost
 ) -> CompactionPlan | None:
     """Decide whether to compact the prompt view before a model call.
 
@@ -337,6 +396,7 @@ def lash_plan_compaction(  # type: ignore[empty-body]
         context_window: the model's context window in tokens, or None if unknown.
         input_tokens: input tokens of the previous model call in this session (0 before the
             first), a cheap estimate of the view's size.
+        host: the core's ``PluginHost`` (see the rules above).
     Returns:
         A ``CompactionPlan(keep_last, summary)`` applied to this call's view (the kernel keeps
         tool calls and their results together), or None to defer to later plugins.
@@ -348,7 +408,7 @@ def lash_plan_compaction(  # type: ignore[empty-body]
 
 # ------------------------------------------------------------------------------------- lifecycle
 @_hookspec
-def lash_session_opened(session_id: str, info: SessionInfo, created: bool) -> None:
+def lash_session_opened(session_id: str, info: SessionInfo, created: bool, host: PluginHost) -> None:
     """A session handle was opened.
 
     Called by: ``LashCore.session()``, once per call. Sync.
@@ -356,6 +416,7 @@ def lash_session_opened(session_id: str, info: SessionInfo, created: bool) -> No
         session_id: the session.
         info: its head (mode, revision, timestamps).
         created: True if the session did not exist before.
+        host: the core's ``PluginHost`` (see the rules above).
     Returns:
         Nothing.
     Raises:
@@ -365,7 +426,7 @@ def lash_session_opened(session_id: str, info: SessionInfo, created: bool) -> No
 
 
 @_hookspec
-def lash_turn_committed(session_id: str, turn_id: str, outcome: Outcome, head_revision: int) -> None:
+def lash_turn_committed(session_id: str, turn_id: str, outcome: Outcome, head_revision: int, host: PluginHost) -> None:
     """A turn was committed durably.
 
     Called by: the driver, once per turn, right after the store commit succeeded. May be async.
@@ -374,6 +435,7 @@ def lash_turn_committed(session_id: str, turn_id: str, outcome: Outcome, head_re
         turn_id: the committed turn.
         outcome: how the turn ended (``Finished`` or ``Stopped``).
         head_revision: the session's head revision after the commit.
+        host: the core's ``PluginHost`` (see the rules above).
     Returns:
         Nothing.
     Raises:
@@ -383,12 +445,13 @@ def lash_turn_committed(session_id: str, turn_id: str, outcome: Outcome, head_re
 
 
 @_hookspec
-def lash_session_closed(session_id: str) -> None:
+def lash_session_closed(session_id: str, host: PluginHost) -> None:
     """A session handle was closed (``Session.close()``, or ``LashCore.close()`` for open ones).
 
     Called by: ``Session.close``, once per handle. Sync.
     Args:
         session_id: the session.
+        host: the core's ``PluginHost`` (see the rules above).
     Returns:
         Nothing.
     Raises:
@@ -399,7 +462,7 @@ def lash_session_closed(session_id: str) -> None:
 
 # ------------------------------------------------------------------------------------- observation
 @_hookspec
-def lash_on_activity(activity: TurnActivity) -> None:
+def lash_on_activity(activity: TurnActivity, host: PluginHost) -> None:
     """Observe one semantic event of a turn (never the per-token deltas: those are too hot).
 
     Called by: the driver, for every activity except ``assistant_prose_delta`` and
@@ -407,6 +470,7 @@ def lash_on_activity(activity: TurnActivity) -> None:
     flush in ``lash_turn_committed``.
     Args:
         activity: the ``TurnActivity`` (id, correlation_id, seq, event).
+        host: the core's ``PluginHost`` (see the rules above).
     Returns:
         Nothing.
     Raises:
@@ -417,13 +481,14 @@ def lash_on_activity(activity: TurnActivity) -> None:
 
 
 @_hookspec
-def lash_on_trace_record(record: TraceRecord) -> None:
+def lash_on_trace_record(record: TraceRecord, host: PluginHost) -> None:
     """Observe one trace record (turn and call spans, prompt hash, usage, errors).
 
     Called by: the kernel, for every record (see ``lash_kernel.trace``), in order; built only
     when some plugin implements this hook. Sync and on the hot path: buffer, do not block.
     Args:
         record: the ``TraceRecord``.
+        host: the core's ``PluginHost`` (see the rules above).
     Returns:
         Nothing.
     Raises:
@@ -434,17 +499,21 @@ def lash_on_trace_record(record: TraceRecord) -> None:
 
 # ------------------------------------------------------------------------------------- state
 @_hookspec
-def lash_snapshot_state(session_id: str, turn_id: str) -> object | None:
+def lash_snapshot_state(session_id: str, turn_id: str, host: PluginHost) -> object | None:
     """Return this plugin's per-session state, to be committed atomically with the turn.
 
     Called by: the driver, once per turn, right before the commit. Sync; do no I/O.
     Args:
         session_id: the session.
         turn_id: the turn about to be committed.
+        host: the core's ``PluginHost`` (see the rules above).
     Returns:
         An instance of a record type the plugin registered with
         ``lash_register_record_types``, or None when the state did not change. The kernel
-        stores it with the turn, in the same transaction, keyed by plugin name.
+        stores it with the turn, in the same transaction, keyed by plugin name: so a plugin
+        implementing this hook (or ``lash_restore_state``) needs a name that survives a
+        restart (its entry-point name, ``lash_plugin_name``, or ``add_plugin(name=...)``);
+        ``LashCore`` refuses one named after its ``id()`` with ``ConfigError``.
     Raises:
         Any exception (or an unregistered type) is logged naming the plugin; the turn commits
         without that plugin's snapshot.
@@ -453,7 +522,7 @@ def lash_snapshot_state(session_id: str, turn_id: str) -> object | None:
 
 
 @_hookspec
-def lash_restore_state(session_id: str, state: object) -> None:
+def lash_restore_state(session_id: str, state: object, host: PluginHost) -> None:
     """Receive this plugin's last committed snapshot for a session.
 
     Called by: the session, once, when it loads its history (before its first turn in this
@@ -461,6 +530,7 @@ def lash_restore_state(session_id: str, state: object) -> None:
     Args:
         session_id: the session.
         state: the record this plugin last returned from ``lash_snapshot_state``.
+        host: the core's ``PluginHost`` (see the rules above).
     Returns:
         Nothing.
     Raises:

@@ -1,31 +1,35 @@
 """The plugin-author API, in one place: everything a lash plugin imports comes from here.
 
 ```python
-from lash_kernel.plugin import PluginHost, PromptContribution, StashKey, hookimpl, tool
+from lash_kernel.plugin import PluginHost, StashKey, TurnActivity, hookimpl
 
 SEEN = StashKey[int]()
 
 @hookimpl
-def lash_configure(host: PluginHost, config: object | None) -> None:
+def lash_configure(host: PluginHost) -> None:
     host.stash[SEEN] = 0
 
 @hookimpl
-def lash_register_tools(registry):
-    registry.add(tool(lambda text: text.upper()))
+def lash_on_activity(host: PluginHost, activity: TurnActivity) -> None:
+    host.stash[SEEN] += 1
 ```
 
 What is here:
 
-- ``hookimpl`` (the marker) and, in ``lash_kernel.hookspecs``, every hook's contract;
-- ``PluginHost``: the narrow view of a core that ``lash_configure`` receives (never the core);
-  ``Stash`` / ``StashKey`` for per-core (``host.stash``) and per-session
-  (``host.session_stash(id)``) plugin data;
-- the registrars handed to ``lash_register_*`` hooks;
+- ``hookimpl`` and ``hookspec`` (the markers) and, in ``lash_kernel.hookspecs``, every hook's
+  contract;
+- ``PluginHost``: the narrow view of a core that ``lash_configure`` and every per-core hook
+  receive as ``host`` (never the core); ``Stash`` / ``StashKey`` for per-core
+  (``host.stash``) and per-session (``host.session_stash(id)``) plugin data;
+- the registrars handed to ``lash_register_*`` hooks and to ``lash_addhooks``;
 - directives hooks return (``AbortTurn``, ``InjectMessages``, ``BlockToolCall``,
   ``CompactionPlan``), ``PromptContribution``, ``TraceRecord``;
 - the mode contract (``MachineProtocol``, ``MachineConfig``, ``TurnState``, effects, events,
   ``EffectContext``), for plugins that add an execution mode;
-- the records and tool API plugins build on (messages, tools, usage, errors).
+- the records and tool API plugins build on (messages, tools, usage, errors, trace records
+  and ``TRACE_SCHEMA_VERSION``).
+
+Tests use ``lash_kernel.testing`` (``ScriptedModel``, ``HookRecorder`` and the pytest fixtures).
 
 Rule: this module defines only the plugin-facing contracts (``PluginHost``, ``Stash``, the
 registrars, ``ModeInfo``); everything else is re-exported from the module that owns it. It
@@ -44,7 +48,7 @@ import attrs
 from lash_kernel.activity import ActivityEvent, TurnActivity
 from lash_kernel.directives import AbortTurn, BlockToolCall, CheckpointDirective, CompactionPlan, InjectMessages
 from lash_kernel.errors import ConfigError, LashError, PluginError, PluginHookError, ToolError
-from lash_kernel.hookspecs import hookimpl
+from lash_kernel.hookspecs import hookimpl, hookspec
 from lash_kernel.messages import (
     Attachment,
     Message,
@@ -76,12 +80,10 @@ from lash_kernel.runtime.events import (
 from lash_kernel.runtime.machine import MachineConfig, MachineProtocol, TurnMachine, TurnState
 from lash_kernel.store.base import SessionInfo
 from lash_kernel.tools import Tool, ToolContext, ToolOutput, ToolProvider, ToolRegistry, tool
-from lash_kernel.trace import TraceRecord
+from lash_kernel.trace import TRACE_KINDS, TRACE_SCHEMA_VERSION, TraceRecord
 from lash_kernel.usage import TokenUsage, UsageKey, UsageLedger
 
-
 __all__ = [
-    "SLOTS",
     "AbortTurn",
     "ActivityEvent",
     "Attachment",
@@ -99,8 +101,9 @@ __all__ = [
     "EffectPerformer",
     "EmitActivity",
     "Event",
-    "Finished",
     "FinishTurn",
+    "Finished",
+    "HookspecRegistrar",
     "InjectMessages",
     "LashError",
     "MachineConfig",
@@ -121,15 +124,19 @@ __all__ = [
     "ReasoningPart",
     "RecordTypeRegistrar",
     "RunTools",
+    "SLOTS",
     "SessionInfo",
     "Stash",
     "StashKey",
     "Stopped",
+    "TRACE_KINDS",
+    "TRACE_SCHEMA_VERSION",
     "TextPart",
     "TokenUsage",
     "Tool",
     "ToolCallFinished",
     "ToolCallPart",
+    "ToolCatalogView",
     "ToolContext",
     "ToolError",
     "ToolOutput",
@@ -148,6 +155,7 @@ __all__ = [
     "UsageSourceRegistrar",
     "command_host",
     "hookimpl",
+    "hookspec",
     "tool",
 ]
 
@@ -212,7 +220,9 @@ class PluginHost(Protocol):
     """What ``lash_configure(host, config)`` receives: the part of a core a plugin may use.
 
     A plugin never gets the ``LashCore`` itself (nor its ``PluginManager``); everything it may
-    do to a core is here.
+    do to a core is here. Every other hook a core calls offers the same object as ``host``,
+    so module-level implementations reach their per-core data through ``host.stash``. A host
+    application reaches it as ``LashCore.plugin_host``.
     """
 
     @property
@@ -223,7 +233,7 @@ class PluginHost(Protocol):
 
     @property
     def stash(self) -> Stash:
-        """Per-core plugin data (lives until the core closes)."""
+        """Per-core plugin data: ``host.stash[KEY]``; lives as long as the core."""
         ...
 
     @property
@@ -231,9 +241,20 @@ class PluginHost(Protocol):
         """The core's static tool catalog, read-only (tool providers' tools are not in it)."""
         ...
 
+    @property
+    def usage_sources(self) -> Mapping[str, tuple[str, str]]:
+        """Declared usage-ledger sources (``lash_register_usage_sources``), read-only:
+        ``{source: (plugin, description)}``. Empty until the core finished building."""
+        ...
+
     def session_stash(self, session_id: str) -> Stash:
-        """Per-session plugin data for ``session_id`` on this core (created on first use,
-        dropped when the core closes)."""
+        """Per-session plugin data for ``session_id`` on this core, created on first use.
+
+        One stash per session id, shared by every handle of that session on this core; closing
+        a handle keeps it (the next ``core.session(id)`` sees the same data), closing the core
+        drops every session stash. Delete your own keys in ``lash_session_closed`` if a
+        long-lived core opens many sessions.
+        """
         ...
 
     def add_plugin(self, plugin: object, *, name: str | None = None) -> None:
@@ -246,6 +267,26 @@ class PluginHost(Protocol):
 
     def on_close(self, fn: Callable[[], None]) -> None:
         """Run ``fn()`` when the core closes (last registered runs first; errors are logged)."""
+        ...
+
+    def call_hook(self, name: str, /, **kwargs: Any) -> list[Any]:
+        """Call a hook some plugin published with ``lash_addhooks``: every implementation on
+        this core, in call order (sync implementations only).
+
+        Args:
+            name: the published hook (``myplugin_on_x``); kernel ``lash_*`` hooks are not callable.
+            kwargs: its arguments; ``host`` is filled in when the spec declares it.
+        Returns:
+            The non-None results in call order (at most one for a ``firstresult`` spec).
+        Raises:
+            PluginError: ``name`` is a kernel hook or nobody published it.
+            TypeError: missing or unknown arguments.
+            PluginHookError: an implementation raised or was async; later ones did not run.
+        """
+        ...
+
+    async def acall_hook(self, name: str, /, **kwargs: Any) -> list[Any]:
+        """``call_hook`` for hooks whose implementations may be async: each is awaited in turn."""
         ...
 
 
@@ -444,6 +485,31 @@ class RecordTypeRegistrar(_Registrar):
                 f"record kind {kind!r} from plugin {self.plugin!r} conflicts with plugin {self._types[kind][0]!r}"
             )
         self._types[kind] = (self.plugin, cls)
+
+
+class HookspecRegistrar(_Registrar):
+    """Handed to ``lash_addhooks``: publishes a plugin's own hookspecs for other plugins.
+
+    Args:
+        publish: the kernel's ``(namespace, plugin) -> names`` function.
+        plugin: the publishing plugin's name.
+    """
+
+    def __init__(self, publish: Callable[[object, str], tuple[str, ...]], plugin: str) -> None:
+        super().__init__(plugin)
+        self._publish = publish
+
+    def add(self, namespace: object) -> tuple[str, ...]:
+        """Publish every ``@hookspec`` function of ``namespace`` (a module or class).
+
+        Returns:
+            The published hook names.
+        Raises:
+            ConfigError: no ``@hookspec`` functions, a name starting with ``lash_``, a
+                ``historic`` spec, or a name another plugin already published.
+            PluginError: a registered implementation does not match the new spec.
+        """
+        return self._publish(namespace, self.plugin)
 
 
 class UsageSourceRegistrar(_Registrar):

@@ -14,11 +14,11 @@ import pytest
 
 from lash_kernel import hookimpl
 from lash_kernel.activity import ErrorReported, ToolCallProgress
-from lash_kernel.runtime.core import LashCore
 from lash_kernel.directives import AbortTurn, BlockToolCall, CompactionPlan, InjectMessages
 from lash_kernel.errors import ConfigError, PluginError, PluginHookError
 from lash_kernel.messages import Message, ToolCallPart, ToolResultPart
 from lash_kernel.outcomes import Finished, Stopped
+from lash_kernel.runtime.core import LashCore
 from lash_kernel.store.sqlite import SqliteStore
 from lash_kernel.testing import ScriptedModel
 from lash_kernel.tools import Tool, ToolContext, ToolOutput, tool
@@ -430,9 +430,9 @@ def test_build_hooks_run_in_order_with_per_plugin_config(tmp_path):
             registry.add(GreeterConfig)
 
         @hookimpl
-        def lash_configure(self, core, config):
+        def lash_configure(self, host, config):
             order.append(f"configure:{config.greeting}x{config.times}")
-            core.on_close(lambda: order.append("closed"))
+            host.on_close(lambda: order.append("closed"))
 
         @hookimpl
         def lash_register_tools(self, registry):

@@ -71,3 +71,26 @@ def test_docs_have_one_section_per_hookspec_with_its_summary():
         section = text.split(f"### {name}\n", 1)[1].split("\n### ", 1)[0]
         assert summary in section, f"docs/hooks.md section {name} is stale"
         assert f"def {name}(" in section
+
+
+#: Hooks called where there is no core yet (or none at all): no ``host`` argument.
+NO_HOST = {"lash_addhooks", "lash_register_config", "lash_register_commands"}
+
+
+def test_every_hook_a_core_calls_offers_the_host():
+    for name, fn in _specs().items():
+        params = inspect.signature(fn).parameters
+        if name in NO_HOST:
+            assert "host" not in params, name
+            continue
+        assert "host" in params and params["host"].annotation == "PluginHost", name
+        assert "host" in (inspect.getdoc(fn) or ""), f"{name}: document the host argument"
+
+
+def test_lash_addhooks_is_a_build_hook_and_hookspec_is_public():
+    from lash_kernel.plugin import hookspec
+
+    source = inspect.getsource(hookspecs)
+    build = dict(re.findall(r"# -{10,} (\w+)\n((?:.|\n)*?)(?=\n# -{10,}|\Z)", source))["build"]
+    assert "def lash_addhooks(registry: HookspecRegistrar)" in build
+    assert hookspec is hookspecs.hookspec and hookspec.project_name == hookspecs.PROJECT

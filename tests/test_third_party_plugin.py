@@ -127,6 +127,7 @@ def test_hooks_fire_in_a_real_turn(site, tmp_path):
     log = tmp_path / "audit.jsonl"
     script = textwrap.dedent(f"""
         import anyio, json
+        from lash_audit import AUDITOR
         from lash_kernel import LashCore
         from lash_kernel.testing import ScriptedModel
 
@@ -138,7 +139,8 @@ def test_hooks_fire_in_a_real_turn(site, tmp_path):
         result = core.run_sync("what time is it?")
         (_, now), (_, shell) = result.tool_calls
         print(json.dumps({{"system": model.requests[0].system, "now_error": now.is_error,
-                          "shell": shell.output, "outcome": result.outcome.KIND}}))
+                          "shell": shell.output, "outcome": result.outcome.KIND,
+                          "written": core.plugin_host.stash[AUDITOR].written}}))
         core.close()
     """)
     out = run(site, tmp_path, "-c", script)
@@ -147,5 +149,6 @@ def test_hooks_fire_in_a_real_turn(site, tmp_path):
     assert data["system"] == "## Time\n\nCall utc_now when you need the date."
     assert data["now_error"] is False
     assert data["shell"] == "tool 'shell' is not allowed here"
+    assert data["written"] == 2  # the per-core Auditor, reached through the core's plugin stash
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     assert sorted((line["tool"], line["is_error"]) for line in lines) == [("shell", True), ("utc_now", False)]  # concurrent calls

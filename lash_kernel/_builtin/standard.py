@@ -1,17 +1,27 @@
 """Built-in plugin ``lash.standard``: the ``standard`` execution mode and the ``turn`` usage source.
 
 The standard mode uses the provider's native tool calling: ``TurnMachine``. Registered through
-the ordinary hooks, so ``lash plugins`` shows where the kernel's defaults come from.
+the ordinary hooks, so ``lash plugins`` shows where the kernel's defaults come from. It also
+checks that every usage-ledger source a turn spent tokens under was declared
+(``lash_after_turn``).
 """
 
 from __future__ import annotations
 
+import logging
+
 from lash_kernel.hookspecs import hookimpl
 from lash_kernel.messages import Message
-from lash_kernel.plugin import ModeRegistrar, UsageSourceRegistrar
+from lash_kernel.plugin import ModeRegistrar, PluginHost, StashKey, UsageSourceRegistrar
 from lash_kernel.runtime.machine import MachineConfig, TurnMachine
+from lash_kernel.usage import UsageLedger
 
-__all__ = ["lash_register_modes", "lash_register_usage_sources", "standard_machine"]
+__all__ = ["lash_after_turn", "lash_register_modes", "lash_register_usage_sources", "standard_machine"]
+
+_log = logging.getLogger("lash")
+
+#: Undeclared sources already warned about on a core (one warning per core and source).
+_WARNED = StashKey[set[str]]()
 
 
 def standard_machine(config: MachineConfig, history: tuple[Message, ...]) -> TurnMachine:
@@ -37,3 +47,22 @@ def lash_register_modes(registry: ModeRegistrar) -> None:
 def lash_register_usage_sources(registry: UsageSourceRegistrar) -> None:
     """Declare ``turn``: the session's own model calls."""
     registry.add("turn", "the session's own model calls")
+
+
+@hookimpl
+def lash_after_turn(host: PluginHost, usage: UsageLedger) -> None:
+    """Warn (logger ``lash``, once per core and source) about ledger rows whose source no
+    plugin declared with ``lash_register_usage_sources``."""
+    declared = host.usage_sources
+    for key, _, _ in usage.entries:
+        if key.source in declared:
+            continue
+        warned = host.stash.setdefault(_WARNED, set())
+        if key.source in warned:
+            continue
+        warned.add(key.source)
+        _log.warning(
+            "usage source %r (model %r) was not declared by any plugin; declare it in "
+            "lash_register_usage_sources (declared: %s)",
+            key.source, key.model, ", ".join(sorted(declared)) or "none",
+        )

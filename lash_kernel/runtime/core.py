@@ -8,6 +8,7 @@ import time.
 from __future__ import annotations
 
 import logging
+import os
 import time
 import uuid
 import weakref
@@ -15,18 +16,21 @@ from pathlib import Path
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import attrs
+
 from lash_kernel.config import structure_config
 from lash_kernel.runtime.driver import RetryPolicy, TurnRuntime
-from lash_kernel.errors import ConfigError, LashError, PluginError, PluginHookError, SessionNotFoundError
-from lash_kernel.plugin import ModeInfo
+from lash_kernel.errors import ConfigError, LashError, PluginHookError, SessionNotFoundError
+from lash_kernel.plugin import ModeInfo, PluginHost
 from lash_kernel.runtime.hooks import KernelHooks
+from lash_kernel.runtime.host import CoreHost
 from lash_kernel.runtime.loader import (
     LoadReport,
     PluginInfo,
-    check_hookimpls,
     load_plugins,
     make_plugin_manager,
     plugin_infos,
+    register_plugin,
 )
 from lash_kernel.model import ModelClient
 from lash_kernel.runtime.session import Session, SessionServices, TurnResult
@@ -72,7 +76,8 @@ class LashCore:
         clock: seconds since the epoch; inject a fake for deterministic tests.
         new_id: id factory for sessions, turns and nodes.
     Raises:
-        ConfigError: invalid arguments, invalid plugin config, or duplicate tool names.
+        ConfigError: invalid arguments, invalid plugin config, duplicate tool names, or a host
+            plugin without a stable name (``lash_plugin_name``) that implements the state hooks.
         PluginLoadError: a plugin failed to load and ``strict`` is set.
         PluginHookError: a plugin failed in a build hook (``lash_configure``, ``lash_register_*``).
 
@@ -80,6 +85,9 @@ class LashCore:
     ``lash_configure``; ``lash_register_tools``; ``lash_register_modes``;
     ``lash_register_record_types``; ``lash_register_usage_sources``. A failure closes what
     was opened so far.
+
+    Plugins get ``plugin_host`` (a ``PluginHost``), never the core. ``LASH_TRACE_HOOKS=1`` in
+    the environment (read here) prints every hook implementation call to stderr.
     """
 
     def __init__(
@@ -128,10 +136,13 @@ class LashCore:
         self._closed = False
         block = tuple(block)  # read twice: by the loader and by config validation
         self.pm = make_plugin_manager()
+        self._host = CoreHost(self)
+        trace_hooks = os.environ.get("LASH_TRACE_HOOKS", "").strip() not in ("", "0")
+        self.hooks = KernelHooks(self.pm, host=self._host, trace=trace_hooks)
         self.load_report: LoadReport = load_plugins(
-            self.pm, plugins=tuple(plugins), entry_points=entry_points, allow=allow, block=block, strict=strict
+            self.pm, plugins=tuple(plugins), entry_points=entry_points, allow=allow, block=block, strict=strict,
+            hooks=self.hooks,
         )
-        self.hooks = KernelHooks(self.pm)
         self.tools = ToolRegistry()
         self.tool_providers: list[tuple[str, ToolProvider]] = []
         self.modes: dict[str, ModeInfo] = {}
@@ -141,7 +152,7 @@ class LashCore:
         try:
             self.hooks.register_config(self.config_classes)
             self.plugin_configs = self._plugin_configs(plugin_config or {}, config_source, block)
-            self.hooks.configure(self, self.plugin_configs)
+            self.hooks.configure(self._host, self.plugin_configs)
             for item in tools:
                 self.tools.add(item if isinstance(item, Tool) else tool(item), provider="host")
             self.hooks.register_tools(self.tools, self.tool_providers)
@@ -208,19 +219,21 @@ class LashCore:
         """Register another hook implementation object on this core (from ``lash_configure``).
 
         Stateful plugins build an object per core and register it here, so its hooks see only
-        this core. It takes part in every hook called after registration.
+        this core. It takes part in every hook called after registration; its
+        ``lash_addhooks`` runs first.
         Raises:
             PluginError: the name is taken, or it implements an unknown ``lash_*`` hook.
+            ConfigError: no ``name`` and no stable name of its own, but it implements the state
+                hooks.
         """
-        try:
-            self.pm.register(plugin, name=name)
-        except ValueError as exc:
-            raise PluginError(f"cannot register plugin {name!r}: {exc}") from exc
-        try:
-            check_hookimpls(self.pm)
-        except PluginError:
-            self.pm.unregister(plugin)
-            raise
+        register_plugin(self.pm, self.hooks, plugin, name)
+
+    @property
+    def plugin_host(self) -> PluginHost:
+        """The ``PluginHost`` this core hands its plugins (``lash_configure(host)`` and every
+        hook's ``host``): for host code that needs a plugin's per-core data, e.g.
+        ``core.plugin_host.stash[KEY]``."""
+        return self._host
 
     @property
     def config_dir(self) -> Path | None:
@@ -237,8 +250,15 @@ class LashCore:
         self._closers.append(fn)
 
     def plugins(self) -> list[PluginInfo]:
-        """Every registered plugin with distribution, version and hooks, in call order (first called first)."""
-        return list(reversed(plugin_infos(self.pm, self.load_report)))
+        """Every registered plugin with distribution, version, hooks and declared usage sources,
+        in call order (first called first)."""
+        sources: dict[str, list[str]] = {}
+        for source, (plugin, _) in self.usage_sources.items():
+            sources.setdefault(plugin, []).append(source)
+        return [
+            attrs.evolve(info, usage_sources=tuple(sorted(sources.get(info.name, ()))))
+            for info in reversed(plugin_infos(self.pm, self.load_report))
+        ]
 
     async def tool_catalog(self) -> tuple[ToolRegistry, list[str]]:
         """The catalog a turn starting now would see: host and plugin tools plus provider tools.

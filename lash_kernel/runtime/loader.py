@@ -5,7 +5,9 @@ Rule: nothing here runs at import time. ``LashCore`` builds the manager with
 (``lash_kernel.runtime.hooks``).
 
 Registration order (so call order, which is the reverse): kernel built-ins, then entry points
-of group ``lash.plugins`` sorted by name, then the host's explicit plugins.
+of group ``lash.plugins`` sorted by name, then the host's explicit plugins. Then every plugin's
+``lash_addhooks`` runs (so hookspecs published for other plugins exist), and only then are the
+implementations checked (``check_hookimpls``: misspelled hooks, wrappers, parameter defaults).
 """
 
 from __future__ import annotations
@@ -17,10 +19,13 @@ import attrs
 import pluggy
 
 from lash_kernel import hookspecs
-from lash_kernel.errors import PluginError, PluginLoadError
+from lash_kernel.errors import ConfigError, PluginError, PluginLoadError
+from lash_kernel.runtime.hooks import KernelHooks, LashPluginManager
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "STATE_HOOKS",
+    "LashPluginManager",
     "LoadReport",
     "PluginInfo",
     "check_hookimpls",
@@ -28,9 +33,14 @@ __all__ = [
     "load_plugins",
     "make_plugin_manager",
     "plugin_infos",
+    "register_plugin",
 ]
 
 ENTRY_POINT_GROUP = "lash.plugins"
+
+#: Hooks whose data is keyed by plugin name in the store: a plugin implementing them needs a
+#: name that is the same after a restart.
+STATE_HOOKS = ("lash_snapshot_state", "lash_restore_state")
 
 
 @attrs.frozen(kw_only=True)
@@ -44,6 +54,8 @@ class PluginInfo:
         hooks: names of the hooks it implements, sorted.
         origin: ``builtin``, ``entry point``, ``host`` (passed to ``LashCore(plugins=...)``) or
             ``added`` (registered later, e.g. by another plugin's ``lash_configure``).
+        usage_sources: the usage-ledger sources it declared (``lash_register_usage_sources``),
+            sorted; filled by ``LashCore.plugins()`` (empty in a bare ``LoadReport``).
     """
 
     name: str
@@ -51,6 +63,7 @@ class PluginInfo:
     version: str | None
     hooks: tuple[str, ...]
     origin: str = "host"
+    usage_sources: tuple[str, ...] = ()
 
 
 @attrs.frozen(kw_only=True)
@@ -70,8 +83,10 @@ def load_plugins(
     allow: Iterable[str] | None = None,
     block: Iterable[str] = (),
     strict: bool = False,
+    hooks: KernelHooks | None = None,
 ) -> LoadReport:
-    """Register built-ins, entry-point plugins (sorted by name) and host plugins on ``pm``.
+    """Register built-ins, entry-point plugins (sorted by name) and host plugins on ``pm``,
+    run their ``lash_addhooks``, then check every implementation.
 
     Args:
         pm: a fresh manager with lash's hookspecs added.
@@ -82,11 +97,17 @@ def load_plugins(
         allow: if given, only entry points with these names load (an empty set loads none).
         block: entry-point names never to load.
         strict: raise the first ``PluginLoadError`` instead of reporting it.
+        hooks: the facade over ``pm`` that runs ``lash_addhooks`` (the core's, so its monitors
+            see it); None makes one.
     Returns:
         A ``LoadReport``.
     Raises:
         PluginLoadError: in strict mode, for the first plugin that fails to import or register.
-        PluginError: a misspelled ``lash_*`` hook (unknown hook name) in any plugin.
+        PluginError: a host plugin's name is taken or an implementation does not match its
+            spec; an unknown hook (misspelled, or a published hook nobody published), a
+            wrapper, or a parameter with a default, in any plugin.
+        PluginHookError: a plugin's ``lash_addhooks`` failed.
+        ConfigError: a host plugin without a stable name implements the state hooks.
     """
     dists: dict[str, tuple[str | None, str | None]] = {}
     failed: list[PluginLoadError] = []
@@ -115,7 +136,11 @@ def load_plugins(
                 continue
             dists[ep.name] = (dist, version)
     for plugin in plugins:
-        pm.register(plugin, name=_plugin_name(plugin))
+        name, stable = _plugin_name(plugin)
+        _register(pm, plugin, name)
+        if not stable:
+            _require_stable_name(pm, plugin, name)
+    (hooks if hooks is not None else KernelHooks(pm)).addhooks()
     check_hookimpls(pm)
     origins = {name: "builtin" for name, _ in builtins} | {name: "entry point" for name in dists}
     infos = tuple(
@@ -132,8 +157,48 @@ def default_builtins() -> list[tuple[str, object]]:
     return [(name, importlib.import_module(path)) for name, path in BUILTINS]
 
 
+def register_plugin(pm: pluggy.PluginManager, hooks: KernelHooks, plugin: object, name: str | None = None) -> str:
+    """Register one more plugin after loading (``PluginHost.add_plugin``): run its
+    ``lash_addhooks``, then check every implementation; on failure it is unregistered again.
+
+    Args:
+        pm: the core's manager.
+        hooks: the core's facade over ``pm``.
+        plugin: a module or object with ``@hookimpl`` methods.
+        name: its name; None uses ``lash_plugin_name``, a module's ``__name__``, or (not stable
+            across restarts) the type and ``id()``.
+    Returns:
+        The name it was registered under.
+    Raises:
+        PluginError: the name is taken, or a hook is unknown, a wrapper, or has a parameter default.
+        PluginHookError: its ``lash_addhooks`` failed.
+        ConfigError: it has no stable name but implements the state hooks.
+    """
+    stable = name is not None
+    if name is None:
+        name, stable = _plugin_name(plugin)
+    _register(pm, plugin, name)
+    try:
+        if not stable:
+            _require_stable_name(pm, plugin, name)
+        hooks.addhooks([plugin])
+        check_hookimpls(pm)
+    except BaseException:
+        pm.unregister(plugin)
+        raise
+    return name
+
+
+def _register(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
+    """``pm.register`` with pluggy's errors (name taken, bad signature) as ``PluginError``."""
+    try:
+        pm.register(plugin, name=name)
+    except (ValueError, pluggy.PluginValidationError) as exc:
+        raise PluginError(f"cannot register plugin {name!r}: {exc}") from exc
+
+
 def check_hookimpls(pm: pluggy.PluginManager) -> None:
-    """Reject misspelled ``lash_*`` hooks and wrapper implementations (lash never supports them).
+    """Reject unknown hooks, wrapper implementations and parameter defaults (lash supports none).
 
     Raises:
         PluginError: naming the plugin and the hook.
@@ -142,11 +207,15 @@ def check_hookimpls(pm: pluggy.PluginManager) -> None:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
         raise PluginError(f"unknown hook: {exc}") from exc
-    for name in dir(pm.hook):
-        if name.startswith("lash_"):
-            for impl in getattr(pm.hook, name).get_hookimpls():
-                if impl.hookwrapper or impl.wrapper:
-                    raise PluginError(f"plugin {impl.plugin_name!r}: wrappers are not supported on {name}")
+    for name, caller in vars(pm.hook).items():
+        for impl in caller.get_hookimpls():
+            if impl.hookwrapper or impl.wrapper:
+                raise PluginError(f"plugin {impl.plugin_name!r}: wrappers are not supported on {name}")
+            if impl.kwargnames:
+                raise PluginError(
+                    f"plugin {impl.plugin_name!r}: {name} parameters must not have defaults "
+                    f"({', '.join(impl.kwargnames)}); the kernel passes every argument you ask for"
+                )
 
 
 def plugin_infos(pm: pluggy.PluginManager, report: LoadReport) -> list[PluginInfo]:
@@ -165,9 +234,25 @@ def plugin_infos(pm: pluggy.PluginManager, report: LoadReport) -> list[PluginInf
     return out
 
 
-def _plugin_name(plugin: object) -> str:
+def _plugin_name(plugin: object) -> tuple[str, bool]:
+    """``(name, stable)``: ``lash_plugin_name``, else a module's or class's ``__name__``, else
+    an ``id()``-based name that differs in every process (``stable`` False)."""
     name = getattr(plugin, "lash_plugin_name", None) or getattr(plugin, "__name__", None)
-    return str(name) if name else f"{type(plugin).__name__}-{id(plugin):x}"
+    if name:
+        return str(name), True
+    return f"{type(plugin).__name__}-{id(plugin):x}", False
+
+
+def _require_stable_name(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
+    """Raise ``ConfigError`` when ``plugin`` (named ``name`` from its ``id()``) keeps state."""
+    hooks = sorted(h.name for h in (pm.get_hookcallers(plugin) or ()) if h.name in STATE_HOOKS)
+    if hooks:
+        raise ConfigError(
+            f"plugin {type(plugin).__name__} implements {' and '.join(hooks)} but has no stable name "
+            f"(it was registered as {name!r}, which changes in every process), so its state could "
+            f"never be restored after a restart: give its class a `lash_plugin_name = \"...\"` "
+            f"attribute (or pass name= to add_plugin)"
+        )
 
 
 def _hooks_of(pm: pluggy.PluginManager, plugin: object) -> tuple[str, ...]:
@@ -182,8 +267,8 @@ def _info(
     )
 
 
-def make_plugin_manager() -> pluggy.PluginManager:
+def make_plugin_manager() -> LashPluginManager:
     """A fresh ``PluginManager`` with every lash hookspec added."""
-    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm = LashPluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     return pm

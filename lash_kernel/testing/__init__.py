@@ -4,9 +4,11 @@
   reasoning, tool calls, usage, errors) and records every ``ModelRequest`` it received.
 - ``WireScript`` / ``sse_body``: replay recorded HTTP exchanges through the real provider code
   with ``httpx.MockTransport``.
+- ``HookRecorder``: record every hook implementation call of a core (``calls(name)``,
+  ``pop(name)``), built on ``KernelHooks.monitor``.
 - ``lash_kernel.testing.conformance``: the store conformance suite.
 - The pytest plugin (``-p lash``, on by default once installed) provides the fixtures
-  ``scripted_model``, ``tmp_store`` and ``lash_core_factory``.
+  ``scripted_model``, ``tmp_store``, ``lash_core_factory`` and ``hook_recorder``.
 """
 
 from __future__ import annotations
@@ -28,10 +30,11 @@ from lash_kernel.model import (
     TextDelta,
     ToolCallDelta,
 )
+from lash_kernel.testing.hooks import HookRecorder, RecordedCall
 from lash_kernel.testing.wire import WireScript, sse_body
 from lash_kernel.usage import TokenUsage
 
-__all__ = ["ScriptedModel", "ScriptedReply", "WireScript", "sse_body"]
+__all__ = ["HookRecorder", "RecordedCall", "ScriptedModel", "ScriptedReply", "WireScript", "sse_body"]
 
 
 @attrs.frozen(kw_only=True)

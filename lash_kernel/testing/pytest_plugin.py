@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from lash_kernel.testing import ScriptedModel
+    from lash_kernel.testing import HookRecorder, ScriptedModel
 
 
 @pytest.fixture
@@ -32,16 +32,30 @@ def tmp_store(tmp_path: Any) -> Any:
 
 
 @pytest.fixture
-def lash_core_factory(scripted_model: ScriptedModel) -> Any:
+def hook_recorder() -> Any:
+    """A ``HookRecorder``; every core ``lash_core_factory`` builds in the same test is attached
+    to it (attach others with ``hook_recorder.attach(core)``). Stops recording after the test."""
+    from lash_kernel.testing import HookRecorder
+
+    recorder = HookRecorder()
+    yield recorder
+    recorder.close()
+
+
+@pytest.fixture
+def lash_core_factory(scripted_model: ScriptedModel, request: pytest.FixtureRequest) -> Any:
     """Build ``LashCore`` objects wired to ``scripted_model`` with entry-point loading off.
 
     Call it as ``lash_core_factory(**kwargs)``; kwargs override the defaults
     (``model_client=scripted_model, model="scripted", entry_points=False``). Cores are closed
-    after the test.
+    after the test. When the test also uses ``hook_recorder``, each core is attached to it.
     """
     from lash_kernel.runtime.core import LashCore
 
     cores: list[LashCore] = []
+    recorder: HookRecorder | None = (
+        request.getfixturevalue("hook_recorder") if "hook_recorder" in request.fixturenames else None
+    )
 
     def make(**kwargs: Any) -> LashCore:
         kwargs.setdefault("model_client", scripted_model)
@@ -49,6 +63,8 @@ def lash_core_factory(scripted_model: ScriptedModel) -> Any:
         kwargs.setdefault("entry_points", False)
         core = LashCore(**kwargs)
         cores.append(core)
+        if recorder is not None:
+            recorder.attach(core)
         return core
 
     yield make

@@ -116,6 +116,20 @@ def test_same_server_in_code_and_config_is_an_error() -> None:
         _core(allow=["mcp"], plugins=[plugin], plugin_config={"mcp": {"servers": {"t": {"command": "y"}}}})
 
 
+def test_each_core_keeps_its_manager_in_its_plugin_stash() -> None:
+    from lash_mcp import MANAGER, get_manager
+
+    plugin = MCPPlugin(servers={"t": {"command": "x"}})
+    first, second = _core(entry_points=False, plugins=[plugin]), _core(entry_points=False, plugins=[plugin])
+    manager = first.plugin_host.stash[MANAGER]
+    assert manager is get_manager(first) is get_manager(first.plugin_host)
+    assert manager is not second.plugin_host.stash[MANAGER]
+    assert [s.name for s in second.plugin_host.stash[MANAGER].status()] == ["t"]
+    first.close()
+    assert manager.closed and not get_manager(second).closed
+    second.close()
+
+
 def test_get_manager_without_the_plugin() -> None:
     from lash_mcp import get_manager
 

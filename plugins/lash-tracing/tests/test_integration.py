@@ -262,6 +262,7 @@ def test_a_plugin_shared_by_two_cores_closes_with_the_last(tmp_path):
     first = LashCore(model_client=scripted(), model="m", tools=[lookup], plugins=[plugin], entry_points=False)
     second = LashCore(model_client=scripted(), model="m", tools=[lookup], plugins=[plugin], entry_points=False)
     first.run_sync("hi", session_id="a")
+    plugin.attach(first.plugin_host)  # attaching again to the same core changes nothing
     first.close()
     assert not plugin.closed  # still attached to the second core
     second.run_sync("hi", session_id="b")

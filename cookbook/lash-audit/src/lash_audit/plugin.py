@@ -1,7 +1,8 @@
 """Hook implementations only; the ``lash.plugins`` entry point ``audit`` targets this module.
 
-Module-level hooks build one ``Auditor`` per core (``lash_configure``) and register it with
-``core.add_plugin``, so two cores never share state.
+``lash_configure`` builds one ``Auditor`` per core, registers it with ``host.add_plugin`` (so
+two cores never share state) and keeps it in the core's stash under ``AUDITOR``, where host
+code finds it: ``core.plugin_host.stash[AUDITOR]``.
 """
 
 from __future__ import annotations
@@ -10,8 +11,7 @@ import datetime
 import json
 from pathlib import Path
 
-from lash_kernel import PromptContribution, hookimpl, tool
-from lash_kernel.directives import BlockToolCall
+from lash_kernel.plugin import BlockToolCall, PluginHost, PromptContribution, StashKey, hookimpl, tool
 
 from lash_audit._config import AuditConfig
 
@@ -25,9 +25,12 @@ def utc_now() -> str:
 class Auditor:
     """Per-core state: the deny-list and the buffered log lines of the running turns."""
 
+    lash_plugin_name = "audit.auditor"
+
     def __init__(self, config: AuditConfig) -> None:
         self.config = config
         self.pending: dict[str, list[dict]] = {}
+        self.written = 0  # log lines written so far
 
     @hookimpl
     def lash_before_tool_call(self, call):
@@ -48,6 +51,11 @@ class Auditor:
         if self.config.log and lines:
             with Path(self.config.log).open("a", encoding="utf-8") as f:
                 f.writelines(json.dumps(line) + "\n" for line in lines)
+            self.written += len(lines)
+
+
+#: The core's ``Auditor``: ``core.plugin_host.stash[AUDITOR]``.
+AUDITOR = StashKey[Auditor]()
 
 
 @hookimpl
@@ -56,8 +64,9 @@ def lash_register_config(registry):
 
 
 @hookimpl
-def lash_configure(core, config):
-    core.add_plugin(Auditor(config), name="audit.auditor")
+def lash_configure(host: PluginHost, config: AuditConfig) -> None:
+    auditor = host.stash[AUDITOR] = Auditor(config)
+    host.add_plugin(auditor)
 
 
 @hookimpl

@@ -6,18 +6,20 @@ Configure servers in ``lash.toml``::
     command = "python"
     args = ["-m", "mcp_server_time"]
 
-or in code with ``MCPPlugin``; manage them at runtime through ``get_manager(core)``. Each tool
+or in code with ``MCPPlugin``; manage them at runtime through ``get_manager(core)`` (the
+manager lives in the core's plugin stash under ``MANAGER``). Each tool
 appears as ``mcp__<server>__<tool>``. Importing this package does not import the ``mcp`` SDK.
 """
 
 from lash_mcp._config import DEFAULT_CALL_TIMEOUT_S, DEFAULT_INIT_TIMEOUT_S, MCPConfig, ServerConfig
 from lash_mcp._manager import MCPManager, MCPServerError, ServerStatus
 from lash_mcp._naming import tool_name
-from lash_mcp.plugin import MCPPlugin, get_manager
+from lash_mcp.plugin import MANAGER, MCPPlugin, get_manager
 
 __all__ = [
     "DEFAULT_CALL_TIMEOUT_S",
     "DEFAULT_INIT_TIMEOUT_S",
+    "MANAGER",
     "MCPConfig",
     "MCPManager",
     "MCPPlugin",

@@ -42,7 +42,7 @@ from lash_mcp._config import DEFAULT_CALL_TIMEOUT_S, DEFAULT_INIT_TIMEOUT_S, Ser
 from lash_mcp._naming import find_collisions, sanitize
 
 if TYPE_CHECKING:
-    from lash_kernel.tools import Tool
+    from lash_kernel.plugin import Tool
 
 __all__ = ["MCPManager", "MCPServerError", "ProgressFn", "ServerState", "ServerStatus"]
 

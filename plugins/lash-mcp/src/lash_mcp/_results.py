@@ -17,8 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from lash_kernel.messages import Attachment
-from lash_kernel.tools import ToolOutput
+from lash_kernel.plugin import Attachment, ToolOutput
 
 __all__ = ["to_tool_output"]
 

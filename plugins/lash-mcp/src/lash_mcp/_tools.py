@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from lash_kernel.errors import ConfigError
-from lash_kernel.tools import Tool, ToolContext, ToolOutput
+from lash_kernel.plugin import ConfigError, Tool, ToolContext, ToolOutput
 
 from lash_mcp._manager import MCPServerError
 from lash_mcp._naming import tool_name

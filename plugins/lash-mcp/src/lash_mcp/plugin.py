@@ -3,34 +3,34 @@
 Rule: only hookimpls and wiring here, and cheap imports (``lash --help`` imports this module):
 the ``mcp`` SDK is imported by the manager thread on first use.
 
-One ``MCPManager`` per core: made by whichever of ``lash_configure`` (this module, from
-``[plugins.mcp]``) or ``MCPPlugin`` (a host object) runs first for that core, together with a
-per-core plugin object that registers the manager's ``ToolProvider`` and a close callback.
+One ``MCPManager`` per core, kept in the core's stash under ``MANAGER``: made by whichever of
+``lash_configure`` (this module, from ``[plugins.mcp]``) or ``MCPPlugin`` (a host object) runs
+first for that core, together with a per-core plugin object that registers the manager's
+``ToolProvider`` and a close callback.
 """
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
-from lash_kernel import hookimpl
+from lash_kernel.plugin import PluginHost, StashKey, hookimpl
 
 from lash_mcp._config import MCPConfig, ServerConfig
 from lash_mcp._manager import MCPManager
 
 if TYPE_CHECKING:
     import click
-    from lash_kernel.runtime.core import LashCore
     from lash_kernel.plugin import ConfigRegistrar, ToolRegistrar
 
-__all__ = ["MCPPlugin", "get_manager"]
+__all__ = ["MANAGER", "MCPPlugin", "get_manager"]
 
 #: The plugin name of the per-core object that registers the tool provider.
 CORE_PLUGIN_NAME = "mcp-tools"
 
-_MANAGERS: weakref.WeakKeyDictionary[LashCore, MCPManager] = weakref.WeakKeyDictionary()
+#: Where a core keeps its ``MCPManager``: ``host.stash[MANAGER]`` (``core.plugin_host.stash``).
+MANAGER = StashKey[MCPManager]()
 
 
 class _CoreTools:
@@ -48,29 +48,31 @@ class _CoreTools:
         registry.add_provider(MCPToolProvider(self.manager))
 
 
-def _manager_for(core: LashCore) -> MCPManager:
+def _manager_for(host: PluginHost) -> MCPManager:
     """The core's manager, created (with its provider and close callback) on first use."""
-    manager = _MANAGERS.get(core)
+    manager = host.stash.get(MANAGER, None)
     if manager is None:
         manager = MCPManager()
-        _MANAGERS[core] = manager
-        core.add_plugin(_CoreTools(manager), name=CORE_PLUGIN_NAME)
-        core.on_close(manager.close)
+        host.stash[MANAGER] = manager
+        host.add_plugin(_CoreTools(manager), name=CORE_PLUGIN_NAME)
+        host.on_close(manager.close)
     return manager
 
 
-def get_manager(core: LashCore) -> MCPManager:
+def get_manager(core: Any) -> MCPManager:
     """The ``MCPManager`` of a core, to attach or detach servers at runtime or read status.
 
     Args:
         core: a ``LashCore`` built with the ``mcp`` plugin loaded (installed entry point, or
-            ``MCPPlugin`` passed in ``plugins=``).
+            ``MCPPlugin`` passed in ``plugins=``), or its ``PluginHost``
+            (``core.plugin_host``). Same as ``core.plugin_host.stash[MANAGER]``.
     Returns:
         The core's manager (shared by every session of the core).
     Raises:
         LookupError: the plugin is not active on this core (blocked, or not installed).
     """
-    manager = _MANAGERS.get(core)
+    host: PluginHost = getattr(core, "plugin_host", core)
+    manager = host.stash.get(MANAGER, None)
     if manager is None:
         raise LookupError(
             "this LashCore has no MCP manager: install lash-mcp (entry point 'mcp') and do not "
@@ -86,9 +88,9 @@ def lash_register_config(registry: ConfigRegistrar) -> None:
 
 
 @hookimpl
-def lash_configure(core: LashCore, config: MCPConfig) -> None:
+def lash_configure(host: PluginHost, config: MCPConfig) -> None:
     """Give the core its manager, with the default timeouts and servers of ``[plugins.mcp]``."""
-    manager = _manager_for(core)
+    manager = _manager_for(host)
     manager.init_timeout_s = config.init_timeout_s
     manager.call_timeout_s = config.call_timeout_s
     for name, server in config.servers.items():
@@ -144,8 +146,8 @@ class MCPPlugin:
         return f"MCPPlugin(servers={sorted(self.servers)!r})"
 
     @hookimpl
-    def lash_configure(self, core: LashCore) -> None:
+    def lash_configure(self, host: PluginHost) -> None:
         """Attach this plugin's servers to the core's manager."""
-        manager = _manager_for(core)
+        manager = _manager_for(host)
         for name, server in self.servers.items():
             manager.attach_server(name, server)

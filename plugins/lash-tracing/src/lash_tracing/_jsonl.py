@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from lash_kernel.trace import TraceRecord
+from lash_kernel.plugin import TraceRecord
 
 from lash_tracing._redact import redact
 from lash_tracing._schema import record_to_line

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from lash_kernel.trace import TRACE_SCHEMA_VERSION, TraceRecord
+from lash_kernel.plugin import TRACE_SCHEMA_VERSION, TraceRecord
 
 __all__ = ["LINE_FIELDS", "USAGE_BUCKETS", "record_to_line", "usage_buckets"]
 

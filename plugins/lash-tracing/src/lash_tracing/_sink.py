@@ -11,17 +11,14 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from lash_kernel import hookimpl
-from lash_kernel.trace import TraceRecord
+from lash_kernel.plugin import PluginHost, StashKey, TraceRecord, hookimpl
 
 from lash_tracing._config import TracingConfig
 from lash_tracing._jsonl import JsonlSink
 
 if TYPE_CHECKING:
-    from lash_kernel.runtime.core import LashCore
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter
 
@@ -80,7 +77,8 @@ class TracingPlugin:
         self._flush_lock = threading.Lock()
         self._pending: list[TraceRecord] = []
         self._max_buffered = max_buffered
-        self._cores: set[int] = set()
+        self._attached_key = StashKey[bool]()  # marks, in a core's stash, that this plugin attached
+        self._attached = 0  # cores attached and not closed yet
         self._closed = False
         self.jsonl: JsonlSink | None = None
         self.otel: OtelExporter | None = None
@@ -109,7 +107,7 @@ class TracingPlugin:
         Args:
             config: the validated config.
             base_dir: directory a relative ``jsonl`` path is resolved against (the
-                ``lash.toml``'s directory, ``core.config_dir``); None for the working directory.
+                ``lash.toml``'s directory, ``host.config_dir``); None for the working directory.
         Returns:
             A new ``TracingPlugin``, or None when nothing is configured (stay inert).
         Raises:
@@ -135,9 +133,9 @@ class TracingPlugin:
 
     # ------------------------------------------------------------------ hooks
     @hookimpl
-    def lash_configure(self, core: LashCore) -> None:
-        """Attach to ``core`` (see ``attach``)."""
-        self.attach(core)
+    def lash_configure(self, host: PluginHost) -> None:
+        """Attach to the core of ``host`` (see ``attach``)."""
+        self.attach(host)
 
     @hookimpl
     def lash_on_trace_record(self, record: TraceRecord) -> None:
@@ -157,33 +155,33 @@ class TracingPlugin:
             self.flush()
 
     # ------------------------------------------------------------------ lifecycle
-    def attach(self, core: LashCore) -> None:
-        """Close this plugin when ``core`` (and every other core it is attached to) closes.
+    def attach(self, host: PluginHost) -> None:
+        """Close this plugin when the core of ``host`` (and every other core it is attached to)
+        closes.
 
-        Idempotent per core. Uses ``core.on_close``; a core closing while other attached cores
-        are open only flushes.
+        Idempotent per core (a mark in ``host.stash``). Uses ``host.on_close``; a core closing
+        while other attached cores are open only flushes.
 
         Args:
-            core: a ``LashCore`` this plugin is registered on.
+            host: the ``PluginHost`` of a core this plugin is registered on
+                (``core.plugin_host`` from host code).
         """
-        key = id(core)
+        if host.stash.setdefault(self._attached_key, False):
+            return
+        host.stash[self._attached_key] = True
         with self._lock:
-            if key in self._cores:
-                return
-            self._cores.add(key)
-        core.on_close(self._detach_callback(key))
+            self._attached += 1
+        host.on_close(self._detach)
 
-    def _detach_callback(self, key: int) -> Callable[[], None]:
-        def detach() -> None:
-            with self._lock:
-                self._cores.discard(key)
-                last = not self._cores
-            if last:
-                self.close()
-            else:
-                self.flush()
-
-        return detach
+    def _detach(self) -> None:
+        """One attached core closed: close after the last one, else flush."""
+        with self._lock:
+            self._attached -= 1
+            last = self._attached <= 0
+        if last:
+            self.close()
+        else:
+            self.flush()
 
     def flush(self) -> None:
         """Write buffered records to the JSONL file and export finished turns' spans.

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import attrs
-from lash_kernel.trace import TRACE_SCHEMA_VERSION
+from lash_kernel.plugin import TRACE_SCHEMA_VERSION
 
 from lash_tracing._schema import USAGE_BUCKETS, usage_buckets
 

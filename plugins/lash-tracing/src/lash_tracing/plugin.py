@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lash_kernel import hookimpl
+from lash_kernel.plugin import hookimpl
 
 from lash_tracing._config import TracingConfig
 
 if TYPE_CHECKING:
     import click
-    from lash_kernel.runtime.core import LashCore
-    from lash_kernel.plugin import ConfigRegistrar
+    from lash_kernel.plugin import ConfigRegistrar, PluginHost
 
 #: The name the stateful sink is registered under on each core.
 SINK_NAME = "tracing.sink"
@@ -29,11 +28,11 @@ def lash_register_config(registry: ConfigRegistrar) -> None:
 
 
 @hookimpl
-def lash_configure(core: LashCore, config: TracingConfig | None) -> None:
-    """Register a ``TracingPlugin`` on ``core`` when an output is configured; else stay inert.
+def lash_configure(host: PluginHost, config: TracingConfig | None) -> None:
+    """Register a ``TracingPlugin`` on the core when an output is configured; else stay inert.
 
     Args:
-        core: the core being built.
+        host: the ``PluginHost`` of the core being built.
         config: the validated ``[plugins.tracing]`` table (defaults when absent).
     Raises:
         OSError: the JSONL file cannot be opened (the kernel reports ``PluginHookError``).
@@ -42,15 +41,15 @@ def lash_configure(core: LashCore, config: TracingConfig | None) -> None:
         return
     from lash_tracing._sink import TracingPlugin
 
-    sink = TracingPlugin.from_config(config, base_dir=core.config_dir)
+    sink = TracingPlugin.from_config(config, base_dir=host.config_dir)
     if sink is None:  # pragma: no cover - config.enabled said otherwise
         return
     try:
-        core.add_plugin(sink, name=SINK_NAME)
+        host.add_plugin(sink, name=SINK_NAME)
     except BaseException:
         sink.close()
         raise
-    sink.attach(core)
+    sink.attach(host)
 
 
 @hookimpl
