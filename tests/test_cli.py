@@ -1100,17 +1100,6 @@ def test_stream_idle_timeout_s_reaches_lash_core(
     assert seen["stream_idle_timeout_s"] == 2.5 and seen["request_timeout_s"] == 30.0
 
 
-def _core_takes(name: str) -> bool:
-    import inspect
-
-    from lash_kernel.runtime.core import LashCore
-
-    return name in inspect.signature(LashCore).parameters
-
-
-@pytest.mark.skipif(
-    not _core_takes("stream_idle_timeout_s"), reason="needs LashCore(stream_idle_timeout_s=...) (the runtime's part)"
-)
 def test_stream_idle_timeout_from_lash_toml_retries_a_silent_stream(server: FakeOpenAI, tmp_path: Path) -> None:
     config = tmp_path / "lash.toml"
     config.write_text(f'model = "{MODEL}"\nstream_idle_timeout_s = 0.5\n')

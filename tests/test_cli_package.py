@@ -159,13 +159,6 @@ def test_command_host_builds_a_core_from_the_running_commands_lash_toml(tmp_path
     assert result.stderr.strip() == f"error: {config} key 'max_turns': must be an integer >= 1, got 0"
 
 
-def _core_has_plugin_host() -> bool:
-    from lash_kernel.runtime.core import LashCore
-
-    return hasattr(LashCore, "plugin_host")
-
-
-@pytest.mark.skipif(not _core_has_plugin_host(), reason="needs LashCore.plugin_host (the plugin-system part)")
 def test_command_host_yields_the_plugin_host_not_the_core(tmp_path: Path) -> None:
     from lash_kernel.plugin import PluginHost, command_host
 

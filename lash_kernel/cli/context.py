@@ -12,7 +12,7 @@ import contextlib
 import os
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import click
 from rich.console import Console
@@ -173,10 +173,7 @@ def plugin_command_host() -> Iterator[PluginHost]:
         As ``context_core``.
     """
     with context_core() as core:
-        # LashCore.plugin_host is being added by the plugin-system work; until then the core
-        # itself is what lash_configure receives, so it is the host.
-        host = getattr(core, "plugin_host", None)
-        yield cast(PluginHost, host if host is not None else core)
+        yield core.plugin_host
 
 
 # ------------------------------------------------------------------------------- click plumbing

@@ -33,6 +33,7 @@ def _plugins_json(core: LashCore) -> dict[str, Any]:
                 "origin": info.origin,
                 "call_order": position,
                 "hooks": list(info.hooks),
+                "usage_sources": list(info.usage_sources),
             }
             for position, info in enumerate(core.plugins(), start=1)
         ],
@@ -46,7 +47,8 @@ def _plugins_json(core: LashCore) -> dict[str, Any]:
 @click.command("plugins")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object: {plugins: [...], failed: [...]}.")
 def plugins_command(as_json: bool) -> None:
-    """List the plugins a core would load: name, distribution, version, hooks, call order.
+    """List the plugins a core would load: name, distribution, version, hooks, call order,
+    and the usage-ledger sources each declared (lash usage groups tokens by them).
 
     Call order 1 runs first (host plugins, then installed plugins in reverse name order, then
     the kernel's built-ins). Plugins that failed to load are listed with their error.
@@ -67,12 +69,13 @@ def plugins_command(as_json: bool) -> None:
         err_console().print("no plugins loaded: install one (pip install lash-tracing) or check lash.toml", style="dim")
         return
     table = Table(title="lash plugins", title_justify="left")
-    for column in ("#", "plugin", "distribution", "version", "origin", "hooks"):
+    for column in ("#", "plugin", "distribution", "version", "origin", "usage sources", "hooks"):
         table.add_column(column, overflow="fold")
     for p in data["plugins"]:
         hooks = ", ".join(h.removeprefix("lash_") for h in p["hooks"]) or "-"
+        sources = ", ".join(p["usage_sources"]) or "-"
         table.add_row(
-            str(p["call_order"]), p["name"], p["distribution"] or "-", p["version"] or "-", p["origin"], hooks
+            str(p["call_order"]), p["name"], p["distribution"] or "-", p["version"] or "-", p["origin"], sources, hooks
         )
     out_console().print(table)
     for failure in data["failed"]:

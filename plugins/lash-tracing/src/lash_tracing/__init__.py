@@ -7,7 +7,7 @@ OpenTelemetry is imported only when an OTel export is configured.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from lash_tracing._config import OTEL_EXPORTERS, TracingConfig
 from lash_tracing._jsonl import JsonlSink
