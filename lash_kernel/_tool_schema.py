@@ -2,7 +2,8 @@
 
 Rule: pure functions of a signature (no I/O, no registry); ``lash_kernel.tools`` builds ``Tool``
 objects from what this module derives. Unsupported annotations raise ``ConfigError`` naming
-the tool and parameter.
+the tool and parameter. The module is private to the kernel; its names without a leading
+underscore are what ``tools`` uses.
 """
 
 from __future__ import annotations
@@ -31,12 +32,12 @@ _SECTION_RE = re.compile(
     r"Attributes|Methods|References)\s*:\s*$"
 )
 _ENTRY_RE = re.compile(r"^\**(\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$")
-_ARG_SECTIONS = frozenset(
+ARG_SECTIONS = frozenset(
     {"Args", "Arguments", "Parameters", "Params", "Keyword Args", "Keyword Arguments"}
 )
 
 
-def _parse_docstring(doc: str | None, sections: frozenset[str]) -> tuple[str, dict[str, str]]:
+def parse_docstring(doc: str | None, sections: frozenset[str]) -> tuple[str, dict[str, str]]:
     """Split a Google-style docstring into its description and per-name entry descriptions.
 
     Args:
@@ -130,7 +131,7 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _default_json(value: Any, where: str) -> Any:
+def default_json(value: Any, where: str) -> Any:
     out = _jsonable(value)
     try:
         json.dumps(out)
@@ -139,7 +140,7 @@ def _default_json(value: Any, where: str) -> Any:
     return out
 
 
-class _Deriver:
+class Deriver:
     """Derive a JSON Schema and a value converter from one type annotation.
 
     Args:
@@ -279,7 +280,7 @@ class _Deriver:
                 hints = typing.get_type_hints(cls, include_extras=True)
             except Exception as exc:
                 raise self.unsupported(cls, f"cannot resolve its annotations: {exc}") from exc
-            description, field_docs = _parse_docstring(cls.__doc__, frozenset({"Attributes"}))
+            description, field_docs = parse_docstring(cls.__doc__, frozenset({"Attributes"}))
             properties: dict[str, _JSONSchema] = {}
             required: list[str] = []
             converters: dict[str, Callable[[Any], Any]] = {}
@@ -292,12 +293,12 @@ class _Deriver:
                 schema, conv = self.derive(hints[field.name])
                 schema = dict(schema)
                 doc = field_docs.get(field.name) or field_docs.get(key)
-                if doc and not _has_own_description(hints[field.name]):
+                if doc and not has_own_description(hints[field.name]):
                     schema["description"] = doc
                 if field.default is attrs.NOTHING:
                     required.append(key)
                 elif not isinstance(field.default, attrs.Factory):  # type: ignore[arg-type]
-                    schema["default"] = _default_json(
+                    schema["default"] = default_json(
                         field.default, f"{self.where} (field {cls.__name__}.{field.name})"
                     )
                 properties[key] = schema
@@ -319,14 +320,14 @@ class _Deriver:
         return out, convert
 
 
-def _has_own_description(tp: Any) -> bool:
+def has_own_description(tp: Any) -> bool:
     """True when ``tp`` is ``Annotated[..., "description"]`` (which beats a docstring entry)."""
     return typing.get_origin(tp) is typing.Annotated and any(
         isinstance(m, str) for m in tp.__metadata__
     )
 
 
-def _strip_annotated(tp: Any) -> Any:
+def strip_annotated(tp: Any) -> Any:
     while typing.get_origin(tp) is typing.Annotated:
         tp = typing.get_args(tp)[0]
     return tp

@@ -40,12 +40,12 @@ import attrs
 import jsonschema
 
 from lash_kernel._tool_schema import (
-    _ARG_SECTIONS,
-    _default_json,
-    _Deriver,
-    _has_own_description,
-    _parse_docstring,
-    _strip_annotated,
+    ARG_SECTIONS,
+    Deriver,
+    default_json,
+    has_own_description,
+    parse_docstring,
+    strip_annotated,
 )
 from lash_kernel.errors import ConfigError, ToolError
 from lash_kernel.messages import Attachment, ToolCallPart, ToolResultPart
@@ -395,19 +395,19 @@ def _derive_parameters(
             out.positional.append(param.name)
             if param.default is not param.empty:
                 out.positional_defaults[param.name] = param.default
-        if _strip_annotated(annotation) is ToolContext:
+        if strip_annotated(annotation) is ToolContext:
             if out.takes_context is not None:
                 raise ConfigError(f"{where}: only one ToolContext parameter is allowed")
             out.takes_context = param.name
             continue
-        schema, conv = _Deriver(where, context_type=ToolContext).derive(annotation)
+        schema, conv = Deriver(where, context_type=ToolContext).derive(annotation)
         schema = dict(schema)
-        if param.name in arg_docs and not _has_own_description(annotation):
+        if param.name in arg_docs and not has_own_description(annotation):
             schema["description"] = arg_docs[param.name]
         if param.default is param.empty:
             out.required.append(param.name)
         else:
-            schema["default"] = _default_json(param.default, where)
+            schema["default"] = default_json(param.default, where)
         out.properties[param.name] = schema
         if conv is not None:
             out.converters[param.name] = conv
@@ -420,7 +420,7 @@ def _output_schema(label: str, hints: Mapping[str, Any]) -> _JSONSchema | None:
     if "return" not in hints or returns is None or returns is type(None):
         return None
     try:
-        schema, _ = _Deriver(f"{label}, return value", context_type=ToolContext).derive(returns)
+        schema, _ = Deriver(f"{label}, return value", context_type=ToolContext).derive(returns)
     except ConfigError:
         return None  # informational only: an exotic return type is fine
     return schema
@@ -452,7 +452,7 @@ def _build_tool(
         raise ConfigError(
             f"{label}: cannot resolve type hints: {type(exc).__name__}: {exc}"
         ) from exc
-    doc_description, arg_docs = _parse_docstring(inspect.getdoc(fn), _ARG_SECTIONS)
+    doc_description, arg_docs = parse_docstring(inspect.getdoc(fn), ARG_SECTIONS)
     params = _derive_parameters(label, signature, hints, arg_docs)
     return Tool(
         name=tool_name,
