@@ -465,7 +465,9 @@ def _response(message: Mapping[str, Any], requested_model: str, provider: str) -
         elif kind == "redacted_thinking":
             parts.append(ReasoningPart(encrypted=block.get("data"), provider=provider))
         elif kind == "tool_use":
-            arguments = block.get("partial_json") or json.dumps(block.get("input") or {})
+            # raw characters, as streamed partial_json has them; a lone surrogate stays visible to
+            # valid_message (an ASCII \udXXX escape would reach the tool as a lone surrogate again)
+            arguments = block.get("partial_json") or json.dumps(block.get("input") or {}, ensure_ascii=False)
             call = ToolCallPart(id=block.get("id", ""), name=block.get("name", ""), arguments=arguments)
             parts.append(call)
         # server_tool_use and *_tool_result blocks ran on Anthropic's side: not client tool calls
