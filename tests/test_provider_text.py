@@ -11,19 +11,27 @@ construction, and an httpx read timeout mid-stream is a retryable ``ProviderConn
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import AsyncIterator, Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import attrs
 import httpx
 import pytest
+from click.testing import CliRunner
 
+from lash_kernel.activity import AssistantProseDelta
+from lash_kernel.cli import cli
 from lash_kernel.errors import ConfigError, ModelError, ProviderConnectionError, ProviderStreamError
 from lash_kernel.messages import Message, ReasoningPart, TextPart, ToolCallPart
 from lash_kernel.model import ModelRequest, ModelResponse, ModelStreamItem, ReasoningDelta, TextDelta, ToolCallDelta
 from lash_kernel.providers.anthropic import AnthropicProvider
 from lash_kernel.providers.openai_chat import OpenAIChatProvider
 from lash_kernel.providers.openai_responses import OpenAIResponsesProvider
+from lash_kernel.runtime.core import LashCore
+from lash_kernel.store.sqlite import SqliteStore
 from lash_kernel.testing.wire import WireScript, sse_body
 
 pytestmark = pytest.mark.anyio
@@ -482,3 +490,85 @@ async def test_read_timeout_mid_stream_is_a_retryable_connection_error(make: Any
     assert deltas(seen, TextDelta) == ["partial"]  # the timeout came after the first delta
     assert info.value.retryable and "idle timeout" in str(info.value)
     assert isinstance(info.value.__cause__, httpx.ReadTimeout)
+
+
+# -- end to end: the joined text reaches the store and the terminal --------------------------
+
+
+async def test_split_emoji_turn_commits_and_reopens(tmp_path: Path) -> None:
+    """Through LashCore and a SQLite file: the answer is committed whole, nothing is left pending."""
+    provider = chat(
+        chat_chunk({"content": f"smile {HIGH}"}),
+        chat_chunk({"content": f"{LOW} and {HIGH}"}),  # the second high half is never completed
+        chat_chunk(finish="stop"),
+    )
+    db = tmp_path / "text.db"
+    core = LashCore(model_client=provider, model="m", store=SqliteStore(db), entry_points=False)
+    try:
+        result = await core.session("s").turn("hi").run()
+    finally:
+        await provider.aclose()
+        core.close()
+    answer = f"smile {EMOJI} and {FFFD}"
+    assert result.messages[-1].text == answer
+    streamed = "".join(a.event.text for a in result.activities if isinstance(a.event, AssistantProseDelta))
+    assert streamed == answer
+    with SqliteStore(db) as store:
+        assert [n.payload for n in store.load_active_path("s")][-1].text == answer
+        assert store.pending_inputs("s") == []
+
+
+class _SSEServer:
+    """A local HTTP server answering every POST with one fixed SSE body (for the real CLI)."""
+
+    def __init__(self, body: str) -> None:
+        data = body.encode("utf-8")
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("content-length") or 0))
+                self.send_response(200)
+                self.send_header("content-type", "text/event-stream")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def __enter__(self) -> _SSEServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+def _cli_env(tmp_path: Path) -> dict[str, str]:
+    return {"XDG_DATA_HOME": str(tmp_path / "xdg"), "OPENAI_API_KEY": "", "OPENROUTER_API_KEY": "",
+            "LASH_CONFIG": "", "LASH_PLUGINS": "", "LASH_DB": ""}
+
+
+def test_cli_run_prints_an_emoji_split_across_chunks(tmp_path: Path) -> None:
+    chunks = [chat_chunk({"content": f"smile {HIGH}"}), chat_chunk({"content": f"{LOW}!"}), chat_chunk(finish="stop")]
+    with _SSEServer(sse_body(*chunks)) as server:
+        args = ["run", "--base-url", server.url, "--model", "m", "--db", str(tmp_path / "cli.db"), "hi"]
+        result = CliRunner().invoke(cli, args, env=_cli_env(tmp_path), prog_name="lash")
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code == 0, result.stderr
+    assert f"smile {EMOJI}!" in result.stdout
+
+
+def test_cli_run_rejects_a_bad_base_url_in_one_line(tmp_path: Path) -> None:
+    args = ["run", "--base-url", "not a url", "--model", "m", "--db", str(tmp_path / "cli.db"), "hi"]
+    result = CliRunner().invoke(cli, args, env=_cli_env(tmp_path), prog_name="lash")
+    assert result.exit_code != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "base_url: 'not a url'" in lines[0], result.stderr
