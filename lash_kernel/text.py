@@ -63,20 +63,30 @@ def valid_message(message: _M) -> _M:
 
 def _valid_value(value: Any) -> Any:
     """``value`` with every string made valid: str, tuple of values, or an attrs record."""
-    if isinstance(value, str):
-        return valid_text(value)
-    if isinstance(value, tuple):
+    cls = value.__class__
+    if cls is str:
+        return value if value.isascii() else valid_text(value)
+    if cls is tuple:
         fixed = tuple(_valid_value(v) for v in value)
         return value if all(a is b for a, b in zip(fixed, value, strict=True)) else fixed
-    if attrs.has(type(value)):
-        changes = {}
-        for field in attrs.fields(type(value)):
-            old = getattr(value, field.name)
-            new = _valid_value(old)
-            if new is not old:
-                changes[field.alias] = new
-        return attrs.evolve(value, **changes) if changes else value
-    return value
+    fields = _FIELDS.get(cls)
+    if fields is None:
+        if not attrs.has(cls):
+            return value  # None, bool, int, float, mappings: no text of ours to fix
+        fields = _FIELDS[cls] = tuple((f.name, f.alias) for f in attrs.fields(cls))
+    changes = {}
+    for name, alias in fields:
+        old = getattr(value, name)
+        if old.__class__ is str and old.isascii():
+            continue  # the common case, inlined
+        new = _valid_value(old)
+        if new is not old:
+            changes[alias] = new
+    return attrs.evolve(value, **changes) if changes else value
+
+
+#: attrs class -> its fields as (attribute name, ``__init__`` name); filled on first use.
+_FIELDS: dict[type, tuple[tuple[str, str], ...]] = {}
 
 
 @attrs.define
@@ -117,5 +127,7 @@ class SurrogateJoiner:
         Returns:
             ``""`` when nothing is held, else ``REPLACEMENT``.
         """
+        if not self._held:
+            return ""
         held, self._held = self._held, ""
         return valid_text(held)

@@ -393,37 +393,37 @@ class _StreamAccumulator:
                 name=valid_text(name) if isinstance(name, str) else None,
             )
         if kind == "text" and isinstance(block.get("text"), str):
-            block["text"] = text = self._joiner(index).push(block["text"])
+            block["text"] = text = self._new_joiner(index).push(block["text"])
             return TextDelta(text=text) if text else None
         if kind == "thinking" and isinstance(block.get("thinking"), str):
-            block["thinking"] = text = self._joiner(index).push(block["thinking"])
+            block["thinking"] = text = self._new_joiner(index).push(block["thinking"])
             return ReasoningDelta(text=text) if text else None
         return None
 
     def _delta(self, index: int, delta: Mapping[str, Any]) -> ModelStreamItem | None:
         block = self.blocks[index]
         kind = delta.get("type")
+        joiner = self.joiners.get(index) or self._new_joiner(index)
         if kind == "text_delta":
-            text = self._joiner(index).push(delta.get("text", ""))
+            text = joiner.push(delta.get("text", ""))
             block["text"] = block.get("text", "") + text
             return TextDelta(text=text) if text else None
         if kind == "thinking_delta":
-            text = self._joiner(index).push(delta.get("thinking", ""))
+            text = joiner.push(delta.get("thinking", ""))
             block["thinking"] = block.get("thinking", "") + text
             return ReasoningDelta(text=text) if text else None
         if kind == "signature_delta":
             block["signature"] = block.get("signature", "") + delta.get("signature", "")
         elif kind == "input_json_delta":  # server_tool_use blocks stream their input too
-            fragment = self._joiner(index).push(delta.get("partial_json", ""))
+            fragment = joiner.push(delta.get("partial_json", ""))
             block["partial_json"] = block.get("partial_json", "") + fragment
             if index in self.tool_index and fragment:
                 return ToolCallDelta(index=self.tool_index[index], arguments=fragment)
         return None  # citations_delta and delta types added later: nothing to yield
 
-    def _joiner(self, index: int) -> SurrogateJoiner:
-        joiner = self.joiners.get(index)
-        if joiner is None:
-            joiner = self.joiners[index] = SurrogateJoiner()
+    def _new_joiner(self, index: int) -> SurrogateJoiner:
+        """A new joiner for block ``index``'s text, thinking or tool input."""
+        joiner = self.joiners[index] = SurrogateJoiner()
         return joiner
 
     def _flush(self, index: int) -> ModelStreamItem | None:
