@@ -67,8 +67,14 @@ def _valid_value(value: Any) -> Any:
     if cls is str:
         return value if value.isascii() else valid_text(value)
     if cls is tuple:
-        fixed = tuple(_valid_value(v) for v in value)
-        return value if all(a is b for a, b in zip(fixed, value, strict=True)) else fixed
+        items: list[Any] | None = None
+        for i, item in enumerate(value):
+            new = _valid_value(item)
+            if new is not item:
+                if items is None:
+                    items = list(value)
+                items[i] = new
+        return value if items is None else tuple(items)
     fields = _FIELDS.get(cls)
     if fields is None:
         if not attrs.has(cls):
