@@ -120,11 +120,25 @@ async def open_sse(
 ) -> AsyncIterator[AsyncIterator[ServerSentEvent]]:
     """POST ``body`` as JSON to ``path`` and yield an async iterator of SSE events.
 
+    Iterate the events inside the ``async with`` block (the response closes when it exits). An
+    httpx error raised while iterating there is thrown back in at this function's ``yield`` by
+    ``asynccontextmanager`` and translated below, so the events need no wrapper generator of
+    their own (one async-generator hop less per event on the hot path).
+
+    Args:
+        client: the provider's client (``make_client``); ``path`` is relative to its base URL.
+        path: endpoint path, e.g. ``/chat/completions``.
+        body: the JSON request body.
+        provider: provider name for error messages.
+    Yields:
+        The response's SSE events, in order.
     Raises:
         ProviderHTTPError: non-2xx status (body read and attached).
-        ProviderConnectionError: connect/read failure or timeout, including mid-stream.
+        ProviderConnectionError: connect/read failure or timeout, including mid-stream
+            ("stream idle timeout" / "stream interrupted"); retryable.
         ProviderStreamError: the body cannot be decoded (corrupt ``content-encoding``).
     """
+    streaming = False  # True once the events are handed out: failures from then on are mid-stream
     try:
         async with client.stream(
             "POST", path, json=body, headers={"accept": "text/event-stream"}
@@ -137,26 +151,17 @@ async def open_sse(
                     provider=provider,
                     retry_after_s=parse_retry_after(response.headers.get("retry-after")),
                 )
-            yield _guarded(EventSource(response).aiter_sse(), provider)
+            streaming = True
+            yield EventSource(response).aiter_sse()
     except httpx.TimeoutException as exc:
-        raise ProviderConnectionError(f"{provider}: timed out ({type(exc).__name__})", provider=provider) from exc
+        what = "stream idle timeout" if streaming else "timed out"
+        raise ProviderConnectionError(f"{provider}: {what} ({type(exc).__name__})", provider=provider) from exc
     except httpx.TransportError as exc:
-        raise ProviderConnectionError(f"{provider}: connection failed: {exc}", provider=provider) from exc
+        what = "stream interrupted" if streaming else "connection failed"
+        raise ProviderConnectionError(f"{provider}: {what}: {exc}", provider=provider) from exc
     except httpx.DecodingError as exc:  # a RequestError, not a TransportError: corrupt content-encoding
-        raise ProviderStreamError(f"{provider}: undecodable response body: {exc}", provider=provider) from exc
-
-
-async def _guarded(events: AsyncIterator[ServerSentEvent], provider: str) -> AsyncIterator[ServerSentEvent]:
-    try:
-        async for event in events:
-            yield event
-    except httpx.TimeoutException as exc:
-        message = f"{provider}: stream idle timeout ({type(exc).__name__})"
-        raise ProviderConnectionError(message, provider=provider) from exc
-    except httpx.TransportError as exc:
-        raise ProviderConnectionError(f"{provider}: stream interrupted: {exc}", provider=provider) from exc
-    except httpx.DecodingError as exc:
-        raise ProviderStreamError(f"{provider}: undecodable stream: {exc}", provider=provider) from exc
+        what = "undecodable stream" if streaming else "undecodable response body"
+        raise ProviderStreamError(f"{provider}: {what}: {exc}", provider=provider) from exc
 
 
 def sse_json(event: ServerSentEvent, *, provider: str) -> Any:
