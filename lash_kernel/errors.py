@@ -28,6 +28,8 @@ misbehaviour (``ModelError``) is something the turn survives by stopping cleanly
 
 from __future__ import annotations
 
+from lash_kernel.text import valid_text
+
 __all__ = [
     "CommitConflictError",
     "ConfigError",
@@ -109,7 +111,7 @@ class ModelError(LashError):
     """
 
     def __init__(self, message: str, *, provider: str = "", retryable: bool = False) -> None:
-        super().__init__(message)
+        super().__init__(valid_text(message))  # provider text can hold lone surrogates (JSON "\\ud83d")
         self.provider = provider
         self.retryable = retryable
 

@@ -7,6 +7,10 @@ A provider implements ``ModelClient.stream(request)``: an async iterator that yi
 more deltas (``TextDelta``, ``ReasoningDelta``, ``ToolCallDelta``) and ends with exactly one
 ``ModelResponse``. Any failure raises a ``ModelError`` subclass; a stream that ends without the
 provider's terminal evidence raises ``ProviderStreamError`` (never a silent success).
+
+Every string a provider yields is valid Unicode (encodes as UTF-8): a surrogate pair the wire
+split across two chunks is joined (``lash_kernel.text.SurrogateJoiner``) and a lone surrogate
+becomes U+FFFD, so the final message's text equals the concatenation of its deltas.
 """
 
 from __future__ import annotations
@@ -154,10 +158,10 @@ class ModelClient(Protocol):
         Args:
             request: the call to make.
         Yields:
-            Deltas in arrival order, then exactly one ``ModelResponse``.
+            Deltas in arrival order, then exactly one ``ModelResponse``; all text valid Unicode.
         Raises:
             ProviderHTTPError: non-2xx status (``status``, ``body`` attached).
-            ProviderConnectionError: connect/read failure or timeout.
+            ProviderConnectionError: connect/read failure or timeout, mid-stream too (retryable).
             ProviderStreamError: malformed stream, or no terminal event before the stream ended.
         """
         ...

@@ -12,13 +12,16 @@ session ids), never deep inside: a surrogate pair split across two strings is jo
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import attrs
 
 __all__ = ["REPLACEMENT", "SurrogateJoiner", "valid_message", "valid_text"]
 
+#: What a lone surrogate becomes: U+FFFD REPLACEMENT CHARACTER.
 REPLACEMENT = "\ufffd"
+
+_M = TypeVar("_M")
 
 
 def valid_text(text: str) -> str:
@@ -27,9 +30,13 @@ def valid_text(text: str) -> str:
     Args:
         text: any ``str``.
     Returns:
-        ``text`` itself when it is already valid (the common case costs one ``encode``); else a
-        new string that encodes as UTF-8.
+        ``text`` itself (the same object) when it is already valid: ASCII costs one flag check,
+        other text one ``encode``. Otherwise a new string that encodes as UTF-8: each adjacent
+        high+low surrogate pair becomes the one code point it encodes, and each surrogate left
+        alone (including the ``\\udc80``..``\\udcff`` of ``os.fsdecode``) becomes one U+FFFD.
     """
+    if text.isascii():
+        return text
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -37,52 +44,96 @@ def valid_text(text: str) -> str:
     return text
 
 
-def valid_message(message: Any) -> Any:
-    """Return ``message`` (a ``Message``) with every text field made valid by ``valid_text``.
+def valid_message(message: _M) -> _M:
+    """Return ``message`` (a ``Message``) with every string in it made valid by ``valid_text``.
 
-    Covers text and reasoning parts, tool-call names and arguments, tool-result names and
-    outputs. Returns the same object when nothing needed fixing.
+    Walks the attrs fields of the message and, recursively, of every part and attachment in
+    it: text and reasoning parts (text, signature, encrypted content, ids), tool calls (id,
+    name, arguments) and tool results (call id, name, output, attachment fields). Works the
+    same for any attrs record whose fields are strings, tuples and nested attrs records.
+
+    Args:
+        message: a ``lash_kernel.messages.Message`` (or another frozen attrs record).
+    Returns:
+        ``message`` itself when nothing needed fixing, else a copy (``attrs.evolve``) with the
+        fixed strings; unchanged parts are shared, not copied.
     """
-    parts = tuple(_valid_part(p) for p in message.parts)
-    if all(a is b for a, b in zip(parts, message.parts, strict=True)):
-        return message
-    return attrs.evolve(message, parts=parts)
+    return cast(_M, _valid_value(message))
 
 
-_TEXT_FIELDS = ("text", "name", "arguments", "output")
-
-
-def _valid_part(part: Any) -> Any:
+def _valid_value(value: Any) -> Any:
+    """``value`` with every string made valid: str, tuple of values, or an attrs record."""
+    cls = value.__class__
+    if cls is str:
+        return value if value.isascii() else valid_text(value)
+    if cls is tuple:
+        items: list[Any] | None = None
+        for i, item in enumerate(value):
+            new = _valid_value(item)
+            if new is not item:
+                if items is None:
+                    items = list(value)
+                items[i] = new
+        return value if items is None else tuple(items)
+    fields = _FIELDS.get(cls)
+    if fields is None:
+        if not attrs.has(cls):
+            return value  # None, bool, int, float, mappings: no text of ours to fix
+        fields = _FIELDS[cls] = tuple((f.name, f.alias) for f in attrs.fields(cls))
     changes = {}
-    for field in _TEXT_FIELDS:
-        value = getattr(part, field, None)
-        if isinstance(value, str):
-            fixed = valid_text(value)
-            if fixed is not value:
-                changes[field] = fixed
-    return attrs.evolve(part, **changes) if changes else part
+    for name, alias in fields:
+        old = getattr(value, name)
+        if old.__class__ is str and old.isascii():
+            continue  # the common case, inlined
+        new = _valid_value(old)
+        if new is not old:
+            changes[alias] = new
+    return attrs.evolve(value, **changes) if changes else value
+
+
+#: attrs class -> its fields as (attribute name, ``__init__`` name); filled on first use.
+_FIELDS: dict[type, tuple[tuple[str, str], ...]] = {}
 
 
 @attrs.define
 class SurrogateJoiner:
-    """Joins surrogate pairs split across consecutive stream deltas.
+    """Joins surrogate pairs split across consecutive deltas of one text stream.
 
-    ``push(delta)`` returns the text that is safe to publish now: a high surrogate at the end
-    of a delta is held back until the next delta shows whether its low half follows.
-    ``flush()`` returns what is held (as U+FFFD) at the end of the stream.
+    Use one joiner per stream (the text of one message or block, one reasoning stream, one
+    tool call's arguments): ``push`` each delta and publish what it returns, then publish
+    ``flush()`` when the stream ends. The published pieces are valid text and their
+    concatenation equals ``valid_text`` of the concatenated deltas.
+
+    A high surrogate at the end of a delta is held back until the next delta shows whether its
+    low half follows; nothing else is ever held.
     """
 
     _held: str = ""
 
     def push(self, delta: str) -> str:
-        """Return the valid text of ``held + delta`` up to a trailing high surrogate."""
-        text = self._held + delta
-        self._held = ""
-        if text and "\ud800" <= text[-1] <= "\udbff":
-            text, self._held = text[:-1], text[-1]
-        return valid_text(text)
+        """Return the valid text of ``held + delta``, holding back a trailing high surrogate.
+
+        Args:
+            delta: the next piece of the stream, as decoded (may hold lone surrogates).
+        Returns:
+            Text safe to publish now; ``""`` when ``delta`` was only a held-back high surrogate.
+            ``delta`` itself (the same object) when it is ASCII and nothing was held.
+        """
+        if self._held:
+            delta, self._held = self._held + delta, ""
+        elif delta.isascii():
+            return delta
+        if delta and "\ud800" <= delta[-1] <= "\udbff":
+            delta, self._held = delta[:-1], delta[-1]
+        return valid_text(delta)
 
     def flush(self) -> str:
-        """Return the held-back text (a lone high surrogate becomes U+FFFD) and reset."""
+        """Return the held-back text (a lone high surrogate, as U+FFFD) and reset.
+
+        Returns:
+            ``""`` when nothing is held, else ``REPLACEMENT``.
+        """
+        if not self._held:
+            return ""
         held, self._held = self._held, ""
         return valid_text(held)

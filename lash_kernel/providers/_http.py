@@ -1,8 +1,17 @@
 """Shared HTTP plumbing for providers: one place that turns httpx into lash errors.
 
-Every provider opens its stream through ``open_sse`` and so gets the same behaviour:
-non-2xx responses raise ``ProviderHTTPError`` with the body and ``Retry-After``; connect, read and
-timeout failures raise ``ProviderConnectionError``; SSE framing is parsed by ``httpx-sse``.
+Every provider builds its client through ``make_client`` (which rejects a bad ``base_url`` with
+``ConfigError`` before any request) and opens its stream through ``open_sse``, and so gets the
+same behaviour: non-2xx responses raise ``ProviderHTTPError`` with the body and ``Retry-After``;
+connect, read and timeout failures (also mid-stream) raise ``ProviderConnectionError``, which is
+retryable; SSE framing is parsed by ``httpx-sse``.
+
+Timeouts: the driver's stream idle timeout (no stream item for N seconds) is the primary guard
+against a provider that holds the connection open and sends nothing, and the driver bounds each
+attempt with ``request_timeout_s``. httpx's read timeout (``DEFAULT_TIMEOUT``: 300 s without a
+single byte) is a backstop, for hosts that call ``stream`` without the driver or turn the idle
+timeout off. It is measured on bytes, so SSE keep-alive comments and ``ping`` events reset it
+(they yield no stream item, so they do not reset the driver's idle timeout).
 """
 
 from __future__ import annotations
@@ -17,12 +26,44 @@ from typing import Any
 import httpx
 from httpx_sse import EventSource, ServerSentEvent
 
-from lash_kernel.errors import ProviderConnectionError, ProviderHTTPError, ProviderStreamError
+from lash_kernel.errors import ConfigError, ProviderConnectionError, ProviderHTTPError, ProviderStreamError
 
-__all__ = ["DEFAULT_TIMEOUT", "make_client", "open_sse", "parse_retry_after", "sse_json"]
+__all__ = ["DEFAULT_TIMEOUT", "check_base_url", "make_client", "open_sse", "parse_retry_after", "sse_json"]
 
-#: Default request timeout: 10 s to connect, 300 s between bytes (per-chunk idle timeout).
+#: Default httpx timeout: 10 s to connect; 300 s for each read, write and pool wait. The read
+#: timeout (no byte received for 300 s, mid-stream too) is a backstop: the driver's stream idle
+#: timeout is shorter and fires first (see the module docstring). A read timeout raises a
+#: retryable ``ProviderConnectionError``.
 DEFAULT_TIMEOUT = httpx.Timeout(300.0, connect=10.0)
+
+
+def check_base_url(base_url: str) -> str:
+    """Check that ``base_url`` is an absolute ``http``/``https`` URL with a host.
+
+    Args:
+        base_url: API root as the user gave it, e.g. ``http://127.0.0.1:8080/v1``.
+    Returns:
+        ``base_url`` without trailing slashes.
+    Raises:
+        ConfigError: ``base_url: ...`` naming the value and what is wrong with it (not a URL,
+            no ``http://``/``https://`` scheme, no host, whitespace, a port out of range).
+    """
+    shown = repr(base_url) if len(base_url) <= 200 else repr(base_url[:200]) + "..."
+    example = "an absolute http(s) URL such as http://127.0.0.1:8080/v1"
+    try:
+        url = httpx.URL(base_url)
+        port = url.port
+    except (httpx.InvalidURL, TypeError, ValueError) as exc:
+        raise ConfigError(f"base_url: {shown} is not a URL ({exc}); expected {example}") from None
+    if url.scheme not in ("http", "https"):
+        raise ConfigError(f"base_url: {shown} has no http:// or https:// scheme; expected {example}")
+    if not url.host:
+        raise ConfigError(f"base_url: {shown} has no host; expected {example}")
+    if any(c.isspace() for c in base_url):
+        raise ConfigError(f"base_url: {shown} contains whitespace; expected {example}")
+    if port is not None and not 0 < port < 65536:
+        raise ConfigError(f"base_url: {shown} has port {port}, outside 1-65535")
+    return base_url.rstrip("/")
 
 
 def make_client(
@@ -32,16 +73,21 @@ def make_client(
     transport: httpx.AsyncBaseTransport | None = None,
     timeout: httpx.Timeout | float | None = None,
 ) -> httpx.AsyncClient:
-    """Build the provider's ``httpx.AsyncClient``.
+    """Build the provider's ``httpx.AsyncClient``, after checking ``base_url``.
 
     Args:
         base_url: API root, e.g. ``https://api.openai.com/v1`` (no trailing path).
         headers: default headers (auth goes here; never logged by lash).
         transport: injected transport (``httpx.MockTransport`` in tests), or None for real HTTP.
-        timeout: seconds or an ``httpx.Timeout``; the read timeout is the per-chunk idle timeout.
+        timeout: seconds or an ``httpx.Timeout``, None for ``DEFAULT_TIMEOUT``; the read timeout
+            (seconds without a byte, mid-stream too) backs up the driver's stream idle timeout.
+    Returns:
+        A new client; the caller owns it and closes it with ``aclose()``.
+    Raises:
+        ConfigError: ``base_url`` is not an absolute http(s) URL with a host (``check_base_url``).
     """
     return httpx.AsyncClient(
-        base_url=base_url.rstrip("/"),
+        base_url=check_base_url(base_url),
         headers=dict(headers),
         transport=transport,
         timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
@@ -74,11 +120,25 @@ async def open_sse(
 ) -> AsyncIterator[AsyncIterator[ServerSentEvent]]:
     """POST ``body`` as JSON to ``path`` and yield an async iterator of SSE events.
 
+    Iterate the events inside the ``async with`` block (the response closes when it exits). An
+    httpx error raised while iterating there is thrown back in at this function's ``yield`` by
+    ``asynccontextmanager`` and translated below, so the events need no wrapper generator of
+    their own (one async-generator hop less per event on the hot path).
+
+    Args:
+        client: the provider's client (``make_client``); ``path`` is relative to its base URL.
+        path: endpoint path, e.g. ``/chat/completions``.
+        body: the JSON request body.
+        provider: provider name for error messages.
+    Yields:
+        The response's SSE events, in order.
     Raises:
         ProviderHTTPError: non-2xx status (body read and attached).
-        ProviderConnectionError: connect/read failure or timeout, including mid-stream.
+        ProviderConnectionError: connect/read failure or timeout, including mid-stream
+            ("stream idle timeout" / "stream interrupted"); retryable.
         ProviderStreamError: the body cannot be decoded (corrupt ``content-encoding``).
     """
+    streaming = False  # True once the events are handed out: failures from then on are mid-stream
     try:
         async with client.stream(
             "POST", path, json=body, headers={"accept": "text/event-stream"}
@@ -91,25 +151,17 @@ async def open_sse(
                     provider=provider,
                     retry_after_s=parse_retry_after(response.headers.get("retry-after")),
                 )
-            yield _guarded(EventSource(response).aiter_sse(), provider)
+            streaming = True
+            yield EventSource(response).aiter_sse()
     except httpx.TimeoutException as exc:
-        raise ProviderConnectionError(f"{provider}: timed out ({type(exc).__name__})", provider=provider) from exc
+        what = "stream idle timeout" if streaming else "timed out"
+        raise ProviderConnectionError(f"{provider}: {what} ({type(exc).__name__})", provider=provider) from exc
     except httpx.TransportError as exc:
-        raise ProviderConnectionError(f"{provider}: connection failed: {exc}", provider=provider) from exc
+        what = "stream interrupted" if streaming else "connection failed"
+        raise ProviderConnectionError(f"{provider}: {what}: {exc}", provider=provider) from exc
     except httpx.DecodingError as exc:  # a RequestError, not a TransportError: corrupt content-encoding
-        raise ProviderStreamError(f"{provider}: undecodable response body: {exc}", provider=provider) from exc
-
-
-async def _guarded(events: AsyncIterator[ServerSentEvent], provider: str) -> AsyncIterator[ServerSentEvent]:
-    try:
-        async for event in events:
-            yield event
-    except httpx.TimeoutException as exc:
-        raise ProviderConnectionError(f"{provider}: stream idle timeout ({type(exc).__name__})", provider=provider) from exc
-    except httpx.TransportError as exc:
-        raise ProviderConnectionError(f"{provider}: stream interrupted: {exc}", provider=provider) from exc
-    except httpx.DecodingError as exc:
-        raise ProviderStreamError(f"{provider}: undecodable stream: {exc}", provider=provider) from exc
+        what = "undecodable stream" if streaming else "undecodable response body"
+        raise ProviderStreamError(f"{provider}: {what}: {exc}", provider=provider) from exc
 
 
 def sse_json(event: ServerSentEvent, *, provider: str) -> Any:

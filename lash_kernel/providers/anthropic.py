@@ -11,6 +11,9 @@ Rule: lash ``Message``s go in, lash deltas and one ``ModelResponse`` come out; n
 Anthropic-shaped leaks past this module. A stream is only a success once ``message_stop`` arrives.
 Both the streamed and the non-streamed (``options={"stream": False}``) answers are turned into
 the same content-block dicts first, so one function (``_response``) maps blocks to parts.
+Streamed text is made valid Unicode as it arrives (``lash_kernel.text``): a surrogate pair split
+across two deltas is joined (one ``SurrogateJoiner`` per content block), a lone surrogate becomes
+U+FFFD, and each final block holds exactly the concatenation of its deltas.
 """
 
 from __future__ import annotations
@@ -29,7 +32,6 @@ from lash_kernel.errors import (
     ProviderStreamError,
 )
 from lash_kernel.messages import Message, ReasoningPart, TextPart, ToolCallPart, ToolResultPart
-from lash_kernel.providers._http import make_client, open_sse, parse_retry_after, sse_json
 from lash_kernel.model import (
     ModelRequest,
     ModelResponse,
@@ -38,6 +40,8 @@ from lash_kernel.model import (
     TextDelta,
     ToolCallDelta,
 )
+from lash_kernel.providers._http import make_client, open_sse, parse_retry_after, sse_json
+from lash_kernel.text import SurrogateJoiner, valid_message, valid_text
 from lash_kernel.usage import TokenUsage
 
 __all__ = ["AnthropicProvider"]
@@ -66,7 +70,7 @@ class AnthropicProvider:
         provider_name: name used in errors, usage ledgers and ``ReasoningPart.provider``.
         transport: injected ``httpx.AsyncBaseTransport`` (``httpx.MockTransport`` in tests), or None.
         timeout: seconds or an ``httpx.Timeout``; None uses ``_http.DEFAULT_TIMEOUT``. The read
-            timeout is the idle time allowed between stream chunks.
+            timeout (seconds without a byte) backs up the driver's stream idle timeout.
         extra_headers: more default headers (e.g. ``anthropic-beta``); they override the above.
         default_max_tokens: output-token cap when ``request.max_output_tokens`` is None (the API
             requires ``max_tokens`` on every request).
@@ -75,6 +79,9 @@ class AnthropicProvider:
 
     Attributes:
         provider_name: as given.
+
+    Raises:
+        ConfigError: ``base_url`` is not an absolute http(s) URL with a host.
 
     Added in 0.1.
     """
@@ -160,7 +167,7 @@ class AnthropicProvider:
         Yields:
             ``TextDelta``, ``ReasoningDelta`` and ``ToolCallDelta`` in arrival order (client
             ``tool_use`` blocks only; server-side tool blocks yield nothing), then exactly one
-            ``ModelResponse``.
+            ``ModelResponse``. All text is valid Unicode (see the module docstring).
         Raises:
             ProviderHTTPError: non-2xx status; ``retryable`` for 408/409/429/5xx (529 overloaded).
             ProviderConnectionError: connect/read failure or timeout.
@@ -182,6 +189,8 @@ class AnthropicProvider:
                     break
         if not acc.done:
             raise ProviderStreamError(f"{name}: stream ended before message_stop", provider=name)
+        for delta in acc.flush():
+            yield delta
         yield _response(acc.message, request.model, name)
 
     async def _post_json(self, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -246,7 +255,8 @@ def _block(part: Any, role: str, provider: str) -> dict[str, Any] | None:
             content = [{"type": "text", "text": part.output}] if part.output else []
             for a in part.attachments:
                 if a.media_type in _IMAGE_TYPES:
-                    content.append({"type": "image", "source": {"type": "base64", "media_type": a.media_type, "data": a.data}})
+                    source = {"type": "base64", "media_type": a.media_type, "data": a.data}
+                    content.append({"type": "image", "source": source})
                 else:
                     content.append({"type": "text", "text": a.note()})
         return {
@@ -326,6 +336,7 @@ class _StreamAccumulator:
         self.message: dict[str, Any] = {"usage": {}}
         self.blocks: dict[int, dict[str, Any]] = {}
         self.tool_index: dict[int, int] = {}  # content-block index -> client tool-call index
+        self.joiners: dict[int, SurrogateJoiner] = {}  # content-block index -> its stream's joiner
         self.done = False  # message_stop seen: the only evidence the answer is complete
 
     def feed_checked(self, data: Any) -> ModelStreamItem | None:
@@ -351,6 +362,9 @@ class _StreamAccumulator:
         elif kind == "message_delta":
             self.message.update(_present(data.get("delta")))
             self.message["usage"].update(_present(data.get("usage")))  # cumulative counts
+        elif kind == "content_block_stop":
+            index = data.get("index")
+            return self._flush(index) if index in self.joiners else None
         elif kind == "message_stop":
             self.message["content"] = [self.blocks[i] for i in sorted(self.blocks)]
             self.done = True
@@ -361,37 +375,72 @@ class _StreamAccumulator:
             raise exc
         elif kind is None:
             raise self._error(f"malformed stream chunk: {json.dumps(data)[:200]}")
-        return None  # ping, content_block_stop and event types added later need no action
+        return None  # ping and event types added later need no action
+
+    def flush(self) -> list[ModelStreamItem]:
+        """Publish what every block's joiner still holds (blocks that never got ``content_block_stop``)."""
+        return [d for i in sorted(self.joiners) if (d := self._flush(i)) is not None]
 
     def _start(self, index: int, block: dict[str, Any]) -> ModelStreamItem | None:
         self.blocks[index] = block
         kind = block.get("type")
         if kind == "tool_use":  # server_tool_use and *_tool_result blocks are not client calls
             self.tool_index[index] = len(self.tool_index)
-            return ToolCallDelta(index=self.tool_index[index], id=block.get("id"), name=block.get("name"))
-        if kind == "text" and block.get("text"):
-            return TextDelta(text=block["text"])
-        if kind == "thinking" and block.get("thinking"):
-            return ReasoningDelta(text=block["thinking"])
+            call_id, name = block.get("id"), block.get("name")
+            return ToolCallDelta(
+                index=self.tool_index[index],
+                id=valid_text(call_id) if isinstance(call_id, str) else None,
+                name=valid_text(name) if isinstance(name, str) else None,
+            )
+        if kind == "text" and isinstance(block.get("text"), str):
+            block["text"] = text = self._new_joiner(index).push(block["text"])
+            return TextDelta(text=text) if text else None
+        if kind == "thinking" and isinstance(block.get("thinking"), str):
+            block["thinking"] = text = self._new_joiner(index).push(block["thinking"])
+            return ReasoningDelta(text=text) if text else None
         return None
 
     def _delta(self, index: int, delta: Mapping[str, Any]) -> ModelStreamItem | None:
         block = self.blocks[index]
         kind = delta.get("type")
+        joiner = self.joiners.get(index) or self._new_joiner(index)
         if kind == "text_delta":
-            block["text"] = block.get("text", "") + delta.get("text", "")
-            return TextDelta(text=delta["text"]) if delta.get("text") else None
+            text = joiner.push(delta.get("text", ""))
+            block["text"] = block.get("text", "") + text
+            return TextDelta(text=text) if text else None
         if kind == "thinking_delta":
-            block["thinking"] = block.get("thinking", "") + delta.get("thinking", "")
-            return ReasoningDelta(text=delta["thinking"]) if delta.get("thinking") else None
+            text = joiner.push(delta.get("thinking", ""))
+            block["thinking"] = block.get("thinking", "") + text
+            return ReasoningDelta(text=text) if text else None
         if kind == "signature_delta":
             block["signature"] = block.get("signature", "") + delta.get("signature", "")
         elif kind == "input_json_delta":  # server_tool_use blocks stream their input too
-            fragment = delta.get("partial_json", "")
+            fragment = joiner.push(delta.get("partial_json", ""))
             block["partial_json"] = block.get("partial_json", "") + fragment
             if index in self.tool_index and fragment:
                 return ToolCallDelta(index=self.tool_index[index], arguments=fragment)
         return None  # citations_delta and delta types added later: nothing to yield
+
+    def _new_joiner(self, index: int) -> SurrogateJoiner:
+        """A new joiner for block ``index``'s text, thinking or tool input."""
+        joiner = self.joiners[index] = SurrogateJoiner()
+        return joiner
+
+    def _flush(self, index: int) -> ModelStreamItem | None:
+        """Append what block ``index``'s joiner holds to the block; the delta to yield, if any."""
+        text = self.joiners[index].flush()
+        if not text:
+            return None
+        block = self.blocks[index]
+        kind = block.get("type")
+        if kind == "text":
+            block["text"] = block.get("text", "") + text
+            return TextDelta(text=text)
+        if kind == "thinking":
+            block["thinking"] = block.get("thinking", "") + text
+            return ReasoningDelta(text=text)
+        block["partial_json"] = block.get("partial_json", "") + text
+        return ToolCallDelta(index=self.tool_index[index], arguments=text) if index in self.tool_index else None
 
     def _error(self, text: str) -> ProviderStreamError:
         return ProviderStreamError(f"{self.provider}: {text}", provider=self.provider)
@@ -416,19 +465,22 @@ def _response(message: Mapping[str, Any], requested_model: str, provider: str) -
         elif kind == "redacted_thinking":
             parts.append(ReasoningPart(encrypted=block.get("data"), provider=provider))
         elif kind == "tool_use":
-            arguments = block.get("partial_json") or json.dumps(block.get("input") or {})
+            # raw characters, as streamed partial_json has them; a lone surrogate stays visible to
+            # valid_message (an ASCII \udXXX escape would reach the tool as a lone surrogate again)
+            arguments = block.get("partial_json") or json.dumps(block.get("input") or {}, ensure_ascii=False)
             call = ToolCallPart(id=block.get("id", ""), name=block.get("name", ""), arguments=arguments)
             parts.append(call)
         # server_tool_use and *_tool_result blocks ran on Anthropic's side: not client tool calls
     raw = message.get("stop_reason")
+    response_id = message.get("id")
     return ModelResponse(
-        message=Message(role="assistant", parts=tuple(parts)),
+        message=valid_message(Message(role="assistant", parts=tuple(parts))),
         usage=_usage(message.get("usage") or {}),
-        finish_reason=_FINISH.get(raw, "other"),
-        model=message.get("model") or requested_model,
+        finish_reason=_FINISH.get(raw, "other") if isinstance(raw, str) else "other",
+        model=valid_text(str(message.get("model") or requested_model)),
         provider=provider,
-        raw_finish_reason=raw,
-        response_id=message.get("id"),
+        raw_finish_reason=valid_text(raw) if isinstance(raw, str) else None,
+        response_id=valid_text(response_id) if isinstance(response_id, str) else None,
     )
 
 

@@ -2,7 +2,9 @@
 
 Rule: httpx only, always streaming. The request goes out as ``POST {base_url}/chat/completions``
 with ``stream: true`` and ``stream_options.include_usage``; the SSE chunks are normalised into
-lash deltas and one final ``ModelResponse``.
+lash deltas and one final ``ModelResponse``. Streamed text is made valid Unicode as it arrives
+(``lash_kernel.text``): a surrogate pair split across two chunks is joined, a lone surrogate
+becomes U+FFFD, and the final message holds exactly the concatenated deltas.
 
 Follows the OpenAI API reference, "Create chat completion" and "The chat completion chunk object"
 (https://platform.openai.com/docs/api-reference/chat), plus OpenRouter's streaming notes
@@ -21,7 +23,6 @@ import httpx
 
 from lash_kernel.errors import ConfigError, ProviderStreamError
 from lash_kernel.messages import Message, ReasoningPart, TextPart, ToolCallPart, ToolResultPart
-from lash_kernel.providers._http import make_client, open_sse, sse_json
 from lash_kernel.model import (
     ModelRequest,
     ModelResponse,
@@ -30,6 +31,8 @@ from lash_kernel.model import (
     TextDelta,
     ToolCallDelta,
 )
+from lash_kernel.providers._http import make_client, open_sse, sse_json
+from lash_kernel.text import SurrogateJoiner, valid_text
 from lash_kernel.usage import TokenUsage
 
 __all__ = ["OPENAI_BASE_URL", "OPENROUTER_BASE_URL", "OpenAIChatProvider"]
@@ -61,8 +64,8 @@ class OpenAIChatProvider:
         base_url: API root without the endpoint, e.g. ``https://api.openai.com/v1``.
         provider_name: name used in errors, usage ledgers and ``ReasoningPart.provider``.
         transport: injected httpx transport (``httpx.MockTransport`` in tests), or None for real HTTP.
-        timeout: seconds (float) or an ``httpx.Timeout``; the read timeout is the per-chunk idle
-            timeout. None uses ``_http.DEFAULT_TIMEOUT``.
+        timeout: seconds (float) or an ``httpx.Timeout``; None uses ``_http.DEFAULT_TIMEOUT``.
+            The read timeout (seconds without a byte) backs up the driver's stream idle timeout.
         extra_headers: more default headers (e.g. OpenRouter's ``HTTP-Referer``), or None.
         max_tokens_field: body field that carries ``ModelRequest.max_output_tokens``:
             ``max_tokens`` (most compatible servers) or ``max_completion_tokens`` (OpenAI o-series).
@@ -70,6 +73,9 @@ class OpenAIChatProvider:
     Attributes:
         provider_name: as passed in.
         base_url: as passed in.
+
+    Raises:
+        ConfigError: ``base_url`` is not an absolute http(s) URL with a host.
     """
 
     def __init__(
@@ -150,7 +156,9 @@ class OpenAIChatProvider:
             request: the call; ``messages`` oldest first, already repaired.
         Yields:
             ``TextDelta``, ``ReasoningDelta`` and ``ToolCallDelta`` in arrival order, then exactly
-            one ``ModelResponse`` whose message holds reasoning, text, then tool calls.
+            one ``ModelResponse`` whose message holds reasoning, text, then tool calls. All text
+            is valid Unicode; the message's text, reasoning and call arguments equal the
+            concatenation of their deltas.
         Raises:
             ProviderHTTPError: non-2xx status (``status``, ``body``, ``retry_after_s`` attached).
             ProviderConnectionError: connect/read failure or timeout, including mid-stream.
@@ -169,7 +177,8 @@ class OpenAIChatProvider:
                 if data:
                     for item in state.feed_checked(sse_json(event, provider=self.provider_name)):
                         yield item
-        yield state.finish()
+        for item in state.finish():
+            yield item
 
     def _body(self, request: ModelRequest) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -209,7 +218,9 @@ def _wire_messages(system: str | None, messages: tuple[Message, ...]) -> list[di
                 notes = [a.note() for a in p.attachments if not a.is_image]
                 content = "\n".join([p.output, *notes]) if notes else p.output
                 out.append({"role": "tool", "tool_call_id": p.call_id, "content": content})
-                images.extend({"type": "image_url", "image_url": {"url": a.data_url}} for a in p.attachments if a.is_image)
+                images.extend(
+                    {"type": "image_url", "image_url": {"url": a.data_url}} for a in p.attachments if a.is_image
+                )
             if images:  # tool messages carry text only: images follow in one user message
                 text = {"type": "text", "text": "Images returned by the tool calls above:"}
                 out.append({"role": "user", "content": [text, *images]})
@@ -235,7 +246,8 @@ def _wire_messages(system: str | None, messages: tuple[Message, ...]) -> list[di
 class _Call:
     id: str | None = None
     name: str = ""
-    arguments: list[str] = attrs.Factory(list)
+    arguments: list[str] = attrs.Factory(list)  # valid fragments, as yielded
+    joiner: SurrogateJoiner = attrs.Factory(SurrogateJoiner)
 
 
 @attrs.define
@@ -248,10 +260,12 @@ class _StreamState:
     raw_finish: str | None = None
     response_id: str | None = None
     usage: TokenUsage = attrs.Factory(TokenUsage)
-    text: list[str] = attrs.Factory(list)
-    reasoning: list[str] = attrs.Factory(list)
+    text: list[str] = attrs.Factory(list)  # valid deltas, as yielded
+    reasoning: list[str] = attrs.Factory(list)  # valid deltas, as yielded
     calls: dict[int, _Call] = attrs.Factory(dict)
     _model_seen: bool = False
+    _text_joiner: SurrogateJoiner = attrs.Factory(SurrogateJoiner)
+    _reasoning_joiner: SurrogateJoiner = attrs.Factory(SurrogateJoiner)
 
     def feed_checked(self, chunk: Any) -> list[ModelStreamItem]:
         """``feed``, with valid JSON of the wrong shape (``"delta": "text"``) as a stream error."""
@@ -264,7 +278,8 @@ class _StreamState:
 
     def feed(self, chunk: Any) -> list[ModelStreamItem]:
         if not isinstance(chunk, dict):
-            raise ProviderStreamError(f"{self.provider}: unexpected stream chunk: {chunk!r:.200}", provider=self.provider)
+            shown = f"{chunk!r:.200}"
+            raise ProviderStreamError(f"{self.provider}: unexpected stream chunk: {shown}", provider=self.provider)
         if chunk.get("error"):
             err = chunk["error"]
             message = err.get("message") if isinstance(err, dict) else None
@@ -272,7 +287,7 @@ class _StreamState:
         if isinstance(chunk.get("model"), str) and chunk["model"] and not self._model_seen:
             self.model, self._model_seen = chunk["model"], True
         if isinstance(chunk.get("id"), str) and self.response_id is None:
-            self.response_id = chunk["id"]
+            self.response_id = valid_text(chunk["id"])
         if isinstance(chunk.get("usage"), dict):
             self.usage = _usage(chunk["usage"])
         choices = chunk.get("choices")
@@ -281,40 +296,53 @@ class _StreamState:
         choice = choices[0]
         out = self._delta(choice.get("delta") or {})
         if isinstance(choice.get("finish_reason"), str):
-            self.raw_finish = choice["finish_reason"]
+            self.raw_finish = valid_text(choice["finish_reason"])
         return out
 
     def _delta(self, delta: dict[str, Any]) -> list[ModelStreamItem]:
         out: list[ModelStreamItem] = []
-        if thought := _reasoning_text(delta):
+        if (thought := _reasoning_text(delta)) and (thought := self._reasoning_joiner.push(thought)):
             self.reasoning.append(thought)
             out.append(ReasoningDelta(text=thought))
-        if isinstance(delta.get("content"), str) and delta["content"]:
-            self.text.append(delta["content"])
-            out.append(TextDelta(text=delta["content"]))
+        content = delta.get("content")
+        if isinstance(content, str) and content and (content := self._text_joiner.push(content)):
+            self.text.append(content)
+            out.append(TextDelta(text=content))
         for position, tc in enumerate(delta.get("tool_calls") or ()):
             if not isinstance(tc, dict):
                 continue
             index = tc["index"] if isinstance(tc.get("index"), int) else position
             call = self.calls.setdefault(index, _Call())
-            fn = tc.get("function") if isinstance(tc.get("function"), dict) else {}
+            fn: dict[str, Any] = tc["function"] if isinstance(tc.get("function"), dict) else {}
             learned = False
             if tc.get("id") and call.id is None:
-                call.id, learned = tc["id"], True
+                call.id, learned = valid_text(str(tc["id"])), True
             if fn.get("name") and not call.name:
-                call.name, learned = fn["name"], True
+                call.name, learned = valid_text(str(fn["name"])), True
             args = fn.get("arguments")
-            args = args if isinstance(args, str) else ""
+            args = call.joiner.push(args) if isinstance(args, str) and args else ""
             call.arguments.append(args)
             if learned or args:
                 out.append(ToolCallDelta(index=index, id=call.id, name=call.name or None, arguments=args))
         return out
 
-    def finish(self) -> ModelResponse:
+    def finish(self) -> list[ModelStreamItem]:
+        """Check the terminal evidence; return the last deltas (held-back text) and the response."""
         if self.raw_finish is None and not self.done:
             raise ProviderStreamError(
                 f"{self.provider}: stream ended without a finish_reason or [DONE]", provider=self.provider
             )
+        out: list[ModelStreamItem] = []
+        if thought := self._reasoning_joiner.flush():
+            self.reasoning.append(thought)
+            out.append(ReasoningDelta(text=thought))
+        if content := self._text_joiner.flush():
+            self.text.append(content)
+            out.append(TextDelta(text=content))
+        for index, call in sorted(self.calls.items()):
+            if args := call.joiner.flush():
+                call.arguments.append(args)
+                out.append(ToolCallDelta(index=index, id=call.id, name=call.name or None, arguments=args))
         if self.raw_finish is None:
             finish = "tool_calls" if self.calls else "stop"
         else:
@@ -328,15 +356,17 @@ class _StreamState:
             ToolCallPart(id=c.id or f"call_{i}", name=c.name, arguments="".join(c.arguments) or "{}")
             for i, c in sorted(self.calls.items())
         )
-        return ModelResponse(
+        response = ModelResponse(
             message=Message(role="assistant", parts=tuple(parts)),
             usage=self.usage,
             finish_reason=finish,
-            model=self.model,
+            model=valid_text(self.model),
             provider=self.provider,
             raw_finish_reason=self.raw_finish,
             response_id=self.response_id,
         )
+        out.append(response)
+        return out
 
 
 def _reasoning_text(delta: dict[str, Any]) -> str:

@@ -29,6 +29,9 @@ Choices worth knowing:
   followed it, e.g. a response cut off by ``max_output_tokens``) is dropped, because the API
   can reject such an item with HTTP 400 ("... provided without its required following item").
   Reasoning from other providers is dropped.
+- **Valid text.** Streamed deltas are made valid Unicode as they arrive (``lash_kernel.text``):
+  a surrogate pair split across two events is joined, one ``SurrogateJoiner`` per output item,
+  and a lone surrogate becomes U+FFFD, in deltas and in the final message alike.
 - **Tools** are sent with ``strict: false``. When ``strict`` is omitted, Responses normalises the
   schema to strict mode and makes optional fields required. Lash tools use ordinary JSON Schema,
   so strict mode is turned off. ``request.options`` can still override any body field.
@@ -45,7 +48,6 @@ import httpx
 
 from lash_kernel.errors import ConfigError, ModelError, ProviderStreamError
 from lash_kernel.messages import Message, Part, ReasoningPart, TextPart, ToolCallPart, ToolResultPart
-from lash_kernel.providers._http import make_client, open_sse, sse_json
 from lash_kernel.model import (
     ModelRequest,
     ModelResponse,
@@ -54,6 +56,8 @@ from lash_kernel.model import (
     TextDelta,
     ToolCallDelta,
 )
+from lash_kernel.providers._http import make_client, open_sse, sse_json
+from lash_kernel.text import SurrogateJoiner, valid_message, valid_text
 from lash_kernel.usage import TokenUsage
 
 __all__ = ["OpenAIResponsesProvider", "parse_response"]
@@ -75,8 +79,8 @@ class OpenAIResponsesProvider:
         provider_name: name used in errors, usage ledgers and ``ReasoningPart.provider``; only
             reasoning carrying this name is replayed.
         transport: injected httpx transport (``httpx.MockTransport`` in tests), or None for real HTTP.
-        timeout: seconds (float) or an ``httpx.Timeout``; the read timeout is the per-chunk idle
-            timeout. None uses ``_http.DEFAULT_TIMEOUT``.
+        timeout: seconds (float) or an ``httpx.Timeout``; None uses ``_http.DEFAULT_TIMEOUT``.
+            The read timeout (seconds without a byte) backs up the driver's stream idle timeout.
         extra_headers: more default headers (e.g. ``OpenAI-Organization``), or None.
         store: the body's ``store`` flag: False (default) asks OpenAI not to keep the response,
             so reasoning can only be replayed through its encrypted content.
@@ -87,6 +91,9 @@ class OpenAIResponsesProvider:
         provider_name: as passed in.
         base_url: as passed in.
         store: as passed in.
+
+    Raises:
+        ConfigError: ``base_url`` is not an absolute http(s) URL with a host.
     """
 
     def __init__(
@@ -146,7 +153,8 @@ class OpenAIResponsesProvider:
             ``TextDelta`` (output text), ``ReasoningDelta`` (reasoning summary or reasoning text)
             and ``ToolCallDelta`` (``index`` counts function calls in this response from 0; the
             first delta of a call carries its id and name) in arrival order, then exactly one
-            ``ModelResponse`` whose parts follow the output-item order.
+            ``ModelResponse`` whose parts follow the output-item order. All text is valid
+            Unicode (see the module docstring).
         Raises:
             ProviderHTTPError: non-2xx status (``status``, ``body``, ``retry_after_s`` attached).
             ProviderConnectionError: connect/read failure or timeout, including mid-stream.
@@ -286,7 +294,7 @@ class _StreamState:
     provider: str
     model: str
     items: dict[int, dict[str, Any]] = attrs.Factory(dict)  # output_index -> latest item
-    streamed: dict[int, list[str]] = attrs.Factory(dict)  # output_index -> text/reasoning/argument deltas
+    streamed: dict[int, _Streamed] = attrs.Factory(dict)  # output_index -> text/reasoning/argument deltas
     calls: dict[int, int] = attrs.Factory(dict)  # output_index -> function-call ordinal
     result: ModelResponse | None = None
 
@@ -302,18 +310,16 @@ class _StreamState:
             self.items[index] = event["item"]
             if kind.endswith("added") and event["item"].get("type") == "function_call":
                 return [self._call_delta(index, "")]
+            if index in self.streamed:  # the item is complete: publish what its joiner holds
+                return self._flush(index)
         elif kind in ("response.output_text.delta", "response.refusal.delta"):
-            self.streamed.setdefault(index, []).append(delta)
-            return [TextDelta(text=delta)] if delta else []
+            return self._push(index, delta, _TEXT) if delta else []
         elif kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
-            self.streamed.setdefault(index, []).append(delta)
-            return [ReasoningDelta(text=delta)] if delta else []
+            return self._push(index, delta, _REASONING) if delta else []
         elif kind == "response.reasoning_summary_part.added" and event.get("summary_index", 0):
-            self.streamed.setdefault(index, []).append("\n\n")
-            return [ReasoningDelta(text="\n\n")]
+            return self._push(index, "\n\n", _REASONING)
         elif kind == "response.function_call_arguments.delta":
-            self.streamed.setdefault(index, []).append(delta)
-            return [self._call_delta(index, delta)] if delta else []
+            return self._push(index, delta, _ARGUMENTS) if delta else []
         elif kind == "response.function_call_arguments.done" and isinstance(event.get("arguments"), str):
             if index in self.items:
                 self.items[index] = {**self.items[index], "arguments": event["arguments"]}
@@ -321,18 +327,73 @@ class _StreamState:
             err = event.get("error") if isinstance(event.get("error"), dict) else event
             raise _failure(ProviderStreamError, self.provider, "error in stream", err)
         elif kind in _TERMINAL:
+            tail = [d for i in sorted(self.streamed) for d in self._flush(i)]
             response: dict[str, Any] = event["response"] if isinstance(event.get("response"), dict) else {}
-            items = [(item, "".join(self.streamed.get(i, ()))) for i, item in sorted(self.items.items())]
+            items = [(item, self._streamed_text(i)) for i, item in sorted(self.items.items())]
             if not items:  # nothing streamed item by item: fall back to the final output list
                 items = [(i, "") for i in response.get("output") or () if isinstance(i, dict)]
             status = kind.removeprefix("response.")
             self.result = _finish(response, status, items, provider=self.provider, model=self.model)
+            return tail
         return []
+
+    def _push(self, index: int, delta: str, what: int) -> list[ModelStreamItem]:
+        """Join ``delta`` onto output item ``index``'s stream; the delta to yield, if any."""
+        streamed = self.streamed.get(index)
+        if streamed is None:
+            streamed = self.streamed[index] = _Streamed(what)
+        else:
+            streamed.kind = what
+        text = streamed.joiner.push(delta)
+        if not text:
+            return []
+        streamed.pieces.append(text)
+        if what == _TEXT:  # the hot path, inlined
+            return [TextDelta(text=text)]
+        return [self._delta(index, text, what)]
+
+    def _flush(self, index: int) -> list[ModelStreamItem]:
+        """Publish what output item ``index``'s joiner holds back (a lone high surrogate)."""
+        streamed = self.streamed[index]
+        text = streamed.joiner.flush()
+        if not text:
+            return []
+        streamed.pieces.append(text)
+        return [self._delta(index, text, streamed.kind)]
+
+    def _streamed_text(self, index: int) -> str:
+        streamed = self.streamed.get(index)
+        return "".join(streamed.pieces) if streamed is not None else ""
+
+    def _delta(self, index: int, text: str, kind: int) -> ModelStreamItem:
+        if kind == _TEXT:
+            return TextDelta(text=text)
+        if kind == _REASONING:
+            return ReasoningDelta(text=text)
+        return self._call_delta(index, text)
 
     def _call_delta(self, index: int, arguments: str) -> ToolCallDelta:
         item = self.items.get(index, {})
         ordinal = self.calls.setdefault(index, len(self.calls))
-        return ToolCallDelta(index=ordinal, id=item.get("call_id"), name=item.get("name"), arguments=arguments)
+        call_id, name = item.get("call_id"), item.get("name")
+        return ToolCallDelta(
+            index=ordinal,
+            id=valid_text(call_id) if isinstance(call_id, str) else None,
+            name=valid_text(name) if isinstance(name, str) else None,
+            arguments=arguments,
+        )
+
+
+_TEXT, _REASONING, _ARGUMENTS = 0, 1, 2  # what an output item streams
+
+
+@attrs.define
+class _Streamed:
+    """One output item's streamed deltas: valid pieces as yielded, and the joiner between them."""
+
+    kind: int  # what the last delta was: _TEXT, _REASONING or _ARGUMENTS
+    pieces: list[str] = attrs.Factory(list)
+    joiner: SurrogateJoiner = attrs.Factory(SurrogateJoiner)
 
 
 def _finish(
@@ -358,14 +419,15 @@ def _finish(
         details = response.get("incomplete_details")
         raw = details.get("reason") if isinstance(details, dict) else None
         finish = _INCOMPLETE_REASONS.get(raw or "", "other")
+    response_id = response.get("id")
     return ModelResponse(
-        message=Message(role="assistant", parts=parts),
+        message=valid_message(Message(role="assistant", parts=parts)),
         usage=_usage(response.get("usage")),
         finish_reason=finish,
-        model=response.get("model") or model,
+        model=valid_text(str(response.get("model") or model)),
         provider=provider,
-        raw_finish_reason=raw,
-        response_id=response.get("id"),
+        raw_finish_reason=valid_text(raw) if isinstance(raw, str) else None,
+        response_id=valid_text(response_id) if isinstance(response_id, str) else None,
     )
 
 

@@ -70,7 +70,16 @@ class WireScript:
 
 
 def sse_body(*payloads: Any, done: bool = True) -> str:
-    """Build an SSE body: one ``data:`` event per payload (dicts are JSON-encoded), then ``[DONE]``."""
+    """Build an SSE body: one ``data:`` event per payload, then ``data: [DONE]`` unless ``done=False``.
+
+    Args:
+        *payloads: a ``str`` is sent as the event data verbatim; anything else is JSON-encoded
+            with ASCII escapes, so a lone surrogate in a string travels as ``\\udXXX`` exactly
+            as a provider that split a surrogate pair across two events sends it.
+        done: end with the OpenAI-style ``data: [DONE]`` terminator.
+    Returns:
+        The body text (``\\n\\n`` after each event).
+    """
     lines = []
     for payload in payloads:
         data = payload if isinstance(payload, str) else json.dumps(payload)
