@@ -16,10 +16,42 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.2.0"
 
 if TYPE_CHECKING:
-    from lash_kernel.activity import AssistantProseDelta, ChildUsage, ErrorReported, ModelAttemptReset, ModelRequestStarted, ReasoningProseDelta, RetryStatus, ToolCallCompleted, ToolCallProgress, ToolCallStarted, TurnActivity, TurnFinished, UsageReported
+    from lash_kernel.activity import (
+        AssistantProseDelta,
+        ChildUsage,
+        ErrorReported,
+        ModelAttemptReset,
+        ModelRequestStarted,
+        ReasoningProseDelta,
+        RetryStatus,
+        ToolCallCompleted,
+        ToolCallProgress,
+        ToolCallStarted,
+        TurnActivity,
+        TurnFinished,
+        UsageReported,
+    )
     from lash_kernel.config import LashConfig, load_config
     from lash_kernel.directives import AbortTurn, BlockToolCall, CompactionPlan, InjectMessages
-    from lash_kernel.errors import CommitConflictError, ConfigError, CorruptStoreError, LashError, MachineStateError, ModelError, PluginError, PluginHookError, PluginLoadError, ProviderConnectionError, ProviderHTTPError, ProviderStreamError, RecordDecodeError, SchemaVersionError, SessionNotFoundError, StoreError, ToolError
+    from lash_kernel.errors import (
+        CommitConflictError,
+        ConfigError,
+        CorruptStoreError,
+        LashError,
+        MachineStateError,
+        ModelError,
+        PluginError,
+        PluginHookError,
+        PluginLoadError,
+        ProviderConnectionError,
+        ProviderHTTPError,
+        ProviderStreamError,
+        RecordDecodeError,
+        SchemaVersionError,
+        SessionNotFoundError,
+        StoreError,
+        ToolError,
+    )
     from lash_kernel.hookspecs import hookimpl
     from lash_kernel.messages import Attachment, Message, ReasoningPart, TextPart, ToolCallPart, ToolResultPart
     from lash_kernel.model import ModelClient, ModelRequest, ModelResponse, ToolSpec

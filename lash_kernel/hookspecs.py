@@ -218,7 +218,7 @@ def lash_register_commands(cli: click.Group) -> None:
 
 # ------------------------------------------------------------------------------------- prompt
 @_hookspec
-def lash_prompt_contributions(  # type: ignore[empty-body]
+def lash_prompt_contributions(
     session_id: str, tool_names: frozenset[str], host: PluginHost
 ) -> list[PromptContribution] | None:
     """Contribute sections to the system prompt of the next model call.
@@ -315,7 +315,7 @@ def lash_before_tool_call(
 
 
 @_hookspec
-def lash_after_tool_call(  # type: ignore[empty-body]
+def lash_after_tool_call(
     session_id: str, turn_id: str, call: ToolCallPart, result: ToolResultPart, duration_s: float, host: PluginHost
 ) -> ToolResultPart | None:
     """A tool call finished (redaction, truncation, result post-processing).
@@ -362,7 +362,7 @@ def lash_after_turn(
 
 # ------------------------------------------------------------------------------------- context
 @_hookspec
-def lash_transform_context(  # type: ignore[empty-body]
+def lash_transform_context(
     session_id: str, turn_id: str, messages: tuple[Message, ...], host: PluginHost
 ) -> tuple[Message, ...] | None:
     """Rewrite the messages sent to the model for one call (never what is committed).
@@ -383,7 +383,7 @@ def lash_transform_context(  # type: ignore[empty-body]
 
 
 @_hookspec(firstresult=True)
-def lash_plan_compaction(  # type: ignore[empty-body]
+def lash_plan_compaction(
     session_id: str, messages: tuple[Message, ...], context_window: int | None, input_tokens: int, host: PluginHost
 ) -> CompactionPlan | None:
     """Decide whether to compact the prompt view before a model call.

@@ -62,7 +62,11 @@ Outcome: TypeAlias = Finished | Stopped
 
 
 def outcome_json(outcome: Outcome) -> dict[str, str]:
-    """The CLI/JSON shape: ``{"type": "finished", "output": ...}`` or ``{"type": "stopped", "reason": ..., "detail": ...}``."""
+    """The CLI/JSON shape of an outcome.
+
+    Returns:
+        ``{"type": "finished", "output": ...}`` or ``{"type": "stopped", "reason": ..., "detail": ...}``.
+    """
     if isinstance(outcome, Finished):
         return {"type": "finished", "output": outcome.output}
     return {"type": "stopped", "reason": outcome.reason, "detail": outcome.detail}

@@ -34,8 +34,7 @@ T = TypeVar("T")
 
 def _kind(cls: type) -> str:
     """A record class's stable wire tag (its ``KIND`` class variable)."""
-    kind: str = getattr(cls, "KIND")
-    return kind
+    return str(getattr(cls, "KIND"))
 
 
 def _build() -> JsonConverter:
@@ -46,7 +45,7 @@ def _build() -> JsonConverter:
     return c
 
 
-_PART_TYPES = {cls.KIND: (cls, frozenset(a.name for a in attrs.fields(cls))) for cls in Part.__args__}  # type: ignore[attr-defined]
+_PART_TYPES = {cls.KIND: (cls, frozenset(a.name for a in attrs.fields(cls))) for cls in Part.__args__}
 
 
 def _structure_message(data: Any, _: Any) -> Message:

@@ -156,7 +156,7 @@ def context_core(*, store: Store | None = None) -> Iterator[LashCore]:
     config = current_config()
     options = core_options(config, os.environ)
     with LashCore(
-        model_client=_NoModel(),  # type: ignore[arg-type]
+        model_client=_NoModel(),
         model=config.model or "none",
         store=store or MemoryStore(),
         **options,

@@ -115,7 +115,7 @@ async def _drive(
     """Run one turn on ``session``, feeding each activity to ``view``; return its result."""
     turn = session.turn(valid_text(prompt), max_turns=max_turns, max_output_tokens=max_tokens)
     with ctrl_c.cancels(turn):
-        async with contextlib.aclosing(turn.stream()) as stream:  # type: ignore[type-var]
+        async with contextlib.aclosing(turn.stream()) as stream:
             async for activity in stream:
                 view(activity)
     return turn.result

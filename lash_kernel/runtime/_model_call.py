@@ -120,7 +120,7 @@ class _Stream:
     ``1.125 * idle`` seconds after the last item.
     """
 
-    __slots__ = ("ctx", "request", "streamed", "_hard", "_idle", "_slack", "_offset", "_extend_at", "_scope")
+    __slots__ = ("_extend_at", "_hard", "_idle", "_offset", "_scope", "_slack", "ctx", "request", "streamed")
 
     def __init__(self, ctx: TurnContext, request: ModelRequest) -> None:
         rt = ctx.rt

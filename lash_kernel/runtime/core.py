@@ -12,16 +12,17 @@ import os
 import time
 import uuid
 import weakref
-from pathlib import Path
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import attrs
 
 from lash_kernel.config import structure_config
-from lash_kernel.runtime.driver import RetryPolicy, TurnRuntime
 from lash_kernel.errors import ConfigError, LashError, PluginHookError, SessionNotFoundError
+from lash_kernel.model import ModelClient
 from lash_kernel.plugin import ModeInfo, PluginHost
+from lash_kernel.runtime.driver import RetryPolicy, TurnRuntime
 from lash_kernel.runtime.hooks import KernelHooks
 from lash_kernel.runtime.host import CoreHost
 from lash_kernel.runtime.loader import (
@@ -32,7 +33,6 @@ from lash_kernel.runtime.loader import (
     plugin_infos,
     register_plugin,
 )
-from lash_kernel.model import ModelClient
 from lash_kernel.runtime.session import Session, SessionServices, TurnResult
 from lash_kernel.store.base import SessionInfo, Store
 from lash_kernel.store.memory import MemoryStore
@@ -205,7 +205,9 @@ class LashCore:
                     f"{source}: [plugins.{name}]: no loaded plugin is named {name!r} "
                     f"(plugins with configuration: {known})"
                 )
-            out[name] = value if isinstance(value, cls) else structure_config(value, cls, source=source, table=f"plugins.{name}")
+            if not isinstance(value, cls):
+                value = structure_config(value, cls, source=source, table=f"plugins.{name}")
+            out[name] = value
         for name, cls in self.config_classes.items():
             if name not in out:
                 try:
@@ -277,7 +279,9 @@ class LashCore:
             try:
                 items = await provider.list_tools()
             except Exception as exc:
-                failures.append(f"tool provider {provider.name!r} of plugin {plugin!r} failed: {type(exc).__name__}: {exc}")
+                failures.append(
+                    f"tool provider {provider.name!r} of plugin {plugin!r} failed: {type(exc).__name__}: {exc}"
+                )
                 continue
             for item in items:
                 try:
@@ -320,7 +324,9 @@ class LashCore:
         self._sessions.add(session)
         if observed:
             self._log_errors(self.hooks.session_opened(session_id=sid, info=info, created=created))
-            self._trace_session("session.opened", info, mode=info.mode, head_revision=info.head_revision, created=created)
+            self._trace_session(
+                "session.opened", info, mode=info.mode, head_revision=info.head_revision, created=created
+            )
         return session
 
     def _trace_session(self, kind: TraceKind, info: SessionInfo, **attributes: Any) -> None:

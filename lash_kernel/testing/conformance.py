@@ -19,6 +19,7 @@ store from ``make_store``, and closes every store it opened (twice, to check ide
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import uuid
 from collections.abc import Callable
@@ -560,7 +561,7 @@ def check_active_path(store: Store) -> None:
     _expect_equal([n.node_id for n in path], [n.node_id for n in expected], "active path node ids (oldest first)")
     _expect_equal(path, expected, "active path nodes (payloads round-trip)")
     _expect(path[0].parent_id is None, "the first node of the path has no parent")
-    for prev, node in zip(path, path[1:]):
+    for prev, node in itertools.pairwise(path):
         _expect_equal(node.parent_id, prev.node_id, f"parent of {node.node_id}")
     head = store.get_session(sid)
     _expect_equal((head.head_revision, head.leaf_id), (4, path[-1].node_id), "session head")
