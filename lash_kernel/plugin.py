@@ -84,9 +84,6 @@ from lash_kernel.trace import TRACE_KINDS, TRACE_SCHEMA_VERSION, TraceRecord
 from lash_kernel.usage import TokenUsage, UsageKey, UsageLedger
 
 __all__ = [
-    "SLOTS",
-    "TRACE_KINDS",
-    "TRACE_SCHEMA_VERSION",
     "AbortTurn",
     "ActivityEvent",
     "Attachment",
@@ -127,10 +124,13 @@ __all__ = [
     "ReasoningPart",
     "RecordTypeRegistrar",
     "RunTools",
+    "SLOTS",
     "SessionInfo",
     "Stash",
     "StashKey",
     "Stopped",
+    "TRACE_KINDS",
+    "TRACE_SCHEMA_VERSION",
     "TextPart",
     "TokenUsage",
     "Tool",

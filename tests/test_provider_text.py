@@ -406,15 +406,15 @@ PROVIDER_IDS = ["openai-chat", "openai-responses", "anthropic"]
 @pytest.mark.parametrize(
     ("url", "why"),
     [
-        ("not a url", "no http:// or https:// scheme"),
-        ("", "no http:// or https:// scheme"),
-        ("localhost:8080/v1", "no http:// or https:// scheme"),
-        ("ftp://example.com/v1", "no http:// or https:// scheme"),
-        ("http://", "no host"),
-        ("https:///v1", "no host"),
+        ("not a url", "is not an http(s) URL (it contains whitespace)"),
+        ("", "is empty"),
+        ("localhost:8080/v1", "is not an http(s) URL"),
+        ("ftp://example.com/v1", "is not an http(s) URL"),
+        ("http://", "has no host"),
+        ("https:///v1", "has no host"),
         ("http://exa mple.com/v1", "whitespace"),
-        ("http://example.com:abc/v1", "is not a URL"),
-        ("http://example.com:99999/v1", "outside 1-65535"),
+        ("http://example.com:abc/v1", "has an invalid port or address"),
+        ("http://example.com:99999/v1", "has an invalid port or address"),
     ],
 )
 async def test_bad_base_url_is_a_config_error_at_construction(make: Callable[[str], Any], url: str, why: str) -> None:
@@ -571,4 +571,4 @@ def test_cli_run_rejects_a_bad_base_url_in_one_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, args, env=_cli_env(tmp_path), prog_name="lash")
     assert result.exit_code != 0
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "base_url: 'not a url'" in lines[0], result.stderr
+    assert len(lines) == 1 and "--base-url: 'not a url' is not an http(s) URL" in lines[0], result.stderr

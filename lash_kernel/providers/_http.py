@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 from httpx_sse import EventSource, ServerSentEvent
 
+from lash_kernel.config import base_url_problem
 from lash_kernel.errors import ConfigError, ProviderConnectionError, ProviderHTTPError, ProviderStreamError
 
 __all__ = ["DEFAULT_TIMEOUT", "check_base_url", "make_client", "open_sse", "parse_retry_after", "sse_json"]
@@ -40,29 +41,27 @@ DEFAULT_TIMEOUT = httpx.Timeout(300.0, connect=10.0)
 def check_base_url(base_url: str) -> str:
     """Check that ``base_url`` is an absolute ``http``/``https`` URL with a host.
 
+    The rules are ``lash_kernel.config.base_url_problem``'s, shared with ``lash.toml`` and the
+    CLI's ``--base-url``.
+
     Args:
         base_url: API root as the user gave it, e.g. ``http://127.0.0.1:8080/v1``.
     Returns:
         ``base_url`` without trailing slashes.
     Raises:
-        ConfigError: ``base_url: ...`` naming the value and what is wrong with it (not a URL,
-            no ``http://``/``https://`` scheme, no host, whitespace, a port out of range).
+        ConfigError: ``base_url: '<value>' <what is wrong>; expected ...`` (empty, not an http(s)
+            URL, whitespace, no host, an invalid port).
     """
-    shown = repr(base_url) if len(base_url) <= 200 else repr(base_url[:200]) + "..."
-    example = "an absolute http(s) URL such as http://127.0.0.1:8080/v1"
-    try:
-        url = httpx.URL(base_url)
-        port = url.port
-    except (httpx.InvalidURL, TypeError, ValueError) as exc:
-        raise ConfigError(f"base_url: {shown} is not a URL ({exc}); expected {example}") from None
-    if url.scheme not in ("http", "https"):
-        raise ConfigError(f"base_url: {shown} has no http:// or https:// scheme; expected {example}")
-    if not url.host:
-        raise ConfigError(f"base_url: {shown} has no host; expected {example}")
-    if any(c.isspace() for c in base_url):
-        raise ConfigError(f"base_url: {shown} contains whitespace; expected {example}")
-    if port is not None and not 0 < port < 65536:
-        raise ConfigError(f"base_url: {shown} has port {port}, outside 1-65535")
+    problem = base_url_problem(base_url)
+    if problem is None:
+        try:
+            httpx.URL(base_url)
+        except (httpx.InvalidURL, TypeError, ValueError) as exc:
+            problem = f"is not a URL ({exc})"
+    if problem is not None:
+        shown = repr(base_url) if len(base_url) <= 200 else repr(base_url[:200]) + "..."
+        example = "an absolute http(s) URL such as http://127.0.0.1:8080/v1"
+        raise ConfigError(f"base_url: {shown} {problem}; expected {example}")
     return base_url.rstrip("/")
 
 
