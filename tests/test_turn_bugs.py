@@ -155,6 +155,17 @@ async def test_lone_surrogate_in_the_prompt_is_replaced_and_committed(tmp_path):
         assert store.load_active_path("s")[0].payload.text == f"file caf{REPLACEMENT}.txt"
 
 
+async def test_lone_surrogate_in_a_session_id_is_replaced_and_the_turn_commits(tmp_path):
+    model = ScriptedModel().enqueue_text("ok")
+    core = make_core(model, tmp_path)
+    session = core.session("user-\udcff")  # e.g. an id taken from a non-UTF-8 file name
+    assert session.id == f"user-{REPLACEMENT}"
+    assert (await session.turn("hi").run()).outcome == Finished(text="ok")
+    core.close()
+    with SqliteStore(tmp_path / "lash.db") as store:
+        assert [info.session_id for info in store.list_sessions()] == [f"user-{REPLACEMENT}"]
+
+
 @pytest.mark.parametrize("output", ["bad\udcff.txt", "\ud83d"])
 async def test_lone_surrogate_in_tool_output_is_replaced_and_committed(tmp_path, output):
     @tool

@@ -36,6 +36,7 @@ from lash_kernel.runtime.loader import (
 from lash_kernel.runtime.session import Session, SessionServices, TurnResult
 from lash_kernel.store.base import SessionInfo, Store
 from lash_kernel.store.memory import MemoryStore
+from lash_kernel.text import valid_text
 from lash_kernel.tools import Tool, ToolProvider, ToolRegistry, tool
 from lash_kernel.trace import TraceKind
 
@@ -300,7 +301,8 @@ class LashCore:
 
         Cheap: reads only the session's head, never its history. Fires ``lash_session_opened``.
         Args:
-            session_id: the id, or None for a new session.
+            session_id: the id, or None for a new session. Lone surrogates in it (an id read
+                from argv or a file name) become U+FFFD, as everywhere text enters a turn.
             mode: execution mode for a new session (an existing one keeps its own).
         Raises:
             ConfigError: ``mode`` is not registered.
@@ -310,7 +312,7 @@ class LashCore:
             raise LashError("this LashCore is closed")
         if mode not in self.modes:
             raise ConfigError(f"unknown mode {mode!r}; registered modes: {', '.join(sorted(self.modes))}")
-        sid = session_id or self._runtime.new_id()
+        sid = valid_text(session_id) if session_id else self._runtime.new_id()
         observed = self.hooks.implemented("lash_session_opened") or self.hooks.implemented("lash_on_trace_record")
         created = False
         if observed:
