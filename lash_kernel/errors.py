@@ -162,7 +162,8 @@ class ToolError(LashError):
     """A tool failed. Raise it from a tool to return a clean error message to the model.
 
     Attributes:
-        retryable: the tool marks this failure as safe to retry.
+        retryable: the tool marks this failure as safe to retry; the kernel calls the tool
+            again only if the tool opted in (``@tool(retries=N)``, default 0: never).
     """
 
     def __init__(self, message: str, *, retryable: bool = False) -> None:
