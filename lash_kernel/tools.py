@@ -737,6 +737,17 @@ def _valid_result(result: ToolResultPart) -> ToolResultPart:
     return result if output is result.output else attrs.evolve(result, output=output)
 
 
+def _valid_json_text(value: Any) -> Any:
+    """``value`` (decoded JSON) with every string, keys included, made valid by ``valid_text``."""
+    if isinstance(value, str):
+        return valid_text(value)
+    if isinstance(value, list):
+        return [_valid_json_text(v) for v in value]
+    if isinstance(value, dict):
+        return {valid_text(k): _valid_json_text(v) for k, v in value.items()}
+    return value
+
+
 async def _execute(
     tool: Tool, call: ToolCallPart, ctx: ToolContext, default_timeout_s: float | None
 ) -> ToolResultPart:
@@ -745,6 +756,8 @@ async def _execute(
         arguments = json.loads(text) if text else {}
     except json.JSONDecodeError as exc:
         return _error(call, f"invalid JSON in arguments for tool {tool.name!r}: {exc}")
+    if "\\ud" in text.lower():  # a JSON escape may decode to a lone surrogate
+        arguments = _valid_json_text(arguments)
     if not isinstance(arguments, dict):
         return _error(
             call,

@@ -987,3 +987,25 @@ async def test_registry_with_execute_unknown_lists_catalog() -> None:
     reg = ToolRegistry([_named("a"), _named("b")])
     result = await execute_tool_call(reg.get("x"), call("x"), make_ctx("x"), available=reg.names())
     assert result.output == "unknown tool 'x'; available tools: a, b"
+
+
+@pytest.mark.anyio
+async def test_json_escaped_lone_surrogates_in_arguments_reach_the_tool_as_valid_text() -> None:
+    seen: list[object] = []
+
+    @tool
+    def note(text: str, tags: list[str]) -> str:
+        """Keep a note.
+
+        Args:
+            text: the note.
+            tags: labels.
+        """
+        seen.append((text, tags))
+        return "ok"
+
+    # what a model writes when it escapes half an emoji, and a whole one split into its pair
+    arguments = '{"text": "a\\ud83d b \\ud83d\\ude00", "tags": ["\\udcff"]}'
+    result = await run(note, arguments)
+    assert not result.is_error, result.output
+    assert seen == [("a\ufffd b \U0001f600", ["\ufffd"])]
