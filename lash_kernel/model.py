@@ -30,6 +30,8 @@ __all__ = [
     "ModelResponse",
     "ModelStreamItem",
     "ReasoningDelta",
+    "STREAM_ALIVE",
+    "StreamAlive",
     "TextDelta",
     "ToolCallDelta",
     "ToolSpec",
@@ -139,7 +141,21 @@ class ModelResponse:
     response_id: str | None = None
 
 
-ModelStreamItem: TypeAlias = TextDelta | ReasoningDelta | ToolCallDelta | ModelResponse
+@attrs.frozen
+class StreamAlive:
+    """The provider sent an event that carries no content but shows the stream is alive (e.g.
+    Anthropic's ``ping``, sent while the model works). Consumers ignore it; the driver's stream
+    idle timeout (``stream_idle_timeout_s``) counts it, so a model that thinks silently behind
+    keep-alives is not cut off.
+    """
+
+    KIND: ClassVar[str] = "model_stream_alive"
+
+
+#: The one ``StreamAlive`` value adapters yield (it carries no data).
+STREAM_ALIVE = StreamAlive()
+
+ModelStreamItem: TypeAlias = TextDelta | ReasoningDelta | ToolCallDelta | StreamAlive | ModelResponse
 
 
 @runtime_checkable
@@ -159,6 +175,8 @@ class ModelClient(Protocol):
             request: the call to make.
         Yields:
             Deltas in arrival order, then exactly one ``ModelResponse``; all text valid Unicode.
+            ``STREAM_ALIVE`` may come between them when the provider signals it is still
+            working without content (it keeps the driver's stream idle timeout off).
         Raises:
             ProviderHTTPError: non-2xx status (``status``, ``body`` attached).
             ProviderConnectionError: connect/read failure or timeout, mid-stream too (retryable).

@@ -17,8 +17,8 @@ from lash_kernel.errors import (
     ProviderStreamError,
 )
 from lash_kernel.messages import Message, ReasoningPart, TextPart, ToolCallPart, ToolResultPart
-from lash_kernel.providers.anthropic import AnthropicProvider
 from lash_kernel.model import (
+    STREAM_ALIVE,
     ModelClient,
     ModelRequest,
     ModelResponse,
@@ -28,6 +28,7 @@ from lash_kernel.model import (
     ToolCallDelta,
     ToolSpec,
 )
+from lash_kernel.providers.anthropic import AnthropicProvider
 from lash_kernel.testing.wire import WireScript
 from lash_kernel.usage import TokenUsage
 
@@ -146,7 +147,9 @@ async def test_single_tool_use_replay(provider_wire_dir: Path) -> None:
     deltas, response = await collect(provider, request)
 
     call = ToolCallPart(id="toolu_01CzN6riCPqw4pVSuTd9Dwn7", name="pelican_name_generator", arguments="{}")
-    assert deltas == [ToolCallDelta(index=0, id=call.id, name=call.name)]  # the "" fragment yields nothing
+    assert STREAM_ALIVE in deltas  # the recorded stream has a ping
+    content = [d for d in deltas if d is not STREAM_ALIVE]
+    assert content == [ToolCallDelta(index=0, id=call.id, name=call.name)]  # the "" fragment yields nothing
     assert response.message == Message(role="assistant", parts=(call,))
     assert (response.finish_reason, response.raw_finish_reason) == ("tool_calls", "tool_use")
     assert response.model == "claude-haiku-4-5-20251001"
@@ -525,7 +528,7 @@ async def test_redacted_thinking_unknown_blocks_and_events_are_tolerated() -> No
     script = scripted(sse_response(body))
     provider = provider_for(script)
     deltas, response = await collect(provider, HELLO)
-    assert deltas == []
+    assert deltas == [STREAM_ALIVE]  # the ping; nothing for the unknown blocks and events
     assert response.message.parts == (ReasoningPart(encrypted="x", provider="anthropic"),)
     assert (response.finish_reason, response.raw_finish_reason) == ("pause", "pause_turn")
     assert response.usage == TokenUsage(input_tokens=7, output_tokens=1, cache_read_input_tokens=9)

@@ -412,6 +412,30 @@ async def test_stream_idle_timeout_exhausted_stops_with_provider_error(tmp_path)
     core.close()
 
 
+async def test_keep_alives_hold_the_stream_idle_timeout_off(tmp_path):
+    from lash_kernel.activity import RetryStatus
+    from lash_kernel.model import STREAM_ALIVE
+
+    class ThinksBehindPings(ScriptedModel):
+        """Sends only keep-alives for twice the idle timeout, then answers."""
+
+        async def stream(self, request):
+            for _ in range(20):
+                await anyio.sleep(0.05)
+                yield STREAM_ALIVE
+            async for item in super().stream(request):
+                yield item
+
+    model = ThinksBehindPings().enqueue_text("thought it through")
+    core = make_core(model, tmp_path, stream_idle_timeout_s=0.5)
+    with anyio.fail_after(20):
+        result = await core.session().turn("hi").run()
+    assert result.outcome == Finished(text="thought it through")
+    assert len(model.requests) == 1
+    assert not any(isinstance(a.event, RetryStatus) for a in result.activities)
+    core.close()
+
+
 @pytest.mark.parametrize("bad", [0, -1.0, float("nan")])
 def test_stream_idle_timeout_is_validated(bad):
     from lash_kernel.errors import ConfigError

@@ -33,6 +33,7 @@ from lash_kernel.errors import (
 )
 from lash_kernel.messages import Message, ReasoningPart, TextPart, ToolCallPart, ToolResultPart
 from lash_kernel.model import (
+    STREAM_ALIVE,
     ModelRequest,
     ModelResponse,
     ModelStreamItem,
@@ -373,9 +374,11 @@ class _StreamAccumulator:
             exc = self._error(f"{error.get('type', 'error')}: {error.get('message') or '(no message)'}")
             exc.retryable = error.get("type") in _RETRYABLE_STREAM_ERRORS
             raise exc
+        elif kind == "ping":
+            return STREAM_ALIVE  # the model is working: the driver's idle timeout restarts
         elif kind is None:
             raise self._error(f"malformed stream chunk: {json.dumps(data)[:200]}")
-        return None  # ping and event types added later need no action
+        return None  # event types added later need no action
 
     def flush(self) -> list[ModelStreamItem]:
         """Publish what every block's joiner still holds (blocks that never got ``content_block_stop``)."""
