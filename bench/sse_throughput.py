@@ -1,7 +1,7 @@
 """SSE parsing throughput of each provider, on recorded streaming bodies.
 
 For each provider shape, the recorded ``text/event-stream`` responses in
-``shared/fixtures/provider-wire`` are replicated to a few MB and served, one request after
+``tests/fixtures/provider-wire`` are replicated to a few MB and served, one request after
 another, by an ``httpx.MockTransport``. Each request goes through the provider's real
 ``stream()``: request body building, httpx, SSE framing (httpx-sse), JSON decoding and
 normalisation into lash deltas plus one ``ModelResponse``. No network, no driver, no store.
@@ -15,7 +15,7 @@ Shapes and their recordings:
 Prints, per shape (median of ``--rounds`` rounds): MB/s of recorded stream bytes turned into
 events, SSE ``data`` events/s, lash stream items/s (deltas and final responses), and requests/s.
 
-Fixtures: ``<repo>/../shared/fixtures/provider-wire``, or ``$LASH_FIXTURES_DIR/provider-wire``
+Fixtures: ``<repo>/tests/fixtures/provider-wire``, or ``$LASH_FIXTURES_DIR/provider-wire``
 (the same override the test suite uses).
 
 Usage: python bench/sse_throughput.py [--mb MB] [--rounds N] [--json]
@@ -44,11 +44,11 @@ from lash_kernel.providers.openai_responses import OpenAIResponsesProvider
 
 
 def fixtures_dir() -> Path:
-    """``provider-wire``: beside the repo, or under ``$LASH_FIXTURES_DIR``."""
+    """``tests/fixtures/provider-wire`` in the repo, or under ``$LASH_FIXTURES_DIR``."""
     override = os.environ.get("LASH_FIXTURES_DIR")
     if override:
         return Path(override) / "provider-wire"
-    return Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "provider-wire"
+    return Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "provider-wire"
 
 
 SHAPES: dict[str, Callable[[httpx.AsyncBaseTransport], Any]] = {

@@ -17,9 +17,10 @@ def anyio_backend() -> str:
 
 @pytest.fixture(scope="session")
 def provider_wire_dir() -> Path:
-    """``shared/fixtures/provider-wire``: beside the repo, or where ``LASH_FIXTURES_DIR`` points."""
-    base = Path(os.environ.get("LASH_FIXTURES_DIR", ROOT.parent / "shared" / "fixtures"))
-    path = base / "provider-wire"
+    """Recorded provider traffic: ``tests/fixtures/provider-wire`` (copied into the repo with its
+    attribution and licences), or ``$LASH_FIXTURES_DIR/provider-wire`` to replay another set."""
+    override = os.environ.get("LASH_FIXTURES_DIR")
+    path = Path(override) / "provider-wire" if override else ROOT / "tests" / "fixtures" / "provider-wire"
     if not path.is_dir():
-        pytest.fail(f"recorded provider fixtures not found at {path}; set LASH_FIXTURES_DIR")
+        pytest.fail(f"recorded provider fixtures not found at {path}")
     return path

@@ -1,6 +1,6 @@
 """OpenAI Responses provider: replays of real recordings plus hand-built faults.
 
-The recordings are in ``shared/fixtures/provider-wire/openai-responses`` (see its README). They
+The recordings are in ``tests/fixtures/provider-wire/openai-responses`` (see its README). They
 are served through ``WireScript``, so the provider's real HTTP, SSE and parsing code runs.
 """
 

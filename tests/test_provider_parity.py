@@ -1,7 +1,7 @@
 """One conversation, four provider wire shapes, identical committed history.
 
 Each shape gets a hand-built wire script in its API's real SSE format (modelled on the recordings
-in ``shared/fixtures/provider-wire``) for the same conversation: the model streams reasoning and
+in ``tests/fixtures/provider-wire``) for the same conversation: the model streams reasoning and
 a short preamble, asks for ``get_weather`` in Paris and in Oslo, the host runs both tools, and the
 model answers. The real provider code parses the bytes, the real driver runs the real tools, and
 a real SQLite file receives the commit. Whatever the wire looked like, what lash commits must be
