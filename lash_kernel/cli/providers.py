@@ -164,12 +164,10 @@ def build_provider(name: str, base_url: str | None, env: Mapping[str, str]) -> M
     Returns:
         The provider.
     Raises:
-        ConfigError: unknown provider, no key and no base URL, or an invalid base URL. The
-            message says what to set.
+        ConfigError: unknown provider, no key and no base URL, or an invalid base URL (the
+            provider's own check). The message says what to set.
     """
     choice = check_provider(name, base_url, env)
-    if base_url:
-        check_base_url(base_url)
     return choice.factory(env.get(choice.key_env) or None, base_url or None)
 
 
