@@ -229,7 +229,7 @@ class KernelHooks:
 
     def _invoke(self, hook: str, impl: Any, values: Mapping[str, Any]) -> Any:
         """Call one sync implementation with the arguments it asked for."""
-        if self._monitors or self._counter is None or self._counter.hookcall_monitors:
+        if self.monitored:
             result = self._invoke_monitored(hook, impl, values)
         else:
             try:
@@ -243,7 +243,7 @@ class KernelHooks:
 
     async def _await(self, hook: str, impl: Any, values: Mapping[str, Any]) -> Any:
         """Call one implementation that may be async, awaiting its result."""
-        if self._monitors or self._counter is None or self._counter.hookcall_monitors:
+        if self.monitored:
             return await self._await_monitored(hook, impl, values)
         try:
             result = impl.function(*[values[a] for a in impl.argnames])
