@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 import attrs
 
 from lash_kernel.errors import LashError
 from lash_kernel.messages import Message
-from lash_kernel.outcomes import Outcome, outcome_json
+from lash_kernel.outcomes import outcome_json
 from lash_kernel.runtime._model_call import usage_json
 from lash_kernel.runtime._state import TurnContext
 from lash_kernel.runtime.effects import FinishTurn
@@ -30,24 +29,15 @@ _log = logging.getLogger("lash")
 
 
 def valid_finish(effect: FinishTurn) -> FinishTurn:
-    """``effect`` with every message and the outcome's text made valid Unicode.
+    """``effect`` with every string in its messages and outcome made valid Unicode.
 
-    Cost: one ``encode`` per text field of this turn's messages (never the history).
+    Cost: one ``encode`` per non-ASCII text field of this turn's messages (never the history).
     """
-    messages = tuple(valid_message(m) for m in effect.messages)
-    outcome = _valid_outcome(effect.outcome)
-    if outcome is effect.outcome and all(a is b for a, b in zip(messages, effect.messages, strict=True)):
+    messages = valid_message(effect.messages)  # walks the tuple and every record in it
+    outcome = valid_message(effect.outcome)
+    if messages is effect.messages and outcome is effect.outcome:
         return effect
     return attrs.evolve(effect, messages=messages, outcome=outcome)
-
-
-def _valid_outcome(outcome: Outcome) -> Outcome:
-    changes: dict[str, Any] = {}
-    for field in ("text", "detail"):
-        value = getattr(outcome, field, None)
-        if isinstance(value, str) and (fixed := valid_text(value)) is not value:
-            changes[field] = fixed
-    return attrs.evolve(outcome, **changes) if changes else outcome
 
 
 def commit_turn(ctx: TurnContext, effect: FinishTurn, *, started_perf: float) -> CommitResult:
