@@ -19,6 +19,9 @@ LashError
 │   ├── StorePermissionError(PermissionError)  the database file or its directory is not writable
 │   ├── StoreFullError               the disk holding the database is full (nothing was written)
 │   └── SessionNotFoundError(KeyError)
+├── LeaseError                       the single-writer lease of a session
+│   ├── SessionBusyError             another writer holds the live lease (before any model call)
+│   └── LeaseLostError               the lease was reclaimed; the commit wrote nothing
 └── RecordDecodeError(ValueError)    a persisted record could not be decoded
 ```
 
@@ -35,6 +38,8 @@ __all__ = [
     "ConfigError",
     "CorruptStoreError",
     "LashError",
+    "LeaseError",
+    "LeaseLostError",
     "MachineStateError",
     "ModelError",
     "PluginError",
@@ -45,6 +50,7 @@ __all__ = [
     "ProviderStreamError",
     "RecordDecodeError",
     "SchemaVersionError",
+    "SessionBusyError",
     "SessionNotFoundError",
     "StoreError",
     "StoreFullError",
@@ -199,6 +205,20 @@ class StorePermissionError(StoreError, PermissionError):
 class StoreFullError(StoreError):
     """The disk (file system) holding the database is full. The failed write was rolled back:
     nothing of it was stored. Added in 0.2."""
+
+
+class LeaseError(LashError):
+    """Base for single-writer lease failures (DESIGN §5: one writer per session). Added in 0.2."""
+
+
+class SessionBusyError(LeaseError):
+    """Another writer (a handle, core or process) holds the session's live lease. Raised at once,
+    before any input is admitted or any model is called; retry later. Added in 0.2."""
+
+
+class LeaseLostError(LeaseError):
+    """This writer's lease was reclaimed by another writer (it expired and was claimed with a
+    higher fencing number), so its commit was refused and wrote nothing. Added in 0.2."""
 
 
 class SessionNotFoundError(StoreError, KeyError):

@@ -24,7 +24,11 @@ from lash_kernel.outcomes import Outcome
 from lash_kernel.usage import UsageLedger
 
 __all__ = [
+    "MESSAGE_KIND",
     "CommitResult",
+    "Frame",
+    "Lease",
+    "MaintenanceCommit",
     "Node",
     "PendingInput",
     "SessionInfo",
@@ -32,6 +36,9 @@ __all__ = [
     "TurnCommit",
     "TurnRecord",
 ]
+
+MESSAGE_KIND = "message"
+"""The node kind of conversation messages; every other kind is a plugin record's ``KIND``."""
 
 
 @attrs.frozen(kw_only=True)
@@ -42,8 +49,12 @@ class Node:
         node_id: unique within the session.
         parent_id: previous node on the path, None for the first node.
         frame_id: the agent frame (context window) the node belongs to.
-        turn_id: the turn that created it.
-        kind: node kind; ``message`` nodes hold a ``Message`` payload.
+        turn_id: the turn (or maintenance commit key) that created it.
+        kind: ``message`` (``MESSAGE_KIND``): ``payload`` is a ``Message``. Any other kind is a
+            plugin record's ``KIND``: ``payload`` is that record's JSON text as
+            ``serde.encode_plugin_record`` wrote it (stores keep it as opaque text; the runtime
+            decodes it with the core's record types). Plugin nodes are never on the active
+            path: only message nodes become the leaf. Changed in 0.2 (plugin kinds).
         payload: the node's record.
         created_at: seconds since the epoch (float), supplied by the driver's clock.
     """
@@ -54,8 +65,62 @@ class Node:
     frame_id: str
     turn_id: str
     kind: str
-    payload: Message
+    payload: Message | str
     created_at: float
+
+    @property
+    def message(self) -> Message:
+        """The payload of a ``message`` node. Raises ``TypeError`` for a plugin node."""
+        if isinstance(self.payload, Message):
+            return self.payload
+        raise TypeError(f"node {self.node_id!r} holds a {self.kind!r} record, not a message")
+
+
+@attrs.frozen(kw_only=True)
+class Frame:
+    """An agent frame: one context window's worth of a session (DESIGN §4). Added in 0.2.
+
+    A session starts in its first frame (no record). Opening a frame is committed atomically
+    with a turn or a maintenance commit; from then on the active path (what a turn loads and
+    sends) starts at the new frame's first node. Nothing of the earlier frames is rewritten.
+
+    Attributes:
+        frame_id: unique within the session.
+        previous_frame_id: the frame that was current when this one opened.
+        reason: an open label: ``compaction``, ``continue_as``, a plugin's own.
+        opened_by: the turn id or maintenance key whose commit opened it.
+        seed_node_ids: the message nodes the frame was seeded with (a summary, kept messages),
+            in path order; the frame's first nodes.
+        created_at: seconds since the epoch.
+    """
+
+    KIND: ClassVar[str] = "frame"
+    frame_id: str
+    previous_frame_id: str
+    reason: str
+    opened_by: str
+    seed_node_ids: tuple[str, ...] = ()
+    created_at: float
+
+
+@attrs.frozen(kw_only=True)
+class Lease:
+    """A session's single-writer lease (DESIGN §5). Added in 0.2.
+
+    Attributes:
+        session_id: the session.
+        owner: who holds it, for people (e.g. ``host:pid``); not checked.
+        token: the holder's secret (a fresh random hex string per claim).
+        fencing: increases by one with every claim of the session's lease; a commit carrying
+            a lower fencing number than the store's is refused (``LeaseLostError``).
+        expires_at: seconds since the epoch; after it any writer may claim the lease.
+    """
+
+    session_id: str
+    owner: str
+    token: str
+    fencing: int
+    expires_at: float
 
 
 @attrs.frozen(kw_only=True)
@@ -85,6 +150,13 @@ class TurnCommit:
             continues from here in the next turn).
         plugin_state: ``(plugin, json_text)`` snapshots written with the turn; each replaces
             that plugin's previous snapshot for the session.
+        frame: a frame the turn opens, or None. Its ``previous_frame_id`` must be the current
+            frame; nodes before the switch carry the current frame id, the seed and later
+            nodes the new one. Added in 0.2.
+        lease: the writer's lease, checked inside the commit transaction (token and fencing
+            must match the store's: else ``LeaseLostError``). None: no lease; refused with
+            ``SessionBusyError`` while another writer holds a live lease (at ``committed_at``).
+            Not part of the content hash. Added in 0.2.
     """
 
     KIND: ClassVar[str] = "turn_commit"
@@ -97,6 +169,40 @@ class TurnCommit:
     committed_at: float
     last_activity_seq: int = 0
     plugin_state: tuple[tuple[str, str], ...] = ()
+    frame: Frame | None = None
+    lease: Lease | None = None
+
+
+@attrs.frozen(kw_only=True)
+class MaintenanceCommit:
+    """A write between turns (background work, a compaction): plugin nodes, a usage delta, a
+    frame switch, all in one transaction. Added in 0.2.
+
+    Same rules as a turn commit (compare-and-set, one revision, lease check, replay): its
+    ``key`` plays the turn id's part, so re-committing a key with the same content is a no-op
+    that returns the recorded result, and with different content a ``CommitConflictError``.
+    It has no outcome, no pending input and no activities, and ``list_turns`` does not show it.
+
+    Attributes:
+        session_id: the session.
+        key: idempotency key, unique per session among turn ids and maintenance keys.
+        expected_head_revision: compare-and-set on the head revision.
+        nodes: plugin nodes (any parent) and, with ``frame``, the frame's seed message nodes.
+        usage: ledger delta (model calls made by the work, per source and model).
+        committed_at: seconds since the epoch.
+        frame: a frame to open, or None.
+        lease: as for ``TurnCommit``.
+    """
+
+    KIND: ClassVar[str] = "maintenance_commit"
+    session_id: str
+    key: str
+    expected_head_revision: int
+    nodes: tuple[Node, ...] = ()
+    usage: UsageLedger = attrs.field(factory=UsageLedger)
+    committed_at: float
+    frame: Frame | None = None
+    lease: Lease | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -121,12 +227,18 @@ class SessionInfo:
     """A session's head: cheap to load, independent of history length.
 
     Attributes:
-        head_revision: number of committed turns so far (0 for a new session).
-        leaf_id: last node of the active path, None when empty.
+        head_revision: number of commits so far, turns and maintenance commits (0 for a new
+            session).
+        leaf_id: last message node of the active path, None when empty.
         frame_id: current agent frame.
         mode: execution mode fixed at creation (``standard``).
         created_at, updated_at: seconds since the epoch.
         activity_seq: highest activity ``seq`` committed so far (0 for a new session).
+        spec: the session's settings as JSON text (the runtime's ``SessionSpec``), fixed at
+            creation; "" for the defaults. Added in 0.2.
+        parent_session_id, parent_turn_id, parent_call_id: where a child session was opened
+            (the parent session, its turn and tool call), None for a root session. Added in 0.2.
+        depth: 0 for a root session, parent's depth + 1 for a child. Added in 0.2.
     """
 
     session_id: str
@@ -137,6 +249,11 @@ class SessionInfo:
     created_at: float
     updated_at: float
     activity_seq: int = 0
+    spec: str = ""
+    parent_session_id: str | None = None
+    parent_turn_id: str | None = None
+    parent_call_id: str | None = None
+    depth: int = 0
 
 
 @attrs.frozen(kw_only=True)
@@ -159,8 +276,25 @@ class Store(Protocol):
     session id, ``CommitConflictError`` for a lost compare-and-set or a conflicting re-commit.
     """
 
-    def open_session(self, session_id: str, *, mode: str, frame_id: str, now: float) -> SessionInfo:
-        """Return the session's head, creating an empty session if it does not exist."""
+    def open_session(
+        self,
+        session_id: str,
+        *,
+        mode: str,
+        frame_id: str,
+        now: float,
+        spec: str = "",
+        parent: SessionInfo | None = None,
+        parent_turn_id: str | None = None,
+        parent_call_id: str | None = None,
+    ) -> SessionInfo:
+        """Return the session's head, creating an empty session if it does not exist.
+
+        ``mode``, ``frame_id``, ``spec`` and the parent link are used only when creating (an
+        existing session keeps its own). With ``parent`` the new session is its child:
+        ``parent_session_id = parent.session_id``, ``depth = parent.depth + 1``. Changed in 0.2
+        (``spec`` and the parent link).
+        """
         ...
 
     def get_session(self, session_id: str) -> SessionInfo:
@@ -169,6 +303,11 @@ class Store(Protocol):
 
     def list_sessions(self) -> list[SessionInfo]:
         """All sessions, most recently updated first."""
+        ...
+
+    def list_children(self, session_id: str) -> list[SessionInfo]:
+        """The sessions whose parent is ``session_id``, oldest first (by ``created_at``, then
+        id). Raises ``SessionNotFoundError``. Added in 0.2."""
         ...
 
     def load_active_path(self, session_id: str) -> tuple[Node, ...]:
@@ -188,7 +327,49 @@ class Store(Protocol):
         ...
 
     def commit_turn(self, commit: TurnCommit) -> CommitResult:
-        """Commit one turn atomically (see the module docstring)."""
+        """Commit one turn atomically (see the module docstring).
+
+        Raises ``CommitConflictError`` (see the module docstring), ``LeaseLostError`` (the
+        commit's lease was reclaimed) or ``SessionBusyError`` (no lease given while another
+        writer holds a live one); each writes nothing.
+        """
+        ...
+
+    def commit_maintenance(self, commit: MaintenanceCommit) -> CommitResult:
+        """Commit a ``MaintenanceCommit`` atomically, under the turn-commit rules (its key in
+        place of a turn id). ``CommitResult.turn_id`` is the key. Added in 0.2."""
+        ...
+
+    def claim_lease(self, session_id: str, *, owner: str, token: str, ttl_s: float, now: float) -> Lease:
+        """Claim the session's single-writer lease until ``now + ttl_s`` (seconds since the epoch).
+
+        A lease that is free (released or never claimed) or expired (``expires_at <= now``) is
+        claimed with the next fencing number. Claiming again with the token that holds the live
+        lease renews it (same fencing). Added in 0.2.
+
+        Raises:
+            SessionBusyError: another token holds a live lease (nothing changes).
+            SessionNotFoundError: no such session.
+        """
+        ...
+
+    def renew_lease(self, lease: Lease, *, ttl_s: float, now: float) -> Lease:
+        """Extend a held lease to ``now + ttl_s``. An expired lease that nobody reclaimed is
+        renewed too. Added in 0.2.
+
+        Raises:
+            LeaseLostError: the session's lease now has another token or fencing number.
+        """
+        ...
+
+    def release_lease(self, lease: Lease) -> None:
+        """Free a held lease at once (keeping the fencing counter). A no-op when the lease was
+        lost meanwhile. Added in 0.2."""
+        ...
+
+    def get_lease(self, session_id: str) -> Lease | None:
+        """The session's last lease (possibly expired or released: a released lease has
+        ``expires_at == 0``), or None when none was ever claimed. Added in 0.2."""
         ...
 
     def list_turns(self, session_id: str) -> list[TurnRecord]:
@@ -206,6 +387,20 @@ class Store(Protocol):
 
     def load_nodes(self, session_id: str, node_ids: tuple[str, ...]) -> tuple[Node, ...]:
         """The given nodes, in the order asked for."""
+        ...
+
+    def load_nodes_of_kind(self, session_id: str, kind: str) -> tuple[Node, ...]:
+        """Every node of ``kind`` in the session, in commit order (whatever their frame).
+        Added in 0.2."""
+        ...
+
+    def load_graph(self, session_id: str) -> tuple[Node, ...]:
+        """Every node of the session, in commit order: the whole history, every frame. Added in 0.2."""
+        ...
+
+    def list_frames(self, session_id: str) -> list[Frame]:
+        """The frames opened in the session, oldest first (the first frame has no record).
+        Added in 0.2."""
         ...
 
     def usage_ledger(self, session_id: str) -> UsageLedger:
