@@ -137,13 +137,24 @@ class UsageReported:
 
 @attrs.frozen(kw_only=True)
 class ChildUsage:
-    """Usage spent by a child session (subagent) on the parent's behalf."""
+    """One model call of a child session (subagent), made during the parent's turn.
+
+    Attributes:
+        session_id: the child session that made the call (a grandchild's id for calls made
+            deeper down: every call reaches every ancestor's stream once).
+        source: the usage source the call is attributed to (``child``, ``subagent``, ...).
+        model: the model that served it.
+        usage: the call's tokens.
+        cumulative: everything spent by children and direct completions during this turn so
+            far, this call included (tokens). Added in 0.2.
+    """
 
     KIND: ClassVar[str] = "child_usage"
     session_id: str
     source: str
     model: str
     usage: TokenUsage
+    cumulative: TokenUsage = attrs.field(factory=TokenUsage)
 
 
 @attrs.frozen(kw_only=True)

@@ -12,7 +12,7 @@ import attrs
 
 from lash_kernel.messages import Message
 
-__all__ = ["AbortTurn", "BlockToolCall", "CheckpointDirective", "CompactionPlan", "InjectMessages"]
+__all__ = ["AbortTurn", "BlockToolCall", "CheckpointDirective", "CompactionPlan", "InjectMessages", "OpenFrame"]
 
 
 @attrs.frozen(kw_only=True)
@@ -46,7 +46,38 @@ class AbortTurn:
     reason: str
 
 
-CheckpointDirective: TypeAlias = InjectMessages | AbortTurn
+@attrs.frozen(kw_only=True)
+class OpenFrame:
+    """Open a new agent frame: from here on the session's context is ``seed`` and what follows.
+
+    Returned by ``lash_compact`` (before a model call) or ``lash_checkpoint``, or passed to
+    ``PluginHost.open_frame`` between turns. The switch is committed atomically with the turn
+    (or as a maintenance commit); nothing of the old frame is rewritten, and
+    ``Session.graph()`` still returns it. Added in 0.2.
+
+    Attributes:
+        reason: an open label stored with the frame: ``compaction``, ``continue_as``, ...
+        seed: the messages the new frame starts with (e.g. a summary as a user message, then
+            the most recent messages kept verbatim). Every tool call in it must have its
+            result in it; tool results must follow their calls.
+    """
+
+    reason: str
+    seed: tuple[Message, ...]
+
+    def __attrs_post_init__(self) -> None:
+        if not self.reason:
+            raise ValueError("OpenFrame needs a reason label")
+        called: set[str] = set()
+        for message in self.seed:
+            called.update(c.id for c in message.tool_calls)
+            for part in message.parts:
+                call_id = getattr(part, "call_id", None)
+                if call_id is not None and call_id not in called:
+                    raise ValueError(f"OpenFrame seed has a tool result for call {call_id!r} without its call")
+
+
+CheckpointDirective: TypeAlias = InjectMessages | AbortTurn | OpenFrame
 
 
 @attrs.frozen(kw_only=True)

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     import click
 
     from lash_kernel.activity import TurnActivity
-    from lash_kernel.directives import AbortTurn, BlockToolCall, CheckpointDirective, CompactionPlan
+    from lash_kernel.directives import AbortTurn, BlockToolCall, CheckpointDirective, CompactionPlan, OpenFrame
     from lash_kernel.messages import Message, ToolCallPart, ToolResultPart
     from lash_kernel.outcomes import Outcome
     from lash_kernel.plugin import (
@@ -268,7 +268,7 @@ def lash_checkpoint(
     messages: tuple[Message, ...],
     host: PluginHost,
 ) -> CheckpointDirective | None:
-    """A point where a plugin may steer the turn: inject messages or abort.
+    """A point where a plugin may steer the turn: inject messages, open a frame, or abort.
 
     Called by: the driver, after each batch of tool results (``after_tools``, before the next
     model call) and when the model gave its final answer (``before_finish``, before the turn
@@ -282,8 +282,11 @@ def lash_checkpoint(
     Returns:
         None to go on; ``InjectMessages(messages)`` to append messages and (at
         ``before_finish``) call the model again, within ``max_turns``; ``AbortTurn(reason)``
-        to stop as ``Stopped(plugin_abort)``. Every implementation runs; injections are
-        concatenated in call order; an abort wins over injections.
+        to stop as ``Stopped(plugin_abort)``; ``OpenFrame(reason, seed)`` (added in 0.2) to
+        open a new agent frame here: the turn's messages so far stay in the old frame, the
+        seed and everything after it form the new one (committed with the turn; at most one
+        frame per turn). Every implementation runs; injections are concatenated in call
+        order; an abort wins over everything; the first ``OpenFrame`` wins.
     Raises:
         Any exception stops the turn as ``Stopped(plugin_abort)`` naming the plugin.
     Added in 0.1.
@@ -403,6 +406,39 @@ def lash_plan_compaction(
     Raises:
         Any exception stops the turn as ``Stopped(plugin_abort)`` naming the plugin.
     Added in 0.1.
+    """
+
+
+@_hookspec
+def lash_compact(
+    session_id: str,
+    turn_id: str,
+    messages: tuple[Message, ...],
+    context_window: int | None,
+    input_tokens: int,
+    host: PluginHost,
+) -> OpenFrame | None:
+    """Decide whether to open a new agent frame before a model call (durable compaction).
+
+    Called by: the driver, before every model call of a turn that has not opened a frame
+    yet, before ``lash_plan_compaction`` and ``lash_transform_context``. May be async, and
+    may do I/O: call ``host.complete(..., source="compaction")`` to summarise (its usage is
+    committed with the turn). Stops at the first implementation that returns a frame.
+    Args:
+        session_id: the session.
+        turn_id: the turn.
+        messages: the current frame's messages as the model would get them, oldest first.
+        context_window: the model's context window in tokens, or None if unknown.
+        input_tokens: input tokens of the previous model call in this session (0 before the
+            first).
+        host: the core's ``PluginHost`` (see the rules above).
+    Returns:
+        ``OpenFrame(reason, seed)`` to switch: this and every later call of the turn sends the
+        seed and what follows it, and the switch is committed with the turn (the turn's
+        messages so far stay in the old frame). None to go on.
+    Raises:
+        Any exception stops the turn as ``Stopped(plugin_abort)`` naming the plugin.
+    Added in 0.2.
     """
 
 

@@ -38,7 +38,7 @@ imports no part of the runtime engine (driver, session, core, loader).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar, cast, runtime_checkable
@@ -46,7 +46,14 @@ from typing import Any, Generic, Protocol, TypeVar, cast, runtime_checkable
 import attrs
 
 from lash_kernel.activity import ActivityEvent, TurnActivity
-from lash_kernel.directives import AbortTurn, BlockToolCall, CheckpointDirective, CompactionPlan, InjectMessages
+from lash_kernel.directives import (
+    AbortTurn,
+    BlockToolCall,
+    CheckpointDirective,
+    CompactionPlan,
+    InjectMessages,
+    OpenFrame,
+)
 from lash_kernel.errors import ConfigError, LashError, PluginError, PluginHookError, ToolError
 from lash_kernel.hookspecs import hookimpl, hookspec
 from lash_kernel.messages import (
@@ -78,7 +85,8 @@ from lash_kernel.runtime.events import (
     TurnFailed,
 )
 from lash_kernel.runtime.machine import MachineConfig, MachineProtocol, TurnMachine, TurnState
-from lash_kernel.store.base import SessionInfo
+from lash_kernel.spec import SessionSpec
+from lash_kernel.store.base import Frame, Node, SessionInfo
 from lash_kernel.tools import Tool, ToolContext, ToolOutput, ToolProvider, ToolRegistry, tool
 from lash_kernel.trace import TRACE_KINDS, TRACE_SCHEMA_VERSION, TraceRecord
 from lash_kernel.usage import TokenUsage, UsageKey, UsageLedger
@@ -103,6 +111,7 @@ __all__ = [
     "Event",
     "FinishTurn",
     "Finished",
+    "Frame",
     "HookspecRegistrar",
     "InjectMessages",
     "LashError",
@@ -116,6 +125,8 @@ __all__ = [
     "ModelRequest",
     "ModelResponded",
     "ModelResponse",
+    "Node",
+    "OpenFrame",
     "Outcome",
     "PluginError",
     "PluginHookError",
@@ -126,6 +137,7 @@ __all__ = [
     "RunTools",
     "SLOTS",
     "SessionInfo",
+    "SessionSpec",
     "Stash",
     "StashKey",
     "Stopped",
@@ -287,6 +299,126 @@ class PluginHost(Protocol):
 
     async def acall_hook(self, name: str, /, **kwargs: Any) -> list[Any]:
         """``call_hook`` for hooks whose implementations may be async: each is awaited in turn."""
+        ...
+
+    # -- agent capabilities (added in 0.2) ---------------------------------------------------
+    async def complete(
+        self,
+        request: ModelRequest | str,
+        *,
+        source: str,
+        model: str | None = None,
+        client: str | None = None,
+        session_id: str | None = None,
+    ) -> ModelResponse:
+        """One model call (streamed and collected, with the kernel's retry policy and
+        timeouts) whose usage lands in a session's ledger under ``(source, model)``.
+
+        From inside a turn (any hook the turn calls, e.g. ``lash_compact``, or a tool) the
+        session is the turn's and the usage is committed with the turn (``children_usage``);
+        outside a turn pass ``session_id`` and the usage is committed at once (a maintenance
+        commit).
+
+        Args:
+            request: a ``ModelRequest`` (an empty ``model`` means the session's model) or a
+                prompt text (one user message, no system prompt, no tools).
+            source: a declared usage source (``lash_register_usage_sources``).
+            model: model id instead of the request's / the session's.
+            client: one of the core's named model clients instead of the session's.
+            session_id: the session that pays (required outside a turn).
+        Returns:
+            The ``ModelResponse``.
+        Raises:
+            ConfigError: undeclared source, unknown client, or no session outside a turn.
+            ModelError: the provider failed after retries (nothing is recorded).
+        """
+        ...
+
+    def open_child_session(
+        self, parent_session_id: str, spec: SessionSpec | None = None, *, source: str = "child"
+    ) -> Any:
+        """A new durable child ``Session`` of ``parent_session_id`` (tools use
+        ``ToolContext.open_child_session``, which also links the tool call).
+
+        From inside a turn of the parent, the child's turns report their usage to that turn
+        and are cancelled with it, as from a tool.
+
+        Args:
+            parent_session_id: the parent.
+            spec: the child's settings (default: inherited from the parent's spec).
+            source: the usage source of the child's own model calls unless ``spec`` sets one.
+        Raises:
+            ConfigError: an undeclared source.
+            SessionNotFoundError: no such parent.
+        """
+        ...
+
+    def spawn(self, work: Callable[[], Awaitable[Any]], *, name: str) -> None:
+        """Run ``await work()`` in the background on a task group the core owns (e.g. from
+        ``lash_turn_committed``); its results should land through ``commit_maintenance`` or
+        ``append_nodes``. ``await core.drain()`` waits for it; ``core.close()`` cancels it
+        (a process that dies loses only what the work had not committed). Failures are logged.
+
+        Raises:
+            LashError: the core is closed, or no asyncio event loop is running.
+        """
+        ...
+
+    async def append_nodes(self, session_id: str, records: Iterable[object], *, key: str | None = None) -> None:
+        """Store plugin records (registered through ``lash_register_record_types``) as nodes
+        of the session's graph: with the turn when called from inside a turn of that session,
+        else at once in a maintenance commit (``key`` makes it idempotent). Read them back with
+        ``nodes`` / ``Session.nodes(kind)``.
+
+        Raises:
+            LashError: a record's type is not registered.
+        """
+        ...
+
+    async def commit_maintenance(
+        self,
+        session_id: str,
+        *,
+        key: str | None = None,
+        records: Iterable[object] = (),
+        frame: OpenFrame | None = None,
+        usage: UsageLedger | None = None,
+        expected_revision: int | None = None,
+    ) -> int:
+        """Write between turns, atomically: plugin records, a usage delta and/or a new agent
+        frame (``OpenFrame(reason, seed)``). Waits while a turn holds the session's lease.
+
+        Args:
+            session_id: the session.
+            key: idempotency key: the same key and content again is a no-op.
+            records: plugin records to store as nodes.
+            frame: a frame to open.
+            usage: usage to add to the ledger.
+            expected_revision: the head revision your work was based on; a newer head then
+                raises instead of committing (use it when ``frame`` was computed from history).
+        Returns:
+            The session's head revision after the commit.
+        Raises:
+            CommitConflictError: the head moved past ``expected_revision``, or ``key`` was
+                committed with other content.
+            SessionBusyError: a turn kept the lease too long.
+        """
+        ...
+
+    def nodes(self, session_id: str, kind: str) -> tuple[Any, ...]:
+        """The session's plugin records of ``kind``, decoded, in commit order (every frame)."""
+        ...
+
+    def history(self, session_id: str) -> tuple[Message, ...]:
+        """The session's current frame, as committed (a fresh read from the store)."""
+        ...
+
+    def session_info(self, session_id: str) -> SessionInfo:
+        """The session's head (revision, frame, parent link, depth). Raises ``SessionNotFoundError``."""
+        ...
+
+    def session_spec(self, session_id: str) -> SessionSpec:
+        """The session's settings (``plugin_options`` holds per-plugin options)."""
         ...
 
 

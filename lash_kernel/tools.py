@@ -47,9 +47,9 @@ from lash_kernel._tool_schema import (
     parse_docstring,
     strip_annotated,
 )
-from lash_kernel.errors import ConfigError, ToolError
+from lash_kernel.errors import ConfigError, LashError, ToolError
 from lash_kernel.messages import Attachment, ToolCallPart, ToolResultPart
-from lash_kernel.model import ToolSpec
+from lash_kernel.model import ModelRequest, ModelResponse, ToolSpec
 from lash_kernel.text import valid_text
 
 __all__ = [
@@ -58,6 +58,7 @@ __all__ = [
     "ToolOutput",
     "ToolProvider",
     "ToolRegistry",
+    "ToolServices",
     "execute_tool_call",
     "tool",
 ]
@@ -112,10 +113,22 @@ class _CancelSignal:
         await self._event.wait()
 
 
+class ToolServices(Protocol):
+    """What the runtime lends a ``ToolContext`` for model calls and child sessions (the runtime
+    implements it per call; a context built without one raises ``LashError`` on use)."""
+
+    async def complete(
+        self, request: ModelRequest | str, *, source: str, model: str | None, client: str | None
+    ) -> ModelResponse: ...
+
+    def open_child_session(self, spec: Any, *, source: str) -> Any: ...
+
+
 @typing.final
 @attrs.define(kw_only=True)
 class ToolContext:
-    """What a running tool may know about its call: identifiers and cancellation. Nothing more.
+    """What a running tool may know and do: identifiers, cancellation, progress, model calls
+    and child sessions. Nothing more (no escape hatch to the core).
 
     A tool asks for it by annotating one parameter with ``ToolContext``; that parameter is
     injected and never appears in the tool's input schema. One context is made per call.
@@ -143,6 +156,55 @@ class ToolContext:
     _progress: Callable[[float, float | None, str | None], None] | None = attrs.field(
         default=None, alias="on_progress", repr=False, eq=False
     )
+    _services: ToolServices | None = attrs.field(default=None, alias="services", repr=False, eq=False)
+
+    async def complete(
+        self, request: ModelRequest | str, *, source: str, model: str | None = None, client: str | None = None
+    ) -> ModelResponse:
+        """One model call on behalf of this tool call, with the kernel's retry policy.
+
+        Its usage is committed with the turn under ``(source, model)`` and reported in
+        ``TurnResult.children_usage``. Added in 0.2.
+
+        Args:
+            request: a ``ModelRequest`` (an empty ``model`` means the session's model) or a
+                prompt text (one user message).
+            source: the usage source, declared through ``lash_register_usage_sources``
+                (well-known: ``subagent``, ``compaction``, ``observer``, ``reflector``, ``child``).
+            model: model id to use instead of the request's or the session's.
+            client: name of one of the core's model clients instead of the session's.
+        Returns:
+            The ``ModelResponse`` (message, usage, finish reason).
+        Raises:
+            ConfigError: an undeclared source or unknown client.
+            ModelError: the provider failed (after retries).
+            LashError: this context has no runtime behind it (built by hand).
+        """
+        return await self._require_services().complete(request, source=source, model=model, client=client)
+
+    def open_child_session(self, spec: Any = None, *, source: str = "child") -> Any:
+        """Open a new durable child session of this call's session (a subagent's session).
+
+        The child's record links it to this session, turn and tool call; its depth is one more
+        than this session's. Turns run on it while this call runs report their model usage to
+        this turn (``child_usage`` activities; ``TurnResult.children_usage``) and are cancelled
+        with it. Added in 0.2.
+
+        Args:
+            spec: the child's ``SessionSpec`` (default ``SessionSpec.inherit(parent spec)``).
+            source: the usage source of the child's model calls unless its spec sets one.
+        Returns:
+            A ``Session`` (use it as a context manager, or call ``close()``).
+        Raises:
+            ConfigError: an undeclared source.
+            LashError: this context has no runtime behind it.
+        """
+        return self._require_services().open_child_session(spec, source=source)
+
+    def _require_services(self) -> ToolServices:
+        if self._services is None:
+            raise LashError("this ToolContext has no runtime behind it (model calls and child sessions need one)")
+        return self._services
 
     def report_progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
         """Tell the host how far the call got; becomes a ``tool_call_progress`` activity.
@@ -594,6 +656,15 @@ class ToolRegistry:
             )
         self._tools[tool.name] = tool
         self._providers[tool.name] = provider
+
+    def filtered(self, keep: Callable[[str], bool]) -> ToolRegistry:
+        """A new registry with the tools whose name ``keep(name)`` accepts, in catalog order
+        (providers kept)."""
+        out = ToolRegistry()
+        for item in self:
+            if keep(item.name):
+                out.add(item, provider=self.provider_of(item.name) or "host")
+        return out
 
     def copy(self) -> ToolRegistry:
         """A new registry with the same tools and providers (adding to it leaves this one alone)."""

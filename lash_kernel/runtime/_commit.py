@@ -20,7 +20,7 @@ from lash_kernel.runtime._model_call import usage_json
 from lash_kernel.runtime._state import TurnContext
 from lash_kernel.runtime.effects import FinishTurn
 from lash_kernel.serde import encode_plugin_record
-from lash_kernel.store.base import CommitResult, Node, TurnCommit
+from lash_kernel.store.base import MESSAGE_KIND, CommitResult, Frame, Node, TurnCommit
 from lash_kernel.text import valid_message, valid_text
 
 __all__ = ["commit_turn", "valid_finish"]
@@ -52,6 +52,7 @@ def commit_turn(ctx: TurnContext, effect: FinishTurn, *, started_perf: float) ->
     Raises:
         CommitConflictError: another writer committed to the session first; nothing of this
             turn was written and its input stays pending.
+        LeaseLostError: the turn's lease was reclaimed; nothing was written.
         StoreError: the store failed.
     """
     session = ctx.session
@@ -61,13 +62,15 @@ def commit_turn(ctx: TurnContext, effect: FinishTurn, *, started_perf: float) ->
     )
     ctx.log_errors(errors, "after turn")
     now = ctx.rt.clock()
-    result = ctx.rt.store.commit_turn(_turn_commit(ctx, effect, now))
-    session.apply(result, effect.messages, now)
+    commit = _turn_commit(ctx, effect, now)
+    result = ctx.rt.store.commit_turn(commit)
+    session.apply(result, effect.messages, now, ctx.frame_switch)
     control = ctx.control
     control.outcome, control.commit = effect.outcome, result
     control.messages, control.usage = effect.messages, effect.usage
+    control.children_usage = ctx.others_ledger()
     if ctx.tracing:
-        for key, usage, _calls in effect.usage.entries:
+        for key, usage, _calls in commit.usage.entries:
             ctx.trace("usage", ctx.turn_id, None, source=key.source, model=key.model, usage=usage_json(usage))
         ctx.trace(
             "turn.finished", ctx.turn_id, None,
@@ -78,33 +81,63 @@ def commit_turn(ctx: TurnContext, effect: FinishTurn, *, started_perf: float) ->
 
 
 def _turn_commit(ctx: TurnContext, effect: FinishTurn, now: float) -> TurnCommit:
-    """The store record of the turn: its messages as nodes chained from the session's leaf."""
-    info = ctx.session.info
+    """The store record of the turn: its messages as nodes chained from the session's leaf (and
+    the frame it opened, its plugin nodes, everyone's usage)."""
+    nodes, frame = _nodes(ctx, effect.messages, now)
     return TurnCommit(
         session_id=ctx.session_id,
         turn_id=ctx.turn_id,
-        expected_head_revision=info.head_revision,
-        nodes=_nodes(ctx, effect.messages, now),
-        usage=effect.usage,
+        expected_head_revision=ctx.session.info.head_revision,
+        nodes=nodes,
+        usage=effect.usage + ctx.others_ledger() if ctx.others else effect.usage,
         outcome=effect.outcome,
         committed_at=now,
         last_activity_seq=ctx.session.activity_seq,
         plugin_state=_plugin_state(ctx),
+        frame=frame,
+        lease=ctx.lease,
     )
 
 
-def _nodes(ctx: TurnContext, messages: tuple[Message, ...], now: float) -> tuple[Node, ...]:
-    info, new_id = ctx.session.info, ctx.rt.new_id
+def _nodes(ctx: TurnContext, messages: tuple[Message, ...], now: float) -> tuple[tuple[Node, ...], Frame | None]:
+    """The turn's nodes in path order, and the frame it opened (or None).
+
+    Without a frame switch: every message in the current frame. With one: the messages before
+    the switch in the current frame, then the seed and the later messages in the new frame.
+    Plugin nodes come last, hanging off the last message node (never on the active path).
+    """
+    info, new_id, tid = ctx.session.info, ctx.rt.new_id, ctx.turn_id
     nodes: list[Node] = []
     parent = info.leaf_id
-    for message in messages:
+
+    def add(payload: Message | str, frame_id: str, kind: str = MESSAGE_KIND) -> Node:
+        nonlocal parent
         node = Node(
-            node_id=new_id(), parent_id=parent, frame_id=info.frame_id, turn_id=ctx.turn_id, kind="message",
-            payload=message, created_at=now,
+            node_id=new_id(), parent_id=parent, frame_id=frame_id, turn_id=tid, kind=kind, payload=payload,
+            created_at=now,
         )
         nodes.append(node)
-        parent = node.node_id
-    return tuple(nodes)
+        if kind == MESSAGE_KIND:
+            parent = node.node_id
+        return node
+
+    switch, frame = ctx.frame_switch, None
+    cut = switch.at if switch is not None else len(messages)
+    for message in messages[:cut]:
+        add(message, info.frame_id)
+    frame_id = info.frame_id
+    if switch is not None:
+        frame_id = switch.frame_id
+        seed = tuple(add(message, frame_id).node_id for message in switch.seed)
+        for message in messages[cut:]:
+            add(message, frame_id)
+        frame = Frame(
+            frame_id=frame_id, previous_frame_id=info.frame_id, reason=switch.reason, opened_by=tid,
+            seed_node_ids=seed, created_at=now,
+        )
+    for kind, text in ctx.plugin_nodes:
+        add(text, frame_id, kind)
+    return tuple(nodes), frame
 
 
 def _plugin_state(ctx: TurnContext) -> tuple[tuple[str, str], ...]:

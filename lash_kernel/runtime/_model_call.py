@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Awaitable, Callable
 from contextlib import aclosing
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import anyio
 import attrs
@@ -32,12 +34,12 @@ from lash_kernel.errors import (
     ProviderHTTPError,
     ProviderStreamError,
 )
-from lash_kernel.model import ModelRequest, ModelResponse, ReasoningDelta, TextDelta
-from lash_kernel.runtime._state import TurnContext
+from lash_kernel.model import ModelClient, ModelRequest, ModelResponse, ReasoningDelta, TextDelta
+from lash_kernel.runtime._state import TurnContext, TurnRuntime
 from lash_kernel.runtime.events import Event, ModelFailed, ModelResponded, TurnFailed
 from lash_kernel.usage import BUCKETS, TokenUsage
 
-__all__ = ["attempt_model", "call_model", "usage_json"]
+__all__ = ["attempt_model", "call_model", "complete", "usage_json", "with_retries"]
 
 
 async def call_model(ctx: TurnContext, request: ModelRequest) -> Event:
@@ -50,29 +52,81 @@ async def call_model(ctx: TurnContext, request: ModelRequest) -> Event:
         Only cancellation.
     """
     try:
-        request = _prompt_view(ctx, request)
+        request = await _prompt_view(ctx, request)
     except PluginHookError as exc:
         return TurnFailed(reason="plugin_abort", message=str(exc))
-    rid, policy = request.request_id, ctx.rt.retry
-    attempts = max(1, policy.max_attempts)
-    for attempt in range(1, attempts + 1):
-        if attempt > 1:
-            ctx.emit(ModelRequestStarted(request_id=rid, model=request.model, attempt=attempt), rid)
-        result = await attempt_model(ctx, request, attempt)
-        if isinstance(result, ModelResponse):
-            ctx.session.last_input_tokens = result.usage.input_tokens
-            return ModelResponded(request_id=rid, response=result)
-        error = result
-        if not error.retryable or attempt == attempts:
-            break
-        retry_after = error.retry_after_s if isinstance(error, ProviderHTTPError) else None
-        wait_s = policy.delay_s(attempt, retry_after, ctx.rt.rng)
-        status = RetryStatus(request_id=rid, attempt=attempt, max_attempts=attempts, wait_s=wait_s, reason=str(error))
+    rid = request.request_id
+
+    def attempt(n: int) -> Awaitable[ModelResponse | ModelError]:
+        if n > 1:
+            ctx.emit(ModelRequestStarted(request_id=rid, model=request.model, attempt=n), rid)
+        return attempt_model(ctx, request, n)
+
+    def retrying(n: int, attempts: int, error: ModelError, wait_s: float) -> None:
+        status = RetryStatus(request_id=rid, attempt=n, max_attempts=attempts, wait_s=wait_s, reason=str(error))
         ctx.emit(status, rid)
-        await ctx.rt.sleep(wait_s)
-    ctx.emit(ErrorReported(kind="provider", message=str(error)), rid)
-    http_status = error.status if isinstance(error, ProviderHTTPError) else None
-    return ModelFailed(request_id=rid, message=str(error), status=http_status)
+
+    result = await with_retries(ctx.rt, attempt, retrying)
+    if isinstance(result, ModelResponse):
+        ctx.session.last_input_tokens = result.usage.input_tokens
+        return ModelResponded(request_id=rid, response=result)
+    ctx.emit(ErrorReported(kind="provider", message=str(result)), rid)
+    http_status = result.status if isinstance(result, ProviderHTTPError) else None
+    return ModelFailed(request_id=rid, message=str(result), status=http_status)
+
+
+_R = TypeVar("_R")
+
+
+async def with_retries(
+    rt: TurnRuntime,
+    attempt: Callable[[int], Awaitable[_R | ModelError]],
+    retrying: Callable[[int, int, ModelError, float], None] | None = None,
+) -> _R | ModelError:
+    """Run ``attempt(n)`` (n = 1, 2, ...) until it returns a result, under ``rt.retry``.
+
+    Args:
+        rt: the runtime (its retry policy, sleep and randomness).
+        attempt: one attempt; returns the result or the ``ModelError`` it failed with.
+        retrying: called before each backoff with ``(attempt, max_attempts, error, wait_s)``.
+    Returns:
+        The first result, or the last error (not retryable, or the attempts ran out).
+    """
+    policy = rt.retry
+    attempts = max(1, policy.max_attempts)
+    n = 1
+    while True:
+        result = await attempt(n)
+        if not isinstance(result, ModelError) or not result.retryable or n == attempts:
+            return result
+        retry_after = result.retry_after_s if isinstance(result, ProviderHTTPError) else None
+        wait_s = policy.delay_s(n, retry_after, rt.rng)
+        if retrying is not None:
+            retrying(n, attempts, result, wait_s)
+        await rt.sleep(wait_s)
+        n += 1
+
+
+async def complete(rt: TurnRuntime, client: ModelClient, request: ModelRequest) -> ModelResponse:
+    """One model call outside the turn's own loop (``PluginHost.complete``, ``ToolContext.complete``):
+    streamed and collected, with the request deadline, the idle timeout and the retry policy.
+
+    Publishes nothing; the caller accounts for the usage.
+
+    Raises:
+        ModelError: the last attempt failed, or the error was not retryable.
+    """
+
+    async def attempt(_: int) -> ModelResponse | ModelError:
+        try:
+            return await _Stream(rt, client, request).consume()
+        except ModelError as exc:
+            return exc
+
+    result = await with_retries(rt, attempt)
+    if isinstance(result, ModelError):
+        raise result
+    return result
 
 
 async def attempt_model(ctx: TurnContext, request: ModelRequest, attempt: int) -> ModelResponse | ModelError:
@@ -89,7 +143,7 @@ async def attempt_model(ctx: TurnContext, request: ModelRequest, attempt: int) -
     span = f"{request.request_id}#{attempt}"
     if ctx.tracing:
         ctx.trace("model_call.started", span, ctx.turn_id, **_model_attrs(ctx, request, attempt))
-    stream = _Stream(ctx, request)
+    stream = _Stream(ctx.rt, ctx.client, request, partial(_publish_delta, ctx, request.request_id))
     started = time.perf_counter()
     try:
         response: ModelResponse | ModelError = await stream.consume()
@@ -111,6 +165,14 @@ async def attempt_model(ctx: TurnContext, request: ModelRequest, attempt: int) -
     return response
 
 
+def _publish_delta(ctx: TurnContext, rid: str, delta: TextDelta | ReasoningDelta) -> None:
+    """Publish one streamed delta of a turn's model call (the hot path)."""
+    if isinstance(delta, TextDelta):
+        ctx.activity(AssistantProseDelta(text=delta.text), rid)
+    else:
+        ctx.activity(ReasoningProseDelta(text=delta.text), rid)
+
+
 class _Stream:
     """Consumes one provider stream under two clocks on one cancel scope.
 
@@ -118,13 +180,28 @@ class _Stream:
     Moving a deadline costs a timer reschedule, so it moves at most every ``idle / 8`` seconds,
     reading ``time.monotonic`` (cheap) per item: the idle check fires between ``idle`` and
     ``1.125 * idle`` seconds after the last item.
+
+    Args:
+        rt: the runtime (timeouts).
+        client: the model client to call.
+        request: the call.
+        on_delta: called with each text or reasoning delta, or None.
     """
 
-    __slots__ = ("_extend_at", "_hard", "_idle", "_offset", "_scope", "_slack", "ctx", "request", "streamed")
+    __slots__ = (
+        "_extend_at", "_hard", "_idle", "_offset", "_on_delta", "_scope", "_slack", "client", "request", "rt",
+        "streamed",
+    )
 
-    def __init__(self, ctx: TurnContext, request: ModelRequest) -> None:
-        rt = ctx.rt
-        self.ctx, self.request, self.streamed = ctx, request, False
+    def __init__(
+        self,
+        rt: TurnRuntime,
+        client: ModelClient,
+        request: ModelRequest,
+        on_delta: Callable[[TextDelta | ReasoningDelta], None] | None = None,
+    ) -> None:
+        self.rt, self.client, self.request, self.streamed = rt, client, request, False
+        self._on_delta = on_delta
         now = anyio.current_time()
         self._offset = now - time.monotonic()  # backend clock minus monotonic, fixed per attempt
         self._hard = now + rt.request_timeout_s if rt.request_timeout_s is not None else math.inf
@@ -138,20 +215,17 @@ class _Stream:
 
     async def consume(self) -> ModelResponse:
         """Stream the request; return the final response. Raises ``ModelError``."""
-        ctx, client = self.ctx, self.ctx.rt.client
-        rid, response = self.request.request_id, None
+        client, on_delta, response = self.client, self._on_delta, None
         with anyio.CancelScope(deadline=self._deadline(anyio.current_time())) as scope:
             self._scope = scope
             async with aclosing(client.stream(self.request)) as items:  # type: ignore[type-var]
                 async for item in items:
                     if self._idle is not None:
                         self._tick()
-                    if isinstance(item, TextDelta):
+                    if isinstance(item, (TextDelta, ReasoningDelta)):
                         self.streamed = True
-                        ctx.activity(AssistantProseDelta(text=item.text), rid)
-                    elif isinstance(item, ReasoningDelta):
-                        self.streamed = True
-                        ctx.activity(ReasoningProseDelta(text=item.text), rid)
+                        if on_delta is not None:
+                            on_delta(item)
                     elif isinstance(item, ModelResponse):
                         response = item
         if scope.cancelled_caught:
@@ -169,8 +243,7 @@ class _Stream:
             self._extend_at = now + self._slack
 
     def _timeout_error(self) -> ProviderConnectionError:
-        rt = self.ctx.rt
-        name = rt.client.provider_name
+        rt, name = self.rt, self.client.provider_name
         if anyio.current_time() >= self._hard:
             return ProviderConnectionError(
                 f"{name}: no complete response within {rt.request_timeout_s} s", provider=name
@@ -178,10 +251,21 @@ class _Stream:
         return ProviderConnectionError(f"{name}: no data for {self._idle:g} s", provider=name)
 
 
-def _prompt_view(ctx: TurnContext, request: ModelRequest) -> ModelRequest:
-    """Apply ``lash_plan_compaction`` and ``lash_transform_context`` to one request."""
+async def _prompt_view(ctx: TurnContext, request: ModelRequest) -> ModelRequest:
+    """The messages one request sends: ``lash_compact`` (may open a frame), the current frame's
+    view, then ``lash_plan_compaction`` and ``lash_transform_context``. Raises ``PluginHookError``."""
     hooks, sid = ctx.hooks, ctx.session_id
     messages = request.messages
+    if ctx.frame_switch is None and hooks.implemented("lash_compact"):
+        frame = await hooks.compact(
+            session_id=sid, turn_id=ctx.turn_id, messages=messages, context_window=ctx.rt.context_window,
+            input_tokens=ctx.session.last_input_tokens,
+        )
+        if frame is not None:
+            ctx.open_frame(frame, at=len(messages) - len(ctx.session.history))
+    switch = ctx.frame_switch
+    if switch is not None:
+        messages = (*switch.seed, *messages[len(ctx.session.history) + switch.at :])
     if hooks.implemented("lash_plan_compaction"):
         plan = hooks.plan_compaction(
             session_id=sid,
@@ -201,7 +285,7 @@ def _model_attrs(ctx: TurnContext, request: ModelRequest, attempt: int) -> dict[
         "request_id": request.request_id,
         "attempt": attempt,
         "model": request.model,
-        "provider": ctx.rt.client.provider_name,
+        "provider": ctx.client.provider_name,
         "message_count": len(request.messages),
         "tool_count": len(request.tools),
         "max_output_tokens": request.max_output_tokens,

@@ -68,8 +68,9 @@ async def prepare(ctx: TurnContext, user_input: Message, config: MachineConfig) 
     Args:
         ctx: the turn.
         user_input: the admitted input.
-        config: the turn's parameters from the session (model, limits); system prompt, tools
-            and checkpoints are settled here.
+        config: the turn's parameters from the session (model, limits, and in ``system`` the
+            session spec's base prompt or None); the system prompt, tools (filtered by the
+            spec's allow/deny lists) and checkpoints are settled here.
     Returns:
         The settled turn. A plugin that failed or stopped the turn sets ``abort``.
     """
@@ -81,11 +82,14 @@ async def prepare(ctx: TurnContext, user_input: Message, config: MachineConfig) 
         if ctx.rt.catalog is not None:
             tools, failures = await ctx.rt.catalog()
             notices = tuple(ErrorReported(kind="tool_provider", message=m) for m in failures)
+        spec = ctx.session.spec
+        if spec.tools_allow is not None or spec.tools_deny:
+            tools = tools.filtered(spec.allows)
         if hooks.implemented("lash_before_turn"):
             stop = await hooks.before_turn(session_id=ctx.session_id, turn_id=ctx.turn_id, user_input=user_input)
             abort = stop.reason if stop is not None else None
         if abort is None:
-            system = _system_prompt(ctx, tools)
+            system = _system_prompt(ctx, tools, config.system)
     except PluginHookError as exc:
         abort = str(exc)
     settled = attrs.evolve(
@@ -94,11 +98,12 @@ async def prepare(ctx: TurnContext, user_input: Message, config: MachineConfig) 
     return Prepared(config=settled, tools=tools, notices=notices, abort=abort)
 
 
-def _system_prompt(ctx: TurnContext, tools: ToolRegistry) -> str | None:
-    """The host prompt plus plugin contributions for this catalog. Raises ``PluginHookError``."""
+def _system_prompt(ctx: TurnContext, tools: ToolRegistry, base: str | None) -> str | None:
+    """The base prompt (the session spec's, else the host's) plus plugin contributions for this
+    catalog. Raises ``PluginHookError``."""
     names = frozenset(tools.names())
     contributions = ctx.hooks.prompt_contributions(session_id=ctx.session_id, tool_names=names)
-    system = assemble_prompt(ctx.rt.prompt, contributions, names)
+    system = assemble_prompt(base if base is not None else ctx.rt.prompt, contributions, names)
     system = valid_text(system) if system is not None else None
     if ctx.tracing:
         digest = hashlib.sha256(system.encode()).hexdigest() if system else ""

@@ -12,7 +12,8 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from contextvars import ContextVar
+from typing import Any, Protocol
 
 import anyio
 import attrs
@@ -20,21 +21,36 @@ import attrs
 from lash_kernel.activity import (
     ActivityEvent,
     AssistantProseDelta,
+    ChildUsage,
     ErrorReported,
     ReasoningProseDelta,
     TurnActivity,
+    UsageReported,
 )
-from lash_kernel.errors import PluginHookError
+from lash_kernel.directives import OpenFrame
+from lash_kernel.errors import ConfigError, PluginHookError
 from lash_kernel.messages import Message
-from lash_kernel.model import ModelClient
+from lash_kernel.model import ModelClient, ModelRequest, ModelResponse
 from lash_kernel.outcomes import Outcome
 from lash_kernel.plugin import ModeInfo
 from lash_kernel.runtime.hooks import KernelHooks
-from lash_kernel.store.base import CommitResult, SessionInfo, Store
+from lash_kernel.spec import SessionSpec
+from lash_kernel.store.base import CommitResult, Lease, SessionInfo, Store
+from lash_kernel.text import valid_message
 from lash_kernel.tools import ToolRegistry
 from lash_kernel.trace import TraceKind, TraceRecord
+from lash_kernel.usage import TokenUsage, UsageKey, UsageLedger
 
-__all__ = ["RetryPolicy", "SessionState", "TurnContext", "TurnControl", "TurnRuntime"]
+__all__ = [
+    "CURRENT_TURN",
+    "AgentServices",
+    "FrameSwitch",
+    "RetryPolicy",
+    "SessionState",
+    "TurnContext",
+    "TurnControl",
+    "TurnRuntime",
+]
 
 _log = logging.getLogger("lash")
 
@@ -78,6 +94,36 @@ class RetryPolicy:
         return base * (1 + self.jitter * rng.random())
 
 
+class AgentServices(Protocol):
+    """Model calls and child sessions for plugins and tools (``runtime/services.py`` implements
+    it; the core puts it in ``TurnRuntime.services``)."""
+
+    async def complete(
+        self,
+        request: ModelRequest | str,
+        *,
+        source: str,
+        model: str | None = None,
+        client: str | None = None,
+        session_id: str | None = None,
+        turn: TurnContext | None = None,
+    ) -> ModelResponse: ...
+
+    def open_child_session(
+        self,
+        spec: SessionSpec | None,
+        *,
+        source: str,
+        parent_session_id: str,
+        parent_turn: TurnContext | None = None,
+        call_id: str | None = None,
+    ) -> Any: ...
+
+    async def drain(self) -> None:
+        """Wait for the core's background work."""
+        ...
+
+
 def _uuid_hex() -> str:
     import uuid
 
@@ -113,6 +159,14 @@ class TurnRuntime:
         modes: execution modes by name (the built-in ``standard`` mode is ``TurnMachine``).
         record_types: plugin record classes by KIND, as ``(plugin, class)``.
         context_window: the model's context window in tokens, or None (for compaction planning).
+        clients: the core's other model clients, by name (``SessionSpec.client``,
+            ``complete(client=...)``).
+        usage_sources: declared usage sources, ``{source: (plugin, description)}``.
+        lease_ttl_s: how long a claimed session lease lives without renewal, seconds; a
+            running turn renews it every third of that.
+        owner: who this process is, for leases (``host:pid``).
+        services: model calls and child sessions for tools, or None (tools then cannot use
+            them).
     """
 
     client: ModelClient
@@ -132,14 +186,43 @@ class TurnRuntime:
     modes: Mapping[str, ModeInfo] = attrs.field(factory=dict)
     record_types: Mapping[str, tuple[str, type]] = attrs.field(factory=dict)
     context_window: int | None = None
+    clients: Mapping[str, ModelClient] = attrs.field(factory=dict)
+    usage_sources: Mapping[str, tuple[str, str]] = attrs.field(factory=dict)
+    lease_ttl_s: float = 30.0
+    owner: str = ""
+    services: AgentServices | None = None
+
+    def client_named(self, name: str | None) -> ModelClient:
+        """The model client called ``name`` (None: the default one).
+
+        Raises:
+            ConfigError: no client has that name.
+        """
+        if name is None:
+            return self.client
+        client = self.clients.get(name)
+        if client is None:
+            known = ", ".join(sorted(self.clients)) or "none"
+            raise ConfigError(f"no model client named {name!r} (named clients: {known})")
+        return client
+
+    def check_source(self, source: str) -> None:
+        """Raise ``ConfigError`` unless ``source`` was declared (``lash_register_usage_sources``)."""
+        if source not in self.usage_sources:
+            known = ", ".join(sorted(self.usage_sources))
+            raise ConfigError(
+                f"usage source {source!r} was not declared (declare it in lash_register_usage_sources; "
+                f"declared: {known})"
+            )
 
 
 @attrs.define(kw_only=True)
 class SessionState:
     """The in-process view of one session's head: what the next turn continues from.
 
-    Loaded once from the store (``SessionInfo`` plus the active path), then kept current by the
-    driver after every commit, so later turns in the same process read nothing back.
+    Loaded once from the store (``SessionInfo`` plus the active path of the current frame, and
+    the decoded ``spec``), then kept current by the driver after every commit, so later turns
+    in the same process read nothing back.
     ``history`` must be consistent (every tool call answered): build it with ``repair_history``.
     """
 
@@ -147,6 +230,7 @@ class SessionState:
     history: tuple[Message, ...]
     activity_seq: int = 0
     last_input_tokens: int = 0
+    spec: SessionSpec = attrs.field(factory=SessionSpec)
 
     @property
     def session_id(self) -> str:
@@ -158,12 +242,39 @@ class SessionState:
         self.activity_seq += 1
         return self.activity_seq
 
-    def apply(self, result: CommitResult, messages: tuple[Message, ...], now: float) -> None:
-        """Advance the head after a successful commit of ``messages`` at ``now`` (epoch seconds)."""
+    def apply(
+        self, result: CommitResult, messages: tuple[Message, ...], now: float, switch: FrameSwitch | None = None
+    ) -> None:
+        """Advance the head after a successful commit of ``messages`` at ``now`` (epoch seconds).
+
+        With ``switch`` the turn opened a frame: the history becomes its seed and the turn's
+        messages after the switch point.
+        """
+        frame_id = switch.frame_id if switch is not None else self.info.frame_id
         self.info = attrs.evolve(
-            self.info, head_revision=result.head_revision, leaf_id=result.leaf_id, updated_at=now
+            self.info, head_revision=result.head_revision, leaf_id=result.leaf_id, updated_at=now, frame_id=frame_id
         )
-        self.history = self.history + messages
+        if switch is None:
+            self.history = self.history + messages
+        else:
+            self.history = switch.seed + messages[switch.at :]
+
+
+@attrs.frozen(kw_only=True)
+class FrameSwitch:
+    """A frame opened during a turn (by ``lash_compact`` or a checkpoint's ``OpenFrame``).
+
+    Attributes:
+        frame_id: the new frame's id.
+        reason: its label (``compaction``, ...).
+        seed: the messages the new frame starts with.
+        at: how many of the turn's messages came before the switch (they stay in the old frame).
+    """
+
+    frame_id: str
+    reason: str
+    seed: tuple[Message, ...]
+    at: int
 
 
 @attrs.define(kw_only=True)
@@ -174,6 +285,8 @@ class TurnControl:
         cancel_requested, cancel_reason: set by ``cancel``; the reason becomes the detail of
             ``Stopped(cancelled)``.
         outcome, commit, messages, usage: the committed turn (None / empty until committed).
+        children_usage: what else the turn spent (child sessions, plugins' and tools' direct
+            completions), per (source, model).
         activities: every activity of the turn, in ``seq`` order.
     """
 
@@ -183,6 +296,7 @@ class TurnControl:
     commit: CommitResult | None = None
     messages: tuple[Message, ...] = ()
     usage: Any = None
+    children_usage: UsageLedger = attrs.field(factory=UsageLedger)
     activities: list[TurnActivity] = attrs.field(factory=list)
     _scope: anyio.CancelScope | None = None
 
@@ -214,6 +328,10 @@ class TurnControl:
 
 _HOT = (AssistantProseDelta, ReasoningProseDelta)
 
+CURRENT_TURN: ContextVar[TurnContext | None] = ContextVar("lash_current_turn", default=None)
+"""The turn whose task is running (set by the driver for the turn's whole run): plugin and
+tool calls of ``complete`` and node appends made from inside it belong to that turn."""
+
 
 class TurnContext:
     """One turn's view of the runtime: ids, the turn's tool catalog, and where activities go.
@@ -227,6 +345,17 @@ class TurnContext:
         control: the host's handle; every activity is appended to ``control.activities``.
         turn_id: the turn's id.
         sink: receives each activity as it happens (never blocks; the session's stream).
+        lease: the session lease the turn holds (checked by its commit), or None.
+        parent: the turn of the parent session this turn runs inside (a child session's turn
+            started from a tool of that turn), or None. Its usage reaches the parent as it is
+            spent.
+
+    Attributes:
+        others: usage spent during the turn other than by its own model calls (child
+            sessions, direct completions), ``{UsageKey: (usage, calls)}``; committed with the
+            turn.
+        plugin_nodes: ``(kind, json_text)`` plugin records appended during the turn.
+        frame_switch: the frame the turn opened, or None.
     """
 
     def __init__(
@@ -236,17 +365,64 @@ class TurnContext:
         control: TurnControl,
         turn_id: str,
         sink: Callable[[TurnActivity], object],
+        *,
+        lease: Lease | None = None,
+        parent: TurnContext | None = None,
     ) -> None:
         self.rt = rt
+        self.client = rt.client_named(session.spec.client)
         self.hooks = rt.hooks
         self.session = session
         self.control = control
         self.session_id = session.session_id
         self.turn_id = turn_id
         self.tools = rt.tools
+        self.lease = lease
+        self.parent = parent
+        self.others: dict[UsageKey, tuple[TokenUsage, int]] = {}
+        self.plugin_nodes: list[tuple[str, str]] = []
+        self.frame_switch: FrameSwitch | None = None
+        self.completions = 0
+        self._others_total = TokenUsage()
         self._sink = sink
         self._hook_errors: list[str] = []
         self.tracing = rt.hooks.implemented("lash_on_trace_record")
+
+    def spent(self, source: str, model: str, usage: TokenUsage, *, child: str | None = None) -> None:
+        """Record one model call made on this turn's behalf by someone else, and pass it up.
+
+        Args:
+            source: its usage source.
+            model: the model that served it.
+            usage: its tokens.
+            child: the child session that made it (a ``child_usage`` activity is published),
+                or None for a direct completion of this turn.
+        """
+        key = UsageKey(source=source, model=model)
+        prev, calls = self.others.get(key, (TokenUsage(), 0))
+        self.others[key] = (prev + usage, calls + 1)
+        self._others_total = self._others_total + usage
+        if child is not None:
+            event = ChildUsage(session_id=child, source=source, model=model, usage=usage, cumulative=self._others_total)
+            self.emit(event, child)
+        if self.parent is not None:
+            self.parent.spent(source, model, usage, child=child or self.session_id)
+
+    def open_frame(self, frame: OpenFrame, *, at: int) -> None:
+        """Open ``frame`` after the turn's first ``at`` messages (at most one frame per turn: a
+        second request is logged and ignored)."""
+        if self.frame_switch is not None:
+            _log.warning(
+                "turn %s of session %s already opened a frame; ignoring the request for another (%s)",
+                self.turn_id, self.session_id, frame.reason,
+            )
+            return
+        seed = valid_message(frame.seed)
+        self.frame_switch = FrameSwitch(frame_id=self.rt.new_id(), reason=frame.reason, seed=seed, at=at)
+
+    def others_ledger(self) -> UsageLedger:
+        """``others`` as a ledger."""
+        return UsageLedger.of((k, u, c) for k, (u, c) in self.others.items())
 
     def activity(
         self, event: ActivityEvent, correlation_id: str, *, seq: int | None = None, observe: bool = True
@@ -266,8 +442,12 @@ class TurnContext:
 
     def emit(self, event: ActivityEvent, correlation_id: str) -> None:
         """Publish ``event`` under ``correlation_id``, then report any failed observer as an
-        ``error`` activity (observers never break a turn, but their failures are visible)."""
+        ``error`` activity (observers never break a turn, but their failures are visible).
+
+        A child turn's own model usage is passed up to its parent turn here."""
         self.activity(event, correlation_id)
+        if self.parent is not None and isinstance(event, UsageReported):
+            self.parent.spent(event.source, event.model, event.usage, child=self.session_id)
         while self._hook_errors:
             message = self._hook_errors.pop(0)
             self.activity(ErrorReported(kind="plugin", message=message), self.turn_id, observe=False)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import anyio
 import attrs
@@ -17,6 +18,7 @@ from lash_kernel.activity import ToolCallProgress
 from lash_kernel.directives import BlockToolCall
 from lash_kernel.errors import PluginHookError
 from lash_kernel.messages import ToolCallPart, ToolResultPart
+from lash_kernel.model import ModelRequest, ModelResponse
 from lash_kernel.runtime._state import TurnContext
 from lash_kernel.runtime.events import ToolCallFinished
 from lash_kernel.tools import ToolContext, execute_tool_call
@@ -44,6 +46,28 @@ async def run_tool_batch(
         raise _first(rest or group) from None
 
 
+@attrs.frozen
+class _CallServices:
+    """``ToolServices`` for one tool call: the core's services, bound to the call's turn."""
+
+    ctx: TurnContext
+    call_id: str
+
+    async def complete(
+        self, request: ModelRequest | str, *, source: str, model: str | None, client: str | None
+    ) -> ModelResponse:
+        services = self.ctx.rt.services
+        assert services is not None
+        return await services.complete(request, source=source, model=model, client=client, turn=self.ctx)
+
+    def open_child_session(self, spec: Any, *, source: str) -> Any:
+        services = self.ctx.rt.services
+        assert services is not None
+        return services.open_child_session(
+            spec, source=source, parent_session_id=self.ctx.session_id, parent_turn=self.ctx, call_id=self.call_id
+        )
+
+
 def _first(group: BaseExceptionGroup) -> BaseException:
     """The first leaf exception of a (nested) group."""
     error: BaseException = group
@@ -61,7 +85,8 @@ async def _run_one(ctx: TurnContext, call: ToolCallPart, feed: Callable[[ToolCal
         ctx.emit(event, call.id)
 
     tool_ctx = ToolContext(
-        session_id=ctx.session_id, turn_id=ctx.turn_id, call_id=call.id, tool_name=call.name, on_progress=progress
+        session_id=ctx.session_id, turn_id=ctx.turn_id, call_id=call.id, tool_name=call.name, on_progress=progress,
+        services=_CallServices(ctx, call.id) if ctx.rt.services is not None else None,
     )
     if ctx.tracing:
         ctx.trace("tool_call.started", span, ctx.turn_id, tool=call.name, call_id=call.id, arguments=call.arguments)

@@ -19,9 +19,10 @@ from typing import Any
 import attrs
 
 from lash_kernel.config import structure_config
-from lash_kernel.errors import ConfigError, LashError, PluginHookError, SessionNotFoundError
+from lash_kernel.errors import ConfigError, LashError, PluginHookError
 from lash_kernel.model import ModelClient
 from lash_kernel.plugin import ModeInfo, PluginHost
+from lash_kernel.runtime._lease import owner_name
 from lash_kernel.runtime.driver import RetryPolicy, TurnRuntime
 from lash_kernel.runtime.hooks import KernelHooks
 from lash_kernel.runtime.host import CoreHost
@@ -33,7 +34,9 @@ from lash_kernel.runtime.loader import (
     plugin_infos,
     register_plugin,
 )
+from lash_kernel.runtime.services import Services
 from lash_kernel.runtime.session import Session, SessionServices, TurnResult
+from lash_kernel.spec import SessionSpec
 from lash_kernel.store.base import SessionInfo, Store
 from lash_kernel.store.memory import MemoryStore
 from lash_kernel.text import valid_text
@@ -76,6 +79,13 @@ class LashCore:
             ``config_dir`` is its directory) or ``<code>``.
         clock: seconds since the epoch; inject a fake for deterministic tests.
         new_id: id factory for sessions, turns and nodes.
+        model_clients: other model clients by name, for sessions whose ``SessionSpec.client``
+            names one and for ``complete(client=...)`` (e.g. a cheaper provider for
+            summaries). Added in 0.2.
+        lease_ttl_s: lifetime of a session's single-writer lease in seconds (> 0); a running
+            turn renews it every third of that. A writer that dies holding it blocks the
+            session until it expires (at once when the dead process was on this machine).
+            Added in 0.2.
     Raises:
         ConfigError: invalid arguments, invalid plugin config, duplicate tool names, or a host
             plugin without a stable name (``lash_plugin_name``) that implements the state hooks.
@@ -116,6 +126,8 @@ class LashCore:
         config_source: str = "<code>",
         clock: Callable[[], float] = time.time,
         new_id: Callable[[], str] | None = None,
+        model_clients: Mapping[str, ModelClient] | None = None,
+        lease_ttl_s: float = 30.0,
     ) -> None:
         if not model:
             raise ConfigError("model must be a non-empty model id")
@@ -125,6 +137,8 @@ class LashCore:
             raise ConfigError(f"max_output_tokens must be >= 1, got {max_output_tokens}")
         if stream_idle_timeout_s is not None and not stream_idle_timeout_s > 0:
             raise ConfigError(f"stream_idle_timeout_s must be > 0 seconds or None, got {stream_idle_timeout_s}")
+        if not lease_ttl_s > 0:
+            raise ConfigError(f"lease_ttl_s must be > 0 seconds, got {lease_ttl_s}")
         self.model = model
         self.context_window = context_window
         self.max_turns = max_turns
@@ -179,6 +193,10 @@ class LashCore:
             modes=self.modes,
             record_types=self.record_types,
             context_window=context_window,
+            clients=dict(model_clients or {}),
+            usage_sources=self.usage_sources,
+            lease_ttl_s=lease_ttl_s,
+            owner=owner_name(),
         )
         self._services = SessionServices(
             runtime=self._runtime,
@@ -187,6 +205,8 @@ class LashCore:
             max_output_tokens=max_output_tokens,
             temperature=temperature,
         )
+        self.services = Services(self._services, self._opened)
+        self._runtime.services = self.services
 
     def _plugin_configs(self, given: Mapping[str, object], source: str, block: Iterable[str]) -> dict[str, object]:
         """Validate ``plugin_config`` against the declared classes; defaults for the rest."""
@@ -296,7 +316,9 @@ class LashCore:
         """The provider this core calls."""
         return self._runtime.client
 
-    def session(self, session_id: str | None = None, *, mode: str = "standard") -> Session:
+    def session(
+        self, session_id: str | None = None, *, mode: str = "standard", spec: SessionSpec | None = None
+    ) -> Session:
         """Open (creating if needed) the session ``session_id``; a new id when None.
 
         Cheap: reads only the session's head, never its history. Fires ``lash_session_opened``.
@@ -304,32 +326,38 @@ class LashCore:
             session_id: the id, or None for a new session. Lone surrogates in it (an id read
                 from argv or a file name) become U+FFFD, as everywhere text enters a turn.
             mode: execution mode for a new session (an existing one keeps its own).
+            spec: settings for a new session (model, system prompt, tool allow/deny lists,
+                ``max_turns``, plugin options, usage source), persisted with it; an existing
+                session keeps the spec it was created with. Default ``SessionSpec()``.
+                Added in 0.2.
         Raises:
-            ConfigError: ``mode`` is not registered.
+            ConfigError: ``mode`` is not registered, ``spec`` is not a ``SessionSpec``, or its
+                usage source was not declared.
             LashError: the core is closed.
         """
         if self._closed:
             raise LashError("this LashCore is closed")
         if mode not in self.modes:
             raise ConfigError(f"unknown mode {mode!r}; registered modes: {', '.join(sorted(self.modes))}")
+        if spec is not None:
+            if not isinstance(spec, SessionSpec):
+                raise ConfigError(f"spec must be a SessionSpec, got {type(spec).__name__}")
+            if spec.usage_source is not None:
+                self._runtime.check_source(spec.usage_source)
+            self._runtime.client_named(spec.client)
         sid = valid_text(session_id) if session_id else self._runtime.new_id()
         observed = self.hooks.implemented("lash_session_opened") or self.hooks.implemented("lash_on_trace_record")
-        created = False
-        if observed:
-            try:
-                self.store.get_session(sid)
-            except SessionNotFoundError:
-                created = True
-        now = self._runtime.clock()
-        info = self.store.open_session(sid, mode=mode, frame_id="f0", now=now)
-        session = Session(self._services, info)
+        return self.services.open_session(sid, mode=mode, spec=spec, observed=observed)
+
+    def _opened(self, session: Session, created: bool) -> None:
+        """A session handle was opened: track it, fire ``lash_session_opened``, trace it."""
         self._sessions.add(session)
-        if observed:
-            self._log_errors(self.hooks.session_opened(session_id=sid, info=info, created=created))
+        if self.hooks.implemented("lash_session_opened") or self.hooks.implemented("lash_on_trace_record"):
+            info = session.info
+            self._log_errors(self.hooks.session_opened(session_id=session.id, info=info, created=created))
             self._trace_session(
                 "session.opened", info, mode=info.mode, head_revision=info.head_revision, created=created
             )
-        return session
 
     def _trace_session(self, kind: TraceKind, info: SessionInfo, **attributes: Any) -> None:
         self._services.trace_session(kind, info, **attributes)
@@ -346,20 +374,31 @@ class LashCore:
     def run_sync(self, prompt: str, *, session_id: str | None = None, **kwargs: Any) -> TurnResult:
         """One turn from synchronous code: ``core.run_sync("hi")``. See ``Session.turn``.
 
-        The session handle it opens is closed afterwards (``lash_session_closed`` fires).
+        Background work the turn started is drained before it returns. The session handle it
+        opens is closed afterwards (``lash_session_closed`` fires).
         """
         with self.session(session_id) as session:
             return session.run_sync(prompt, **kwargs)
 
+    async def drain(self) -> None:
+        """Wait for the background work plugins started (``PluginHost.spawn``), including work
+        started meanwhile. Added in 0.2."""
+        await self.services.drain()
+
     def close(self) -> None:
-        """Close open sessions, run ``on_close`` callbacks and tool providers' ``close()``
-        (newest first), then close the store. Idempotent. The model client is the host's.
+        """Cancel background work, close open sessions, run ``on_close`` callbacks and tool
+        providers' ``close()`` (newest first), then close the store. Idempotent. The model
+        clients are the host's. Background work cancelled here loses only what it had not
+        committed yet.
 
         Errors from plugins are logged, never raised, so every resource gets its turn.
         """
         if self._closed:
             return
         self._closed = True
+        services = getattr(self, "services", None)
+        if services is not None:
+            services.background.cancel()
         for session in list(getattr(self, "_sessions", ())):
             session.close()
         closers = [*self._closers, *(p.close for _, p in getattr(self, "tool_providers", ()))]
@@ -371,7 +410,7 @@ class LashCore:
         self.store.close()
 
     async def aclose(self) -> None:
-        """Async ``close``."""
+        """Async ``close`` (it does not drain background work: ``await drain()`` first to keep it)."""
         self.close()
 
     def __enter__(self) -> LashCore:

@@ -33,18 +33,26 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 import anyio
 
 from lash_kernel.activity import TurnActivity, TurnFinished
-from lash_kernel.directives import AbortTurn
+from lash_kernel.directives import AbortTurn, CheckpointDirective
 from lash_kernel.errors import ConfigError, LashError, MachineStateError, PluginHookError
 from lash_kernel.messages import Message
 from lash_kernel.plugin import EffectPerformer
 from lash_kernel.runtime._commit import commit_turn, valid_finish
 from lash_kernel.runtime._model_call import call_model
 from lash_kernel.runtime._prepare import Prepared, admit, prepare
-from lash_kernel.runtime._state import RetryPolicy, SessionState, TurnContext, TurnControl, TurnRuntime
+from lash_kernel.runtime._state import (
+    CURRENT_TURN,
+    RetryPolicy,
+    SessionState,
+    TurnContext,
+    TurnControl,
+    TurnRuntime,
+)
 from lash_kernel.runtime._tool_batch import run_tool_batch
 from lash_kernel.runtime.effects import CallModel, Checkpoint, Effect, EmitActivity, FinishTurn, RunTools
 from lash_kernel.runtime.events import CancelRequested, CheckpointResolved, Event, TurnFailed
 from lash_kernel.runtime.machine import MachineConfig, MachineProtocol
+from lash_kernel.store.base import Lease
 
 __all__ = ["RetryPolicy", "SessionState", "TurnControl", "TurnRuntime", "run_turn"]
 
@@ -60,6 +68,8 @@ async def run_turn(
     user_input: Message,
     config: MachineConfig,
     sink: Callable[[TurnActivity], object],
+    lease: Lease | None = None,
+    parent: TurnContext | None = None,
 ) -> None:
     """Run one turn to its commit, handing each activity to ``sink`` as it happens.
 
@@ -75,16 +85,24 @@ async def run_turn(
             are settled by the driver before the machine starts.
         sink: called with each ``TurnActivity``, in ``seq`` order; must not block. The last
             one is ``turn_finished``, after the commit.
+        lease: the session lease the caller holds; the commit is fenced with it.
+        parent: the parent session's turn this (child) turn runs inside, or None.
     Raises:
-        ConfigError: the session's mode is not registered; nothing was admitted.
+        ConfigError: the session's mode is not registered, or its spec names a model client
+            the core does not have; nothing was admitted.
         CommitConflictError: the turn id is already committed (refused before anything is
             admitted or any model call), or another writer committed to the session meanwhile
             (nothing of this turn was committed and its input stays pending).
         StoreError: the store failed; the input stays pending if it was admitted.
         MachineStateError: a mode's machine broke its contract (a bug in the mode).
+        LeaseLostError: the lease was reclaimed by another writer; nothing was committed.
     """
-    ctx = TurnContext(rt, session, control, turn_id, sink)
-    await _Turn(ctx, user_input, config).run()
+    ctx = TurnContext(rt, session, control, turn_id, sink, lease=lease, parent=parent)
+    token = CURRENT_TURN.set(ctx)
+    try:
+        await _Turn(ctx, user_input, config).run()
+    finally:
+        CURRENT_TURN.reset(token)
 
 
 class _Turn:
@@ -111,7 +129,7 @@ class _Turn:
         if ctx.tracing:
             ctx.trace(
                 "turn.started", ctx.turn_id, None,
-                model=self.config.model, provider=ctx.rt.client.provider_name, max_turns=self.config.max_turns,
+                model=self.config.model, provider=ctx.client.provider_name, max_turns=self.config.max_turns,
             )
         try:
             prepared: Prepared | None = None
@@ -208,12 +226,15 @@ class _Turn:
 
     async def _checkpoint(self, effect: Checkpoint) -> CheckpointResolved:
         ctx = self.ctx
+        directive: CheckpointDirective | None
         try:
-            directive = await ctx.hooks.checkpoint(
+            directive, frame = await ctx.hooks.checkpoint(
                 session_id=ctx.session_id, turn_id=ctx.turn_id, phase=effect.phase, messages=effect.messages
             )
         except PluginHookError as exc:
-            directive = AbortTurn(reason=str(exc))
+            directive, frame = AbortTurn(reason=str(exc)), None
+        if frame is not None:  # the driver's part: the machine never sees frames
+            ctx.open_frame(frame, at=len(effect.messages))
         return CheckpointResolved(directive=directive)
 
     async def _perform_mode_effect(self, effect: object) -> Sequence[Event]:

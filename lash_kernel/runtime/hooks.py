@@ -31,7 +31,7 @@ import attrs
 import pluggy
 
 from lash_kernel.activity import TurnActivity
-from lash_kernel.directives import AbortTurn, BlockToolCall, CheckpointDirective, CompactionPlan, InjectMessages
+from lash_kernel.directives import AbortTurn, BlockToolCall, CompactionPlan, InjectMessages, OpenFrame
 from lash_kernel.errors import ConfigError, PluginError, PluginHookError
 from lash_kernel.messages import Message, ToolCallPart, ToolResultPart
 from lash_kernel.outcomes import Outcome
@@ -501,29 +501,57 @@ class KernelHooks:
 
     async def checkpoint(
         self, *, session_id: str, turn_id: str, phase: str, messages: tuple[Message, ...]
-    ) -> CheckpointDirective | None:
+    ) -> tuple[AbortTurn | InjectMessages | None, OpenFrame | None]:
         """Fire ``lash_checkpoint`` (may be async) and merge the directives.
 
         Returns:
-            ``AbortTurn`` if any plugin aborted (its reason prefixed with the plugin), else one
-            ``InjectMessages`` with every injection in call order, else None.
+            ``(directive, frame)``: ``directive`` is ``AbortTurn`` if any plugin aborted (its
+            reason prefixed with the plugin), else one ``InjectMessages`` with every injection
+            in call order, else None; ``frame`` is the first ``OpenFrame`` returned, or None.
         Raises:
             PluginHookError: an implementation raised or returned something else.
         """
         hook = "lash_checkpoint"
         values = {"session_id": session_id, "turn_id": turn_id, "phase": phase, "messages": messages, "host": self.host}
         injected: list[Message] = []
+        frame: OpenFrame | None = None
         for impl in self._order(hook):
             result = await self._await(hook, impl, values)
             if result is None:
                 continue
             if isinstance(result, AbortTurn):
-                return AbortTurn(reason=f"plugin {impl.plugin_name!r}: {result.reason}")
+                return AbortTurn(reason=f"plugin {impl.plugin_name!r}: {result.reason}"), None
+            if isinstance(result, OpenFrame):
+                frame = frame or result
+                continue
             if not isinstance(result, InjectMessages):
                 error = TypeError(f"expected a directive or None, got {result!r}")
                 raise PluginHookError(impl.plugin_name, hook, error)
             injected.extend(result.messages)
-        return InjectMessages(messages=tuple(injected)) if injected else None
+        return (InjectMessages(messages=tuple(injected)) if injected else None), frame
+
+    async def compact(
+        self, *, session_id: str, turn_id: str, messages: tuple[Message, ...], context_window: int | None,
+        input_tokens: int,
+    ) -> OpenFrame | None:
+        """Fire ``lash_compact`` (may be async) until one implementation opens a frame.
+
+        Raises:
+            PluginHookError: an implementation raised or returned something else.
+        """
+        hook = "lash_compact"
+        values = {
+            "session_id": session_id, "turn_id": turn_id, "messages": messages, "context_window": context_window,
+            "input_tokens": input_tokens, "host": self.host,
+        }
+        for impl in self._order(hook):
+            result = await self._await(hook, impl, values)
+            if result is None:
+                continue
+            if not isinstance(result, OpenFrame):
+                raise PluginHookError(impl.plugin_name, hook, TypeError(f"expected OpenFrame or None, got {result!r}"))
+            return result
+        return None
 
     async def before_tool_call(
         self, *, session_id: str, turn_id: str, call: ToolCallPart

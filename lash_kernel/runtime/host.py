@@ -7,14 +7,22 @@ per-session ``Stash`` objects.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from lash_kernel.directives import OpenFrame
 from lash_kernel.errors import LashError
+from lash_kernel.messages import Message, repair_history
+from lash_kernel.model import ModelRequest, ModelResponse
 from lash_kernel.plugin import Stash
+from lash_kernel.runtime._state import CURRENT_TURN
+from lash_kernel.serde import decode_plugin_record
+from lash_kernel.spec import SessionSpec
+from lash_kernel.store.base import MESSAGE_KIND, SessionInfo
 from lash_kernel.tools import Tool, ToolRegistry
+from lash_kernel.usage import UsageLedger
 
 if TYPE_CHECKING:
     from lash_kernel.runtime.core import LashCore
@@ -122,6 +130,77 @@ class CoreHost:
     async def acall_hook(self, name: str, /, **kwargs: Any) -> list[Any]:
         """Call a published hook whose implementations may be async (see ``PluginHost.acall_hook``)."""
         return await self._core.hooks.acall_published(name, kwargs)
+
+    # -- agent capabilities: see ``PluginHost`` for the contracts -----------------------------
+    async def complete(
+        self,
+        request: ModelRequest | str,
+        *,
+        source: str,
+        model: str | None = None,
+        client: str | None = None,
+        session_id: str | None = None,
+    ) -> ModelResponse:
+        """One model call billed to a session (``PluginHost.complete``)."""
+        return await self._core.services.complete(
+            request, source=source, model=model, client=client, session_id=session_id
+        )
+
+    def open_child_session(
+        self, parent_session_id: str, spec: SessionSpec | None = None, *, source: str = "child"
+    ) -> Any:
+        """A new child session (``PluginHost.open_child_session``)."""
+        turn = CURRENT_TURN.get()
+        if turn is not None and (turn.session_id != parent_session_id or turn.control.commit is not None):
+            turn = None
+        return self._core.services.open_child_session(
+            spec, source=source, parent_session_id=parent_session_id, parent_turn=turn
+        )
+
+    def spawn(self, work: Callable[[], Awaitable[Any]], *, name: str) -> None:
+        """Background work owned by the core (``PluginHost.spawn``)."""
+        self._core.services.background.spawn(work, name=name)
+
+    async def append_nodes(self, session_id: str, records: Iterable[object], *, key: str | None = None) -> None:
+        """Plugin records as graph nodes (``PluginHost.append_nodes``)."""
+        await self._core.services.append_records(session_id, records, key=key)
+
+    async def commit_maintenance(
+        self,
+        session_id: str,
+        *,
+        key: str | None = None,
+        records: Iterable[object] = (),
+        frame: OpenFrame | None = None,
+        usage: UsageLedger | None = None,
+        expected_revision: int | None = None,
+    ) -> int:
+        """A write between turns (``PluginHost.commit_maintenance``); returns the head revision."""
+        result = await self._core.services.maintenance_commit(
+            session_id, key=key, records=records, frame=frame, usage=usage, expected_revision=expected_revision
+        )
+        return result.head_revision
+
+    def nodes(self, session_id: str, kind: str) -> tuple[Any, ...]:
+        """Decoded plugin records of ``kind`` (``PluginHost.nodes``)."""
+        core = self._core
+        return tuple(
+            decode_plugin_record(str(n.payload), core.record_types)
+            for n in core.store.load_nodes_of_kind(session_id, kind)
+        )
+
+    def history(self, session_id: str) -> tuple[Message, ...]:
+        """The current frame's messages (``PluginHost.history``)."""
+        nodes = self._core.store.load_active_path(session_id)
+        return repair_history(tuple(n.message for n in nodes if n.kind == MESSAGE_KIND))
+
+    def session_info(self, session_id: str) -> SessionInfo:
+        """The session's head (``PluginHost.session_info``)."""
+        return self._core.store.get_session(session_id)
+
+    def session_spec(self, session_id: str) -> SessionSpec:
+        """The session's settings (``PluginHost.session_spec``)."""
+        return self._core.services.session_spec(session_id)
 
     def _drop_sessions(self) -> None:
         """Drop every session stash (the core is closing). Idempotent."""

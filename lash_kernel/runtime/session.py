@@ -20,18 +20,28 @@ import anyio
 import attrs
 
 from lash_kernel.activity import TurnActivity
-from lash_kernel.errors import CommitConflictError, ConfigError, LashError, PluginHookError, RecordDecodeError
+from lash_kernel.errors import (
+    CommitConflictError,
+    ConfigError,
+    LashError,
+    LeaseLostError,
+    PluginHookError,
+    RecordDecodeError,
+)
 from lash_kernel.messages import Message, ToolCallPart, ToolResultPart, assistant_text, repair_history
 from lash_kernel.outcomes import Outcome
+from lash_kernel.runtime._lease import claim, keep_renewed, release
+from lash_kernel.runtime._state import TurnContext
 from lash_kernel.runtime.driver import SessionState, TurnControl, TurnRuntime, run_turn
 from lash_kernel.runtime.machine import MachineConfig
 from lash_kernel.serde import decode_plugin_record
-from lash_kernel.store.base import PendingInput, SessionInfo, Store, TurnRecord
+from lash_kernel.spec import SessionSpec
+from lash_kernel.store.base import MESSAGE_KIND, Frame, Lease, Node, PendingInput, SessionInfo, Store, TurnRecord
 from lash_kernel.text import valid_message, valid_text
 from lash_kernel.trace import TraceKind, TraceRecord
 from lash_kernel.usage import TokenUsage, UsageLedger, UsageReport
 
-__all__ = ["Session", "SessionServices", "Turn", "TurnResult"]
+__all__ = ["Session", "SessionGraph", "SessionServices", "Turn", "TurnResult"]
 
 _log = logging.getLogger("lash")
 
@@ -63,13 +73,15 @@ class SessionServices:
         self,
         *,
         turn_id: str,
+        spec: SessionSpec,
         max_turns: int | None = None,
         max_output_tokens: int | None = None,
         temperature: float | None = None,
         options: Mapping[str, Any] | None = None,
     ) -> MachineConfig:
-        """One turn's parameters: the given values, else the defaults (system prompt and tools
-        are settled by the driver).
+        """One turn's parameters: the given values, else the session's spec, else the core's
+        defaults (the system prompt is settled by the driver from ``spec.system_prompt`` or
+        the core's prompt, plus plugin contributions; tools likewise).
 
         Raises:
             ConfigError: an invalid limit (e.g. ``max_turns < 1``).
@@ -77,10 +89,12 @@ class SessionServices:
         try:
             return MachineConfig(
                 turn_id=turn_id,
-                model=self.model,
-                max_turns=max_turns or self.max_turns,
+                model=spec.model or self.model,
+                system=spec.system_prompt,
+                max_turns=max_turns or spec.max_turns or self.max_turns,
                 max_output_tokens=max_output_tokens or self.max_output_tokens,
                 temperature=temperature if temperature is not None else self.temperature,
+                source=spec.usage_source or "turn",
                 options=dict(options or {}),
             )
         except ValueError as exc:
@@ -105,6 +119,19 @@ class SessionServices:
 
 
 @attrs.frozen(kw_only=True)
+class SessionGraph:
+    """A session's whole history (``Session.graph()``): nothing is ever rewritten.
+
+    Attributes:
+        frames: frame records, oldest first (the session's first frame has none).
+        nodes: every node (messages and plugin records, every frame), in commit order.
+    """
+
+    frames: tuple[Frame, ...]
+    nodes: tuple[Node, ...]
+
+
+@attrs.frozen(kw_only=True)
 class TurnResult:
     """What a finished (committed) turn produced.
 
@@ -116,7 +143,9 @@ class TurnResult:
         activities: the full activity stream, in ``seq`` order.
         usage: this session's own model calls in this turn, summed (tokens).
         ledger: the same usage per (source, model).
-        children_usage: usage spent by child sessions, per (source, model).
+        children_usage: everything else spent during the turn, per (source, model): child
+            sessions' model calls (grandchildren included) and direct completions of plugins
+            and tools (``complete``). Committed to this session's ledger with the turn.
         head_revision: the session's revision after the commit.
     """
 
@@ -132,7 +161,7 @@ class TurnResult:
     head_revision: int
 
     def total_usage(self) -> TokenUsage:
-        """Own usage plus every child's usage."""
+        """Own usage plus ``children_usage``: every token the turn spent (tokens)."""
         total = self.usage
         for usage in self.children_usage.values():
             total = total + usage
@@ -181,6 +210,10 @@ class Turn:
         Raises:
             LashError: the turn was already started, another turn is running on the session,
                 or the session is closed.
+            SessionBusyError: another writer (a handle, core or process) holds the session's
+                lease; nothing was admitted and no model was called.
+            LeaseLostError: the lease was reclaimed by another writer while the turn ran;
+                nothing of the turn was committed (its input stays pending).
             ConfigError: the session's mode is not registered on this core.
             CommitConflictError: the turn id is already committed (refused before any model
                 call; nothing admitted), or another writer committed to the session first
@@ -193,25 +226,37 @@ class Turn:
             raise LashError(f"turn {self.turn_id} was already started")
         self._started = True
         session = self.session
-        state = session._enter()
+        rt = session._services.runtime
+        state, lease = session._enter()
         # The turn runs in its own task and hands activities over a memory stream, so its
         # cancel scopes (turn.cancel(), the request deadline) never reach the consumer's code.
         send, receive = anyio.create_memory_object_stream[TurnActivity](math.inf)
         failures: list[Exception] = []
+        renewing = anyio.CancelScope()
+        parent = session._parent_turn  # a child session's turn reports to its parent's, while it runs
+        if parent is not None and parent.control.commit is not None:
+            parent = None
 
         async def produce() -> None:
             with send:
                 try:
                     await run_turn(
-                        session._services.runtime, state, self.control, turn_id=self.turn_id,
-                        user_input=self.user_input, config=self.config, sink=send.send_nowait,
+                        rt, state, self.control, turn_id=self.turn_id, user_input=self.user_input,
+                        config=self.config, sink=send.send_nowait, lease=lease, parent=parent,
                     )
                 except Exception as exc:  # re-raised bare below, never inside an ExceptionGroup
                     failures.append(exc)
+                finally:
+                    renewing.cancel()
+
+        async def renew() -> None:
+            with renewing:
+                await keep_renewed(rt, lease, self.control.cancel)
 
         try:
             async with anyio.create_task_group() as tg, receive:
                 tg.start_soon(produce)
+                tg.start_soon(renew)
                 try:
                     async for activity in receive:
                         yield activity
@@ -219,6 +264,7 @@ class Turn:
                     tg.cancel_scope.cancel()
         finally:
             session._busy = False
+            release(rt, lease)
         if failures:
             session._turn_failed(failures[0])
             raise failures[0]
@@ -230,8 +276,17 @@ class Turn:
         return self.result
 
     def run_sync(self) -> TurnResult:
-        """``run()`` for scripts: starts an event loop (do not call from async code)."""
-        return anyio.run(self.run)
+        """``run()`` for scripts: starts an event loop (do not call from async code), and
+        waits for the background work the turn started before the loop ends."""
+
+        async def run_and_drain() -> TurnResult:
+            result = await self.run()
+            services = self.session._services.runtime.services
+            if services is not None:
+                await services.drain()
+            return result
+
+        return anyio.run(run_and_drain)
 
     @property
     def result(self) -> TurnResult:
@@ -250,7 +305,7 @@ class Turn:
                 activities=tuple(c.activities),
                 usage=own,
                 ledger=c.usage or UsageLedger(),
-                children_usage={},
+                children_usage={(k.source, k.model): u for k, u, _ in c.children_usage.entries},
                 head_revision=c.commit.head_revision,
             )
         return self._result
@@ -267,12 +322,16 @@ class Session:
         id: the session id.
     """
 
-    def __init__(self, services: SessionServices, info: SessionInfo) -> None:
+    def __init__(
+        self, services: SessionServices, info: SessionInfo, *, parent_turn: TurnContext | None = None
+    ) -> None:
         self._services = services
         self.id = info.session_id
         self._info = info
         self._stale = False  # the head in _info is out of date (a turn lost a commit race)
         self._state: SessionState | None = None
+        self._spec: SessionSpec | None = None
+        self._parent_turn = parent_turn
         self._busy = False
         self._closed = False
 
@@ -287,9 +346,53 @@ class Session:
             self._stale = False
         return self._info
 
+    @property
+    def spec(self) -> SessionSpec:
+        """The session's settings, as persisted when it was created. Added in 0.2."""
+        if self._spec is None:
+            self._spec = SessionSpec.from_json(self._info.spec)
+        return self._spec
+
+    @property
+    def parent_session_id(self) -> str | None:
+        """The parent session's id for a child session, else None. Added in 0.2."""
+        return self._info.parent_session_id
+
+    @property
+    def depth(self) -> int:
+        """0 for a root session, the parent's depth + 1 for a child. Added in 0.2."""
+        return self._info.depth
+
     def history(self) -> tuple[Message, ...]:
-        """Committed messages on the active path, oldest first (loads them on first use)."""
+        """The current frame's committed messages on the active path, oldest first (its seed
+        first after a frame switch; loads them on first use). Every frame stays in the store:
+        see ``graph()``."""
         return self._load().history
+
+    def children(self) -> list[SessionInfo]:
+        """The session's child sessions, oldest first. Added in 0.2."""
+        return self._services.store.list_children(self.id)
+
+    def frames(self) -> list[Frame]:
+        """Frames opened in the session, oldest first (the first frame has no record). Added in 0.2."""
+        return self._services.store.list_frames(self.id)
+
+    def graph(self) -> SessionGraph:
+        """Every frame record and every node of the session, in commit order. Added in 0.2."""
+        store = self._services.store
+        return SessionGraph(frames=tuple(store.list_frames(self.id)), nodes=store.load_graph(self.id))
+
+    def nodes(self, kind: str) -> tuple[Any, ...]:
+        """The plugin records of ``kind`` (a registered record type's ``KIND``) stored in the
+        session, in commit order, decoded. Added in 0.2.
+
+        Raises:
+            RecordDecodeError: a stored record cannot be decoded (e.g. its type is no longer
+                registered).
+        """
+        runtime = self._services.runtime
+        nodes = runtime.store.load_nodes_of_kind(self.id, kind)
+        return tuple(decode_plugin_record(str(n.payload), runtime.record_types) for n in nodes)
 
     def turn(
         self,
@@ -309,7 +412,7 @@ class Session:
         Args:
             user_input: the user's text, or a ``Message`` with role ``user`` (another role is
                 committed as ``Stopped(invalid_input)`` when the turn runs, calling no model).
-            max_turns: model calls allowed in this turn (default: the core's).
+            max_turns: model calls allowed in this turn (default: the spec's, else the core's).
             max_output_tokens: output-token cap per model call (default: the core's).
             temperature: sampling temperature (default: the core's / provider's).
             options: extra provider body fields for this turn.
@@ -321,6 +424,7 @@ class Session:
         message = valid_message(Message.user(user_input) if isinstance(user_input, str) else user_input)
         config = self._services.machine_config(
             turn_id=valid_text(turn_id) if turn_id else self._services.runtime.new_id(),
+            spec=self.spec,
             max_turns=max_turns,
             max_output_tokens=max_output_tokens,
             temperature=temperature,
@@ -370,8 +474,9 @@ class Session:
             store = self._services.store
             info = store.get_session(self.id)
             nodes = store.load_active_path(self.id)
-            history = repair_history(tuple(n.payload for n in nodes if n.kind == "message"))
-            self._state = SessionState(info=info, history=history, activity_seq=info.activity_seq)
+            history = repair_history(tuple(n.message for n in nodes if n.kind == MESSAGE_KIND))
+            self._spec = SessionSpec.from_json(info.spec)
+            self._state = SessionState(info=info, history=history, activity_seq=info.activity_seq, spec=self._spec)
             self._info, self._stale = info, False
             if self._services.runtime.hooks.implemented("lash_restore_state"):
                 self._restore_plugin_state()
@@ -389,16 +494,34 @@ class Session:
         self._services.log_errors(runtime.hooks.restore_state(session_id=self.id, states=states))
 
     def _turn_failed(self, error: Exception) -> None:
-        """After a failed turn: a lost commit race means the store moved on, so forget the
-        in-memory head; the next use reloads it (head, active path, plugin state)."""
-        if isinstance(error, CommitConflictError) and self._state is not None:
-            self._info, self._state, self._stale = self._state.info, None, True
+        """After a failed turn: a lost commit race or lease means the store moved on, so forget
+        the in-memory head; the next use reloads it (head, active path, plugin state)."""
+        if isinstance(error, (CommitConflictError, LeaseLostError)):
+            self._invalidate()
 
-    def _enter(self) -> SessionState:
+    def _invalidate(self) -> None:
+        """Forget the in-memory head (another commit moved the session on); reloaded on next use."""
+        if self._state is not None:
+            self._info, self._state = self._state.info, None
+        self._stale = True
+
+    def _enter(self) -> tuple[SessionState, Lease]:
+        """Start a turn: claim the session's lease, then make sure the head is current (another
+        handle, process or a maintenance commit may have moved it)."""
         if self._closed:
             raise LashError(f"session {self.id} is closed")
         if self._busy:
             raise LashError(f"session {self.id} already has a turn running")
-        state = self._load()
+        rt = self._services.runtime
+        lease = claim(rt, self.id)
+        try:
+            loaded = self._state is not None
+            state = self._load()
+            if loaded and rt.store.get_session(self.id).head_revision != state.info.head_revision:
+                self._invalidate()
+                state = self._load()
+        except BaseException:
+            release(rt, lease)
+            raise
         self._busy = True
-        return state
+        return state, lease
