@@ -355,8 +355,8 @@ class PluginHost(Protocol):
 
     def spawn(self, work: Callable[[], Awaitable[Any]], *, name: str) -> None:
         """Run ``await work()`` in the background on a task group the core owns (e.g. from
-        ``lash_turn_committed``); its results should land through ``commit_maintenance`` or
-        ``append_nodes``. ``await core.drain()`` waits for it; ``core.close()`` cancels it
+        ``lash_turn_committed``); its results should land through ``commit_maintenance``.
+        ``await core.drain()`` waits for it; ``core.close()`` cancels it
         (a process that dies loses only what the work had not committed). Failures are logged.
 
         Raises:
@@ -364,14 +364,15 @@ class PluginHost(Protocol):
         """
         ...
 
-    async def append_nodes(self, session_id: str, records: Iterable[object], *, key: str | None = None) -> None:
+    def append_nodes(self, session_id: str, records: Iterable[object]) -> None:
         """Store plugin records (registered through ``lash_register_record_types``) as nodes
-        of the session's graph: with the turn when called from inside a turn of that session,
-        else at once in a maintenance commit (``key`` makes it idempotent). Read them back with
-        ``nodes`` / ``Session.nodes(kind)``.
+        of the session's graph, committed with the turn that is running: call it from a hook
+        or tool of a turn of ``session_id`` (between turns use ``commit_maintenance``). Read
+        them back with ``nodes`` / ``Session.nodes(kind)``.
 
         Raises:
-            LashError: a record's type is not registered.
+            LashError: no turn of ``session_id`` is running here, or a record's type is not
+                registered (nothing is stored).
         """
         ...
 

@@ -45,8 +45,9 @@ def lash_register_modes(registry: ModeRegistrar) -> None:
 
 @hookimpl
 def lash_register_usage_sources(registry: UsageSourceRegistrar) -> None:
-    """Declare ``turn``: the session's own model calls."""
+    """Declare ``turn`` (the session's own model calls) and ``child`` (child sessions' default)."""
     registry.add("turn", "the session's own model calls")
+    registry.add("child", "model calls of child sessions opened without a source of their own")
 
 
 @hookimpl

@@ -161,9 +161,9 @@ class CoreHost:
         """Background work owned by the core (``PluginHost.spawn``)."""
         self._core.services.background.spawn(work, name=name)
 
-    async def append_nodes(self, session_id: str, records: Iterable[object], *, key: str | None = None) -> None:
-        """Plugin records as graph nodes (``PluginHost.append_nodes``)."""
-        await self._core.services.append_records(session_id, records, key=key)
+    def append_nodes(self, session_id: str, records: Iterable[object]) -> None:
+        """Plugin records as graph nodes of the running turn (``PluginHost.append_nodes``)."""
+        self._core.services.append_records(session_id, records)
 
     async def commit_maintenance(
         self,

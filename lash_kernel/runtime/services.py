@@ -242,21 +242,22 @@ class Services:
         return response
 
     # ---------------------------------------------------------------- plugin records
-    async def append_records(self, session_id: str, records: Iterable[object], *, key: str | None = None) -> None:
-        """Store plugin records as nodes of ``session_id``: with the running turn of that
-        session when called from inside it (committed with the turn), else at once in a
-        maintenance commit (see ``maintenance_commit`` for ``key``).
+    def append_records(self, session_id: str, records: Iterable[object]) -> None:
+        """Store plugin records as nodes of ``session_id``, committed with its running turn.
 
         Raises:
-            LashError: a record is not a registered record type (nothing is stored).
+            LashError: no turn of that session is running in this task, or a record is not a
+                registered record type (nothing is stored).
         """
-        records = tuple(records)
         turn = _live_turn(CURRENT_TURN.get(), session_id)
         if turn is None:
-            await self.maintenance_commit(session_id, key=key, records=records)
-            return
+            raise LashError(
+                f"append_nodes: no turn of session {session_id!r} is running here; "
+                "between turns use commit_maintenance(records=...)"
+            )
         rt = self.rt
-        turn.plugin_nodes.extend((type(r).KIND, encode_plugin_record(r, rt.record_types)) for r in records)  # type: ignore[attr-defined]
+        encoded = [(type(r).KIND, encode_plugin_record(r, rt.record_types)) for r in records]  # type: ignore[attr-defined]
+        turn.plugin_nodes.extend(encoded)
 
     # ---------------------------------------------------------------- writes between turns
     async def maintenance_commit(
