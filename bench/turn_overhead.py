@@ -7,7 +7,8 @@ to nothing, so the times are lash's own overhead (machine, driver, tools, events
 Prints:
 - median and p95 microseconds per turn;
 - resume-and-run-one-turn time (new store + core + session, then one turn) at 10, 100 and
-  1,000 turns of history;
+  1,000 turns of history, and with a current frame of 10 turns after 1,000 turns in an
+  earlier frame (a compacted session: only the current frame is loaded);
 - database bytes per turn vs the JSON size of the turn's messages;
 - peak RSS.
 
@@ -27,6 +28,8 @@ from pathlib import Path
 
 import anyio
 
+from lash_kernel.directives import OpenFrame
+from lash_kernel.messages import Message
 from lash_kernel.runtime.core import LashCore
 from lash_kernel.serde import dumps
 from lash_kernel.store.sqlite import SqliteStore
@@ -83,14 +86,19 @@ async def bench(turns: int, tmp: Path) -> dict[str, object]:
     total_turns = turns + 50
     db_bytes = db.stat().st_size
 
-    # 2. resume cost vs history length
-    resume: dict[int, float] = {}
-    for history in (10, 100, 1000):
-        path = tmp / f"resume-{history}.db"
+    # 2. resume cost vs history length, and for a short current frame after a long history
+    resume: dict[str, float] = {}
+    cases = (("10", 10, 0), ("100", 100, 0), ("1000", 1000, 0), ("1000+frame(10)", 1000, 10))
+    for label, history, frame_turns in cases:
+        path = tmp / f"resume-{label}.db"
         model = ScriptedModel()
-        script(model, history)
+        script(model, history + frame_turns)
         core = new_core(path, model)
         await run_turns(core, "s", history)
+        if frame_turns:
+            seed = OpenFrame(reason="compaction", seed=(Message.user("summary of the first 1000 turns"),))
+            await core.plugin_host.commit_maintenance("s", frame=seed)
+            await run_turns(core, "s", frame_turns)
         core.store.close()
         samples = []
         for _ in range(15):
@@ -101,13 +109,13 @@ async def bench(turns: int, tmp: Path) -> dict[str, object]:
             await core.session("s").turn("one more").run()
             samples.append(time.perf_counter() - t0)
             core.store.close()
-        resume[history] = statistics.median(samples)
+        resume[label] = statistics.median(samples)
 
     return {
         "turns": turns,
         "median_us_per_turn": statistics.median(times) * 1e6,
         "p95_us_per_turn": percentile(times, 0.95) * 1e6,
-        "resume_ms": {str(k): v * 1e3 for k, v in resume.items()},
+        "resume_ms": {k: v * 1e3 for k, v in resume.items()},
         "db_bytes_per_turn": db_bytes / total_turns,
         "messages_json_bytes_per_turn": messages_json / turns,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -129,7 +137,7 @@ def main() -> None:
     print(f"  median {result['median_us_per_turn']:.0f} us/turn, p95 {result['p95_us_per_turn']:.0f} us/turn")
     print("resume + one turn (new store, core and session):")
     for history, ms in result["resume_ms"].items():  # type: ignore[union-attr]
-        print(f"  {history:>5} turns of history: {ms:.2f} ms")
+        print(f"  {history:>15} turns of history: {ms:.2f} ms")
     ratio = result["db_bytes_per_turn"] / result["messages_json_bytes_per_turn"]  # type: ignore[operator]
     print(
         f"storage: {result['db_bytes_per_turn']:.0f} database bytes/turn vs "
