@@ -734,8 +734,10 @@ def test_missing_config_file_is_an_error(tmp_path: Path) -> None:
 # out as exactly one "error: ..." line (no traceback), with exit status 1 (2 for configuration).
 
 CONFLICT_PLUGIN = '''
-"""Test plugin: a tool that commits a turn to the running session from a second core."""
+"""Test plugin: a tool that takes the running session's lease over (as a writer whose clock
+says it expired would) and commits a turn from a second core."""
 import os
+import time
 
 from lash_kernel import LashCore, SqliteStore
 from lash_kernel.plugin import ToolContext, hookimpl, tool
@@ -744,10 +746,12 @@ from lash_kernel.testing import ScriptedModel
 
 @tool
 async def interfere(ctx: ToolContext) -> str:
-    """Commit one turn to this session from a second core: another writer, mid-turn."""
+    """Take the lease over and commit one turn from a second core: another writer, mid-turn."""
     model = ScriptedModel().enqueue_text("the other writer was here")
     store = SqliteStore(os.environ["LASH_DB"])
     try:
+        later = time.time() + 3600
+        store.release_lease(store.claim_lease(ctx.session_id, owner="thief:1", token="t", ttl_s=1, now=later))
         with LashCore(model_client=model, model="scripted", store=store, entry_points=False) as core:
             await core.session(ctx.session_id).turn("meanwhile").run()
     finally:
@@ -784,18 +788,18 @@ def assert_one_error_line(text: str, *, starts: str) -> str:
     return last
 
 
-def test_commit_conflict_is_one_line(server: FakeOpenAI, db: Path, conflict_plugin: None) -> None:
+def test_a_lost_lease_is_one_line(server: FakeOpenAI, db: Path, conflict_plugin: None) -> None:
     server.tool_call("interfere", "{}").text("my answer")
     result = lash("run", "--base-url", server.url, "--model", MODEL, "--db", str(db), "go", env={"LASH_DB": str(db)})
     assert result.exit_code == 1
     line = assert_one_error_line(result.stderr, starts="error: ")
-    assert "expected head revision 0" in line and "another writer committed to this session first" in line
+    assert "lease" in line and "another writer took this session over; this turn was not saved" in line
     (sid,) = _sessions(db)
     turns = json.loads(lash("sessions", "show", sid, "--db", str(db), "--json").stdout)["turns"]
     assert [t["messages"][0]["text"] for t in turns] == ["meanwhile"]  # only the other writer's turn
 
 
-def test_chat_prints_a_commit_conflict_and_carries_on(server: FakeOpenAI, db: Path, conflict_plugin: None) -> None:
+def test_chat_prints_a_lost_lease_and_carries_on(server: FakeOpenAI, db: Path, conflict_plugin: None) -> None:
     server.tool_call("interfere", "{}").text("lost answer").text("second answer")
     result = lash(
         "chat", "--base-url", server.url, "--model", MODEL, "--db", str(db),
@@ -804,7 +808,7 @@ def test_chat_prints_a_commit_conflict_and_carries_on(server: FakeOpenAI, db: Pa
     assert result.exit_code == 0, result.stderr
     assert "Traceback" not in result.output
     (error,) = [line for line in result.stderr.splitlines() if "error: " in line]
-    assert "expected head revision 0" in error
+    assert "another writer took this session over" in error
     assert "second answer\n" in result.stdout
     (sid,) = _sessions(db)
     turns = json.loads(lash("sessions", "show", sid, "--db", str(db), "--json").stdout)["turns"]

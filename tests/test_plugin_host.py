@@ -261,7 +261,7 @@ async def test_a_declared_source_is_quiet_and_listed_with_its_plugin(caplog):
     assert "usage source" not in caplog.text
     infos = {p.name: p for p in core.plugins()}
     assert infos["spender"].usage_sources == ("ghost",)
-    assert infos["lash.standard"].usage_sources == ("turn",)
+    assert infos["lash.standard"].usage_sources == ("child", "turn")
     assert infos["lash.commands"].usage_sources == ()
     assert dict(core.plugin_host.usage_sources) == {
         "turn": ("lash.standard", "the session's own model calls"),

@@ -70,7 +70,7 @@ def test_lash_plugins_shows_the_installed_plugin_and_names_the_broken_one(site, 
     assert set(audit["hooks"]) == {"lash_register_config", "lash_configure", "lash_register_tools", "lash_prompt_contributions"}
     assert audit["usage_sources"] == []
     standard = {p["name"]: p for p in data["plugins"]}["lash.standard"]
-    assert standard["origin"] == "builtin" and standard["usage_sources"] == ["turn"]
+    assert standard["origin"] == "builtin" and standard["usage_sources"] == ["child", "turn"]
     added = {p["name"]: p for p in data["plugins"]}["audit.auditor"]
     assert added["origin"] == "added" and added["call_order"] < audit["call_order"]
     (failed,) = data["failed"]

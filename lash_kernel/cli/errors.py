@@ -6,7 +6,8 @@ Rule: a user never sees a traceback for something that is not a bug. ``describe_
 - any other ``LashError`` to its message, exit 1 (stores word their own disk errors:
   ``StorePermissionError`` and ``StoreFullError`` name the path and say "permission denied" or
   "disk full"); a ``CommitConflictError`` says that another writer won and the turn was not
-  saved;
+  saved, a ``SessionBusyError`` that another writer is running a turn on the session, a
+  ``LeaseLostError`` that another writer took the session over and the turn was not saved;
 - an ``OSError`` to ``disk full``, ``permission denied: PATH``, ``read-only file system: PATH``
   or ``<reason>: PATH``, exit 1;
 - an ``ExceptionGroup`` (a task group around the real error) to its leaves, unwrapped;
@@ -27,7 +28,7 @@ from collections.abc import Iterator, Mapping
 import attrs
 import click
 
-from lash_kernel.errors import CommitConflictError, ConfigError, LashError
+from lash_kernel.errors import CommitConflictError, ConfigError, LashError, LeaseLostError, SessionBusyError
 from lash_kernel.text import valid_text
 
 __all__ = ["DEBUG_ENV", "ErrorReport", "debug_enabled", "describe_error", "leaf_errors", "report_error"]
@@ -82,6 +83,10 @@ def _describe_leaf(exc: BaseException) -> ErrorReport:
         return ErrorReport(_line(str(exc)), 2)
     if isinstance(exc, CommitConflictError):
         return ErrorReport(_line(f"{exc} (another writer committed to this session first; this turn was not saved)"), 1)
+    if isinstance(exc, SessionBusyError):
+        return ErrorReport(_line(f"{exc} (another writer is running a turn on this session; try again later)"), 1)
+    if isinstance(exc, LeaseLostError):
+        return ErrorReport(_line(f"{exc} (another writer took this session over; this turn was not saved)"), 1)
     if isinstance(exc, LashError):
         return ErrorReport(_line(str(exc)), 1)
     if isinstance(exc, OSError):
