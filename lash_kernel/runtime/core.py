@@ -11,7 +11,6 @@ import logging
 import os
 import time
 import uuid
-import weakref
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -147,7 +146,6 @@ class LashCore:
         self.store: Store = store if store is not None else MemoryStore()
         self.config_source = config_source
         self._closers: list[Callable[[], None]] = []
-        self._sessions: weakref.WeakSet[Session] = weakref.WeakSet()
         self._closed = False
         block = tuple(block)  # read twice: by the loader and by config validation
         self.pm = make_plugin_manager()
@@ -350,8 +348,7 @@ class LashCore:
         return self.services.open_session(sid, mode=mode, spec=spec, observed=observed)
 
     def _opened(self, session: Session, created: bool) -> None:
-        """A session handle was opened: track it, fire ``lash_session_opened``, trace it."""
-        self._sessions.add(session)
+        """A session handle was opened: fire ``lash_session_opened``, trace it."""
         if self.hooks.implemented("lash_session_opened") or self.hooks.implemented("lash_on_trace_record"):
             info = session.info
             self._log_errors(self.hooks.session_opened(session_id=session.id, info=info, created=created))
@@ -399,7 +396,7 @@ class LashCore:
         services = getattr(self, "services", None)
         if services is not None:
             services.background.cancel()
-        for session in list(getattr(self, "_sessions", ())):
+        for session in services.handles() if services is not None else ():
             session.close()
         closers = [*self._closers, *(p.close for _, p in getattr(self, "tool_providers", ()))]
         for fn in reversed(closers):

@@ -193,6 +193,10 @@ class Services:
         """The stored spec of ``session_id``. Raises ``SessionNotFoundError``."""
         return SessionSpec.from_json(self.rt.store.get_session(session_id).spec)
 
+    def handles(self) -> list[Session]:
+        """Every session handle opened through this core that is still referenced."""
+        return list(self._handles)
+
     def _invalidate(self, session_id: str) -> None:
         """Tell this core's open handles of ``session_id`` that its head moved."""
         for handle in list(self._handles):
