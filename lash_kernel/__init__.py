@@ -32,12 +32,14 @@ if TYPE_CHECKING:
         UsageReported,
     )
     from lash_kernel.config import LashConfig, load_config
-    from lash_kernel.directives import AbortTurn, BlockToolCall, CompactionPlan, InjectMessages
+    from lash_kernel.directives import AbortTurn, BlockToolCall, CompactionPlan, InjectMessages, OpenFrame
     from lash_kernel.errors import (
         CommitConflictError,
         ConfigError,
         CorruptStoreError,
         LashError,
+        LeaseError,
+        LeaseLostError,
         MachineStateError,
         ModelError,
         PluginError,
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
         ProviderStreamError,
         RecordDecodeError,
         SchemaVersionError,
+        SessionBusyError,
         SessionNotFoundError,
         StoreError,
         ToolError,
@@ -59,8 +62,9 @@ if TYPE_CHECKING:
     from lash_kernel.prompt import PromptContribution
     from lash_kernel.runtime.core import LashCore
     from lash_kernel.runtime.driver import RetryPolicy
-    from lash_kernel.runtime.session import Session, Turn, TurnResult
-    from lash_kernel.store.base import Store
+    from lash_kernel.runtime.session import Session, SessionGraph, Turn, TurnResult
+    from lash_kernel.spec import SessionSpec
+    from lash_kernel.store.base import Frame, Store
     from lash_kernel.store.memory import MemoryStore
     from lash_kernel.store.sqlite import SqliteStore
     from lash_kernel.tools import Tool, ToolContext, ToolOutput, ToolProvider, ToolRegistry, tool
@@ -79,10 +83,13 @@ _EXPORTS: dict[str, str] = {
     "CorruptStoreError": "lash_kernel.errors",
     "ErrorReported": "lash_kernel.activity",
     "Finished": "lash_kernel.outcomes",
+    "Frame": "lash_kernel.store.base",
     "InjectMessages": "lash_kernel.directives",
     "LashConfig": "lash_kernel.config",
     "LashCore": "lash_kernel.runtime.core",
     "LashError": "lash_kernel.errors",
+    "LeaseError": "lash_kernel.errors",
+    "LeaseLostError": "lash_kernel.errors",
     "MachineStateError": "lash_kernel.errors",
     "MemoryStore": "lash_kernel.store.memory",
     "Message": "lash_kernel.messages",
@@ -92,6 +99,7 @@ _EXPORTS: dict[str, str] = {
     "ModelRequest": "lash_kernel.model",
     "ModelRequestStarted": "lash_kernel.activity",
     "ModelResponse": "lash_kernel.model",
+    "OpenFrame": "lash_kernel.directives",
     "PluginError": "lash_kernel.errors",
     "PluginHookError": "lash_kernel.errors",
     "PluginLoadError": "lash_kernel.errors",
@@ -106,7 +114,10 @@ _EXPORTS: dict[str, str] = {
     "RetryStatus": "lash_kernel.activity",
     "SchemaVersionError": "lash_kernel.errors",
     "Session": "lash_kernel.runtime.session",
+    "SessionBusyError": "lash_kernel.errors",
+    "SessionGraph": "lash_kernel.runtime.session",
     "SessionNotFoundError": "lash_kernel.errors",
+    "SessionSpec": "lash_kernel.spec",
     "SqliteStore": "lash_kernel.store.sqlite",
     "Stopped": "lash_kernel.outcomes",
     "Store": "lash_kernel.store.base",
