@@ -83,7 +83,7 @@ async def test_attrs_validator_refusal_is_an_error_the_model_fixes(tmp_path):
     model.enqueue_tool_calls(("final_result", {"answer": "no", "reasons": [], "confidence": 0.7}))
     with make_core(model, tmp_path) as core:
         result = await core.session("s").turn("picnic?", output_schema=Verdict).run()
-    (first, bad), (second, good) = result.tool_calls
+    (_, bad), (_, good) = result.tool_calls
     assert bad.is_error and "Verdict" in bad.output and "confidence" in bad.output
     assert not good.is_error
     assert result.value == Verdict(answer="no", reasons=(), confidence=0.7)
@@ -120,6 +120,7 @@ async def test_wrapping_keeps_refs_to_top_level_defs_resolvable(tmp_path):
     assert sent["$defs"] == schema["$defs"] and "$defs" not in sent["properties"]["value"]
     (_, bad), (_, good) = result.tool_calls
     assert bad.is_error and "blue" in bad.output  # the $ref resolved: "blue" is not a colour
+    assert not good.is_error
     assert result.value == ["red", "green"]
 
 
@@ -155,7 +156,8 @@ async def test_other_calls_in_the_final_batch_still_run_and_are_committed(tmp_pa
     with make_core(model, tmp_path, tools=[note]) as core:
         result = await core.session("s").turn("city?", output_schema=CITY).run()
     assert ran == ["remember Oslo"]
-    assert [(c.name, r.output) for c, r in result.tool_calls][0] == ("note", "noted")
+    assert [(c.name, r.is_error) for c, _ in result.tool_calls] == [("note", False), ("final_result", False)]
+    assert result.tool_calls[0][1].output == "noted"
     assert result.value == {"name": "Oslo", "population": 1}
 
 
