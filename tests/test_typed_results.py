@@ -156,7 +156,7 @@ async def test_other_calls_in_the_final_batch_still_run_and_are_committed(tmp_pa
     with make_core(model, tmp_path, tools=[note]) as core:
         result = await core.session("s").turn("city?", output_schema=CITY).run()
     assert ran == ["remember Oslo"]
-    assert [(c.name, r.is_error) for c, _ in result.tool_calls] == [("note", False), ("final_result", False)]
+    assert [(c.name, r.is_error) for c, r in result.tool_calls] == [("note", False), ("final_result", False)]
     assert result.tool_calls[0][1].output == "noted"
     assert result.value == {"name": "Oslo", "population": 1}
 
