@@ -4,6 +4,8 @@ ScriptedModel and real SQLite files."""
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Literal
 
 import attrs
@@ -302,3 +304,13 @@ async def test_before_finish_checkpoint_sees_the_value_and_can_send_the_model_ba
     assert seen == ["before_finish", "before_finish", "before_finish"]
     texts = [m.text for m in result.messages if m.role == "user"]
     assert texts[1] == "Population must be exact." and "final_result" in texts[2]
+
+
+def test_the_quickstart_example_runs(tmp_path, monkeypatch):
+    text = (Path(__file__).resolve().parents[1] / "docs" / "quickstart.md").read_text(encoding="utf-8")
+    section = text.split("## Typed results", 1)[1]
+    (block,) = re.findall(r"```python\n(.*?)```", section.split("\n## ", 1)[0], re.S)
+    monkeypatch.chdir(tmp_path)
+    code = compile(block, "docs/quickstart.md (Typed results)", "exec", dont_inherit=True)  # no __future__
+    exec(code, {"__name__": "quickstart"})
+    assert (tmp_path / "typed.db").exists()
