@@ -331,3 +331,59 @@ def strip_annotated(tp: Any) -> Any:
     while typing.get_origin(tp) is typing.Annotated:
         tp = typing.get_args(tp)[0]
     return tp
+
+
+# ------------------------------------------------------------------------------------ output schemas
+#: The property a non-object value is wrapped in (providers require object tool parameters).
+WRAPPED_KEY = "value"
+
+
+class _NoContext:
+    """Stands in for ``ToolContext`` when deriving an output schema (nothing is injected)."""
+
+
+def output_schema(spec: Mapping[str, Any] | type, where: str) -> tuple[_JSONSchema, bool]:
+    """The object schema a final-result tool takes for a turn's ``output_schema``.
+
+    Args:
+        spec: a JSON Schema (draft 2020-12) as a mapping, or an attrs class, whose schema is
+            derived as ``@tool`` derives an attrs-class parameter.
+        where: error-message prefix (e.g. ``"output_schema"``).
+    Returns:
+        ``(schema, wrapped)``. ``schema`` is a fresh JSON-ready dict with ``"type": "object"``.
+        When ``spec`` is not an object schema, ``wrapped`` is True and ``schema`` is
+        ``{"type": "object", "properties": {"value": spec}, "required": ["value"],
+        "additionalProperties": false}``, with ``spec``'s top-level ``$defs`` /
+        ``definitions`` moved up beside it so its ``$ref`` pointers still resolve.
+    Raises:
+        ConfigError: ``spec`` is neither a mapping nor an attrs class, is not JSON-serialisable,
+            is not a valid draft 2020-12 schema (jsonschema's metaschema check), or is an attrs
+            class the derivation cannot handle (an unsupported field annotation, recursion).
+    """
+    if isinstance(spec, type):
+        if not attrs.has(spec):
+            raise ConfigError(f"{where}: {spec.__name__} is not an attrs class; pass an attrs class or a JSON Schema")
+        schema, _ = Deriver(f"{where} ({spec.__name__})", context_type=_NoContext).derive(spec)
+        wrapped = False
+    elif isinstance(spec, Mapping):
+        try:
+            schema = json.loads(json.dumps(dict(spec)))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{where}: the schema is not JSON-serialisable: {exc}") from exc
+        wrapped = schema.get("type") != "object"
+    else:
+        raise ConfigError(f"{where}: expected a JSON Schema (a mapping) or an attrs class, got {spec!r}")
+    try:
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise ConfigError(f"{where}: not a valid JSON Schema: {exc.message}") from exc
+    if not wrapped:
+        return schema, False
+    outer: _JSONSchema = {}
+    for key in ("$defs", "definitions"):
+        if key in schema:
+            outer[key] = schema.pop(key)
+    outer.update(
+        type="object", properties={WRAPPED_KEY: schema}, required=[WRAPPED_KEY], additionalProperties=False
+    )
+    return outer, True

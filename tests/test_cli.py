@@ -645,6 +645,76 @@ def test_ctrl_c_cancels_a_run_turn_and_commits_it(server: FakeOpenAI, db: Path) 
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
 
 
+# ------------------------------------------------------------------------------- lash run --output-schema
+
+CITY_SCHEMA = {
+    "type": "object",
+    "properties": {"name": {"type": "string"}, "population": {"type": "integer"}},
+    "required": ["name", "population"],
+}
+
+
+def test_output_schema_prints_the_value_as_json(server: FakeOpenAI, db: Path, tmp_path: Path) -> None:
+    schema_file = tmp_path / "city.json"
+    schema_file.write_text(json.dumps(CITY_SCHEMA))
+    server.tool_call("final_result", '{"name": "Oslo", "population": "lots"}', call_id="c1")
+    server.tool_call("final_result", '{"name": "Oslo", "population": 709000}', call_id="c2")
+    result = lash("run", "--base-url", server.url, "--db", str(db), "--output-schema", str(schema_file), "city?")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) == {"name": "Oslo", "population": 709000}  # stdout: the value only
+    assert "✗ final_result" in result.stderr  # the invalid first call, fixed by the model
+    (tool,) = server.bodies[0]["tools"]
+    assert tool["function"]["name"] == "final_result"
+    assert tool["function"]["parameters"] == CITY_SCHEMA
+    assert [m["role"] for m in server.bodies[1]["messages"]] == ["user", "assistant", "tool"]
+
+
+def test_output_schema_value_in_json_and_wrapped_schemas(server: FakeOpenAI, db: Path, tmp_path: Path) -> None:
+    schema_file = tmp_path / "list.json"
+    schema_file.write_text('{"type": "array", "items": {"type": "string"}}')
+    server.tool_call("final_result", '{"value": ["a", "b"]}')
+    out = run_json(server, db, "letters?", "--output-schema", str(schema_file))
+    assert out["value"] == ["a", "b"]
+    assert out["outcome"] == {"type": "finished", "output": "final_value", "value": ["a", "b"], "text": ""}
+    parameters = server.bodies[0]["tools"][0]["function"]["parameters"]
+    assert parameters["properties"] == {"value": {"type": "array", "items": {"type": "string"}}}
+
+
+def test_output_schema_prose_twice_exits_1(server: FakeOpenAI, db: Path, tmp_path: Path) -> None:
+    schema_file = tmp_path / "n.json"
+    schema_file.write_text('{"type": "integer"}')
+    server.text("Four.").text("I said four.")
+    result = lash(
+        "run", "--base-url", server.url, "--db", str(db), "--output-schema", str(schema_file), "--json", "2+2?"
+    )
+    assert result.exit_code == 1
+    out = json.loads(result.stdout)
+    assert out["value"] is None and out["outcome"]["reason"] == "no_final_value"
+    assert one_line(result.stderr).startswith("error: turn stopped (no_final_value)")
+    assert "final_result" in server.bodies[1]["messages"][-1]["content"]  # the one reminder
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (None, "cannot read it"),
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "must be a JSON object"),
+        ('{"type": "strng"}', "not a valid JSON Schema"),
+    ],
+)
+def test_bad_output_schema_file_is_one_line(db: Path, tmp_path: Path, content: str | None, words: str) -> None:
+    schema_file = tmp_path / "schema.json"
+    if content is not None:
+        schema_file.write_text(content)
+    result = lash("run", "--base-url", "http://127.0.0.1:9/v1", "--db", str(db), "--output-schema",
+                  str(schema_file), "x")
+    assert result.exit_code == 2
+    line = one_line(result.stderr)
+    assert line.startswith(f"error: --output-schema {schema_file}: ") and words in line
+    assert not db.exists()  # refused before anything was opened
+
+
 # ------------------------------------------------------------------------------- help, version
 
 

@@ -10,12 +10,20 @@ import pytest
 
 import lash_kernel.runtime.machine as machine_module
 from lash_kernel.activity import ModelRequestStarted, ToolCallCompleted, ToolCallStarted, UsageReported
+from lash_kernel.directives import InjectMessages
 from lash_kernel.errors import MachineStateError
 from lash_kernel.messages import Message, TextPart, ToolCallPart, ToolResultPart
 from lash_kernel.model import ModelResponse
 from lash_kernel.outcomes import Finished, Stopped
-from lash_kernel.runtime.effects import CallModel, EmitActivity, FinishTurn, RunTools
-from lash_kernel.runtime.events import CancelRequested, ModelFailed, ModelResponded, ToolCallFinished, TurnFailed
+from lash_kernel.runtime.effects import CallModel, Checkpoint, EmitActivity, FinishTurn, RunTools
+from lash_kernel.runtime.events import (
+    CancelRequested,
+    CheckpointResolved,
+    ModelFailed,
+    ModelResponded,
+    ToolCallFinished,
+    TurnFailed,
+)
 from lash_kernel.runtime.machine import MachineConfig, TurnMachine, TurnState
 from lash_kernel.usage import TokenUsage, UsageKey
 
@@ -254,3 +262,97 @@ def test_activity_correlation_ids():
     assert isinstance(completed.event, ToolCallCompleted) and completed.correlation_id == "a"
     assert completed.event.duration_s == 0.5
     assert isinstance(out[-1], CallModel)
+
+
+# ------------------------------------------------------------------------------- typed results (final_tool)
+
+
+def typed(max_turns: int = 4, checkpoints: bool = False) -> TurnMachine:
+    config = MachineConfig(
+        turn_id="t", model="m", max_turns=max_turns, final_tool="final_result", checkpoints=checkpoints
+    )
+    return TurnMachine(config=config)
+
+
+def test_a_successful_final_tool_call_finishes_with_its_output_as_the_value():
+    m = typed()
+    m.start(Message.user("go"), now=0)
+    calls = (call("a", "note"), call("b", "final_result", '{"x": 1}'))
+    m.feed(ModelResponded(request_id="t:m1", response=respond(TextPart(text="here"), *calls, finish="tool_calls")))
+    assert kinds(m.feed(ToolCallFinished(result=result("b", '{"x": 1}', "final_result"), duration_s=0))) == [
+        "ToolCallCompleted"
+    ]
+    out = m.feed(ToolCallFinished(result=result("a", "noted", "note"), duration_s=0))
+    assert kinds(out) == ["ToolCallCompleted", "FinishTurn"]
+    finish = out[-1]
+    assert finish.outcome == Finished(output="final_value", text="here", value_json='{"x": 1}')
+    # the other call of the batch is committed with the final one, in call order
+    assert finish.messages[-1].parts == (result("a", "noted", "note"), result("b", '{"x": 1}', "final_result"))
+    assert m.state is TurnState.DONE
+
+
+def test_a_failed_final_tool_call_goes_back_to_the_model():
+    m = typed()
+    m.start(Message.user("go"), now=0)
+    m.feed(ModelResponded(request_id="t:m1", response=respond(call("a", "final_result"), finish="tool_calls")))
+    out = m.feed(ToolCallFinished(result=result("a", "invalid arguments", "final_result", err=True), duration_s=0))
+    assert kinds(out) == ["ToolCallCompleted", "ModelRequestStarted", "CallModel"]
+    assert m.state is TurnState.AWAITING_MODEL
+
+
+def test_without_final_tool_a_call_named_final_result_is_just_a_tool():
+    m = new()
+    m.start(Message.user("go"), now=0)
+    m.feed(ModelResponded(request_id="t:m1", response=respond(call("a", "final_result"), finish="tool_calls")))
+    out = m.feed(ToolCallFinished(result=result("a", "{}", "final_result"), duration_s=0))
+    assert kinds(out)[-1] == "CallModel"
+
+
+def test_prose_gets_one_reminder_then_stops_with_no_final_value():
+    m = typed()
+    m.start(Message.user("go"), now=0)
+    out = m.feed(ModelResponded(request_id="t:m1", response=respond(TextPart(text="prose"))))
+    assert kinds(out) == ["UsageReported", "ModelRequestStarted", "CallModel"]
+    assert m.state is TurnState.AWAITING_MODEL
+    reminder = out[-1].request.messages[-1]
+    assert reminder.role == "user" and "final_result" in reminder.text
+    out = m.feed(ModelResponded(request_id="t:m2", response=respond(TextPart(text="more prose"))))
+    finish = out[-1]
+    assert finish.outcome.reason == "no_final_value" and finish.outcome.text == "more prose"
+    assert [msg.role for msg in finish.messages] == ["user", "assistant", "user", "assistant"]
+    assert finish.usage.get("turn", "m") == TokenUsage(input_tokens=20, output_tokens=4)
+
+
+def test_the_reminder_respects_max_turns():
+    m = typed(max_turns=1)
+    m.start(Message.user("go"), now=0)
+    out = m.feed(ModelResponded(request_id="t:m1", response=respond(TextPart(text="prose"))))
+    assert kinds(out) == ["UsageReported", "FinishTurn"]
+    assert out[-1].outcome.reason == "max_turns" and out[-1].outcome.text == "prose"
+
+
+def test_checkpoints_come_before_the_reminder_and_before_the_value():
+    m = typed(checkpoints=True)
+    m.start(Message.user("go"), now=0)
+    out = m.feed(ModelResponded(request_id="t:m1", response=respond(TextPart(text="prose"))))
+    assert out[-1] == Checkpoint(phase="before_finish", messages=tuple(m.messages))
+    out = m.feed(CheckpointResolved())  # nothing to add: the reminder follows
+    assert kinds(out) == ["ModelRequestStarted", "CallModel"]
+    m.feed(ModelResponded(request_id="t:m2", response=respond(call("a", "final_result"), finish="tool_calls")))
+    out = m.feed(ToolCallFinished(result=result("a", "[1]", "final_result"), duration_s=0))
+    assert kinds(out) == ["ToolCallCompleted", "Checkpoint"] and out[-1].phase == "before_finish"
+    out = m.feed(CheckpointResolved())
+    assert out[-1].outcome == Finished(output="final_value", value_json="[1]")
+
+
+def test_injecting_at_the_final_checkpoint_drops_the_value():
+    m = typed(checkpoints=True)
+    m.start(Message.user("go"), now=0)
+    m.feed(ModelResponded(request_id="t:m1", response=respond(call("a", "final_result"), finish="tool_calls")))
+    m.feed(ToolCallFinished(result=result("a", "[1]", "final_result"), duration_s=0))
+    out = m.feed(CheckpointResolved(directive=InjectMessages(messages=(Message.user("not yet"),))))
+    assert kinds(out) == ["ModelRequestStarted", "CallModel"]
+    m.feed(ModelResponded(request_id="t:m2", response=respond(call("b", "final_result"), finish="tool_calls")))
+    m.feed(ToolCallFinished(result=result("b", "[2]", "final_result"), duration_s=0))
+    out = m.feed(CheckpointResolved())
+    assert out[-1].outcome.value_json == "[2]"

@@ -39,22 +39,30 @@ if TYPE_CHECKING:
 # ------------------------------------------------------------------------------- JSON shapes
 
 
-def outcome_dict(outcome: Outcome) -> dict[str, str]:
-    """An outcome as JSON: ``outcome_json`` (``{type, ...}``) plus its ``text``."""
+def outcome_dict(outcome: Outcome) -> dict[str, Any]:
+    """An outcome as JSON: ``outcome_json`` (``{type, ...}``, with ``value`` for a final
+    value) plus its ``text``."""
     return {**outcome_json(outcome), "text": outcome.text}
 
 
-def turn_json(result: TurnResult) -> dict[str, Any]:
+def has_value(outcome: Outcome) -> bool:
+    """True when the turn finished with a typed value (``Finished(final_value)``)."""
+    return isinstance(outcome, Finished) and outcome.output == "final_value"
+
+
+def turn_json(result: TurnResult, *, with_value: bool = False) -> dict[str, Any]:
     """The ``lash run --json`` object for a committed turn.
 
     Args:
         result: the turn's result.
+        with_value: add ``value`` (the turn ran with ``--output-schema``).
     Returns:
         ``{session_id, turn_id, outcome: {type, ..., text}, text, usage: {five buckets},
         tool_calls: [{id, name, arguments, output, is_error}]}``; usage in tokens, own plus
-        children's.
+        children's. With ``with_value``, also ``value``: the typed value, or null when the
+        turn ended without one.
     """
-    return {
+    out = {
         "session_id": result.session_id,
         "turn_id": result.turn_id,
         "outcome": outcome_dict(result.outcome),
@@ -71,6 +79,9 @@ def turn_json(result: TurnResult) -> dict[str, Any]:
             for call, res in result.tool_calls
         ],
     }
+    if with_value:
+        out["value"] = result.value
+    return out
 
 
 def message_json(message: Message) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import json
 import os
 import signal
 import sys
@@ -18,12 +19,14 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import anyio
 import attrs
 import click
 from rich.console import Console
 
+from lash_kernel._tool_schema import output_schema as check_output_schema
 from lash_kernel.activity import TurnActivity
 from lash_kernel.cli.context import (
     config_db,
@@ -40,6 +43,7 @@ from lash_kernel.cli.output import (
     echo_json,
     err_console,
     fail,
+    has_value,
     one_line,
     out_console,
     stop_error,
@@ -111,9 +115,13 @@ async def _drive(
     max_tokens: int | None,
     view: Callable[[TurnActivity], None],
     ctrl_c: _CtrlC,
+    output_schema: dict[str, Any] | None = None,
 ) -> TurnResult:
-    """Run one turn on ``session``, feeding each activity to ``view``; return its result."""
-    turn = session.turn(valid_text(prompt), max_turns=max_turns, max_output_tokens=max_tokens)
+    """Run one turn on ``session``, feeding each activity to ``view``; return its result.
+    With ``output_schema`` (a JSON Schema), the turn ends with a typed value."""
+    turn = session.turn(
+        valid_text(prompt), max_turns=max_turns, max_output_tokens=max_tokens, output_schema=output_schema
+    )
     with ctrl_c.cancels(turn):
         async with contextlib.aclosing(turn.stream()) as stream:
             async for activity in stream:
@@ -194,10 +202,44 @@ async def _core(opts: _TurnOptions, err: Console) -> AsyncIterator[LashCore]:
 # ------------------------------------------------------------------------------- run
 
 
+def _load_output_schema(path: Path | None) -> dict[str, Any] | None:
+    """The JSON Schema in ``path`` (None without one), checked as ``Session.turn`` checks it.
+
+    Raises:
+        ConfigError: the file cannot be read, is not JSON, or is not a valid JSON Schema.
+    """
+    if path is None:
+        return None
+    where = f"--output-schema {path}"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read it: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{where}: not UTF-8 text: {exc}") from exc
+    try:
+        schema = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: not valid JSON: {exc}") from exc
+    if not isinstance(schema, dict):
+        raise ConfigError(f"{where}: a JSON Schema must be a JSON object, got {type(schema).__name__}")
+    check_output_schema(schema, where)
+    return schema
+
+
 @click.command()
 @click.argument("prompt")
 @turn_options
-@json_option("Print exactly one JSON object: {session_id, turn_id, outcome, text, usage, tool_calls}.")
+@click.option(
+    "--output-schema", "output_schema_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    metavar="FILE",
+    help="A JSON Schema file: the model must answer with a value matching it (through the final_result "
+    "tool); the value is printed as JSON on stdout.",
+)
+@json_option(
+    "Print exactly one JSON object: {session_id, turn_id, outcome, text, usage, tool_calls} "
+    "(plus value with --output-schema)."
+)
 def run(
     prompt: str,
     provider: str | None,
@@ -208,13 +250,16 @@ def run(
     max_tokens: int | None,
     max_turns: int | None,
     system: str | None,
+    output_schema_file: Path | None,
     as_json: bool,
 ) -> None:
     """Run one turn: send PROMPT, stream the answer, commit the turn.
 
     Prose streams to stdout; tool calls, retries and a summary line (outcome, tokens, session
-    id) go to stderr. Exit status 0 when the model answered (also when it hit --max-tokens),
-    1 when the turn stopped for another reason or failed, 2 for configuration errors. Errors
+    id) go to stderr. With --output-schema FILE, stdout holds only the typed value, as one
+    line of JSON. Exit status 0 when the model answered (also when it hit --max-tokens),
+    1 when the turn stopped for another reason or failed (e.g. no_final_value: the model
+    answered in prose twice instead of giving a value), 2 for configuration errors. Errors
     are one line: "error: ..." (set LASH_DEBUG=1 for a traceback).
 
     \b
@@ -223,7 +268,9 @@ def run(
       lash run --base-url http://127.0.0.1:8080/v1 --max-tokens 64 "Say hello"
       lash run --session 3f2a... "And in French?"
       lash run --json "Say hello" | jq .usage
+      lash run --output-schema city.schema.json "The largest city in Norway?" | jq .name
     """
+    schema = _load_output_schema(output_schema_file)
     opts = _resolve(
         provider=provider,
         base_url=base_url,
@@ -235,7 +282,7 @@ def run(
         system=system,
     )
     err = err_console()
-    view = LiveView(err, prose=not as_json, details=not as_json)
+    view = LiveView(err, prose=not as_json and schema is None, details=not as_json)
     ctrl_c = _CtrlC()
 
     async def go() -> TurnResult:
@@ -249,6 +296,7 @@ def run(
                         max_tokens=opts.max_tokens,
                         view=view,
                         ctrl_c=ctrl_c,
+                        output_schema=schema,
                     )
             finally:
                 view.end()
@@ -256,8 +304,10 @@ def run(
     with ctrl_c.installed():
         result = anyio.run(go, backend="asyncio")
     if as_json:
-        echo_json(turn_json(result))
+        echo_json(turn_json(result, with_value=schema is not None))
     else:
+        if schema is not None and has_value(result.outcome):
+            echo_json(result.value)
         err.print(valid_text(summary(result)), style="dim", markup=False)
     if not answered(result.outcome):
         fail(stop_error(result.outcome), 1)

@@ -3,7 +3,12 @@
 Rule: ``admit`` is the only write before the commit (the durable pending input); ``prepare``
 collects the turn's tool catalog, runs ``lash_before_turn`` and assembles the system prompt,
 and returns the settled ``MachineConfig``. A failing plugin never raises from here: it becomes
-the ``abort`` reason, which the driver feeds to the machine as ``TurnFailed(plugin_abort)``.
+the ``abort`` reason, which the driver feeds to the machine as ``TurnFailed(abort_reason)``.
+
+A turn run with ``output_schema=`` gets the kernel's final-result tool added to its catalog
+here (after the system prompt, which plugins contribute to for their own tools). A catalog
+tool of the same name stops the turn with ``Stopped(runtime_error)`` naming its provider
+(``Session.turn`` already refuses a static tool of that name with ``ConfigError``).
 """
 
 from __future__ import annotations
@@ -13,9 +18,11 @@ import hashlib
 import attrs
 
 from lash_kernel.activity import ActivityEvent, ErrorReported
-from lash_kernel.errors import CommitConflictError, PluginHookError
+from lash_kernel.errors import CommitConflictError, ConfigError, PluginHookError
 from lash_kernel.messages import Message
+from lash_kernel.outcomes import StopReason
 from lash_kernel.prompt import assemble_prompt
+from lash_kernel.runtime._final_result import final_result_tool
 from lash_kernel.runtime._state import TurnContext
 from lash_kernel.runtime.machine import MachineConfig
 from lash_kernel.store.base import PendingInput
@@ -34,12 +41,15 @@ class Prepared:
         tools: the turn's tool catalog (static tools plus tool providers' current ones).
         notices: activities to publish first (tool providers that failed, in provider order).
         abort: why a plugin stopped the turn before its first model call, or None.
+        abort_reason: the stop reason for ``abort``: ``plugin_abort``, or ``runtime_error``
+            when the catalog already holds a tool named like the final-result tool.
     """
 
     config: MachineConfig
     tools: ToolRegistry
     notices: tuple[ActivityEvent, ...] = ()
     abort: str | None = None
+    abort_reason: StopReason = "plugin_abort"
 
 
 def admit(ctx: TurnContext, user_input: Message) -> None:
@@ -72,7 +82,8 @@ async def prepare(ctx: TurnContext, user_input: Message, config: MachineConfig) 
             session spec's base prompt or None); the system prompt, tools (filtered by the
             spec's allow/deny lists) and checkpoints are settled here.
     Returns:
-        The settled turn. A plugin that failed or stopped the turn sets ``abort``.
+        The settled turn. A plugin that failed or stopped the turn sets ``abort``; so does a
+        catalog tool named like the final-result tool (``abort_reason="runtime_error"``).
     """
     hooks = ctx.hooks
     tools, system = ctx.rt.tools, config.system
@@ -92,10 +103,30 @@ async def prepare(ctx: TurnContext, user_input: Message, config: MachineConfig) 
             system = _system_prompt(ctx, tools, config.system)
     except PluginHookError as exc:
         abort = str(exc)
+    reason: StopReason = "plugin_abort"
+    if abort is None and config.final_tool is not None and config.output_schema is not None:
+        name = config.final_tool
+        if name in tools:
+            abort, reason = _final_tool_clash(name, tools.provider_of(name)), "runtime_error"
+        else:
+            try:
+                final = final_result_tool(config.output_schema, name=name)
+            except ConfigError as exc:  # Session.turn checks it; a hand-built config may not
+                abort, reason = str(exc), "runtime_error"
+            else:
+                tools = tools.copy()
+                tools.add(final, provider="kernel")
     settled = attrs.evolve(
         config, system=system, tools=tools.specs(), checkpoints=hooks.implemented("lash_checkpoint")
     )
-    return Prepared(config=settled, tools=tools, notices=notices, abort=abort)
+    return Prepared(config=settled, tools=tools, notices=notices, abort=abort, abort_reason=reason)
+
+
+def _final_tool_clash(name: str, provider: str | None) -> str:
+    return (
+        f"a tool named {name!r} (from {provider!r}) clashes with the kernel's final-result tool "
+        "of this turn with output_schema; rename that tool or run the turn without output_schema"
+    )
 
 
 def _system_prompt(ctx: TurnContext, tools: ToolRegistry, base: str | None) -> str | None:

@@ -158,7 +158,7 @@ class _Turn:
         if prepared is None or ctx.control.cancel_requested:
             return self._feed(CancelRequested(reason=ctx.control.cancel_reason))
         if prepared.abort is not None:
-            return self._feed(TurnFailed(reason="plugin_abort", message=prepared.abort))
+            return self._feed(TurnFailed(reason=prepared.abort_reason, message=prepared.abort))
         return effects
 
     def _new_machine(self, config: MachineConfig) -> list[Effect]:

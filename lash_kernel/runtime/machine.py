@@ -12,17 +12,21 @@ against it both ways:
 
     IDLE --start--> AWAITING_MODEL | DONE
         # DONE at once when the input is not a user message: Stopped(invalid_input)
-    AWAITING_MODEL --ModelResponded--> RUNNING_TOOLS | CHECKPOINT | DONE
+    AWAITING_MODEL --ModelResponded--> RUNNING_TOOLS | CHECKPOINT | AWAITING_MODEL | DONE
         # tool calls -> RUNNING_TOOLS; no calls -> DONE (Finished), or CHECKPOINT first when
-        # config.checkpoints; finish_reason length / content_filter -> DONE (Stopped)
+        # config.checkpoints; finish_reason length / content_filter -> DONE (Stopped);
+        # with config.final_tool, a first prose answer -> AWAITING_MODEL (one reminder), a
+        # second -> DONE (Stopped(no_final_value))
     AWAITING_MODEL --ModelFailed--> DONE
         # Stopped(provider_error)
     RUNNING_TOOLS --ToolCallFinished--> RUNNING_TOOLS | AWAITING_MODEL | CHECKPOINT | DONE
-        # stays until the last result; then the next model call, a checkpoint, or
-        # Stopped(max_turns) when model calls == max_turns
+        # stays until the last result; then Finished(final_value) when the batch holds a
+        # successful config.final_tool call (CHECKPOINT first when config.checkpoints), else
+        # the next model call, a checkpoint, or Stopped(max_turns) when model calls == max_turns
     CHECKPOINT --CheckpointResolved--> AWAITING_MODEL | DONE
         # continue / inject messages -> AWAITING_MODEL; abort, max_turns reached, or nothing
-        # to add before finishing -> DONE
+        # to add before finishing -> DONE (or, for a prose answer with config.final_tool, the
+        # reminder -> AWAITING_MODEL)
     AWAITING_MODEL | RUNNING_TOOLS | CHECKPOINT --CancelRequested--> DONE
         # Stopped(cancelled); open tool calls are answered with errors
     AWAITING_MODEL | RUNNING_TOOLS | CHECKPOINT --TurnFailed--> DONE
@@ -35,6 +39,14 @@ With ``config.checkpoints`` set (some plugin implements ``lash_checkpoint``), th
 in CHECKPOINT after each answered tool batch and before finishing, emitting ``Checkpoint``;
 ``CheckpointResolved`` then continues (None), appends injected messages (and calls the model
 again), or aborts with ``Stopped(plugin_abort)``.
+
+Typed results: with ``config.final_tool`` set (a turn run with ``output_schema=``), the turn
+ends when a tool batch holds a successful call of that tool (the first one, in call order):
+``Finished(output="final_value", value_json=<that call's output text>)``. The other calls of
+the batch still run and are committed. The ``before_finish`` checkpoint comes first, as for a
+prose answer; injecting messages there drops the value and calls the model again. A prose
+answer gets one reminder (a user message asking for the tool; the next model call counts
+against ``max_turns``); a second prose answer stops the turn with ``Stopped(no_final_value)``.
 """
 
 from __future__ import annotations
@@ -98,6 +110,12 @@ class MachineConfig:
         options: extra provider body fields.
         checkpoints: stop at ``Checkpoint`` effects (set when a plugin implements
             ``lash_checkpoint``).
+        final_tool: name of the tool whose successful call ends the turn with its output as
+            the value (``Finished(final_value)``), or None for a turn that ends in prose.
+            Added in 0.2.
+        output_schema: what the host asked the value to be (a JSON Schema mapping or an attrs
+            class), or None. The driver builds the ``final_tool`` from it; the machine never
+            reads it. Added in 0.2.
     """
 
     turn_id: str
@@ -110,6 +128,8 @@ class MachineConfig:
     temperature: float | None = None
     source: str = "turn"
     options: Mapping[str, Any] = attrs.field(factory=dict, hash=False)
+    final_tool: str | None = None
+    output_schema: Mapping[str, Any] | type | None = attrs.field(default=None, hash=False)
 
     def __attrs_post_init__(self) -> None:
         if self.max_turns < 1:
@@ -160,6 +180,10 @@ class MachineProtocol(Protocol):
 
 _TRUNCATED_OUTPUT = "error: not run: the model's output was cut off before the call was complete"
 _CANCELLED_OUTPUT = "error: the turn was cancelled before this tool call returned"
+_REMINDER = (
+    "You answered in prose, but this turn needs a structured answer: call the {tool} tool "
+    "with your final answer as its arguments (matching its input schema). Do not answer in prose."
+)
 
 
 @attrs.define(slots=True)
@@ -187,6 +211,8 @@ class TurnMachine:
     _calls: tuple[ToolCallPart, ...] = ()
     _results: dict[str, ToolResultPart] = attrs.field(factory=dict)
     _phase: str = ""
+    _reminded: bool = False  # the one prose-answer reminder of a final_tool turn was sent
+    _value: Finished | None = None  # a final value waiting for the before_finish checkpoint
 
     # ---------------------------------------------------------------- public API
     def start(self, user_input: Message, *, now: float) -> list[Effect]:
@@ -272,7 +298,7 @@ class TurnMachine:
         if not calls_made:
             if self.config.checkpoints:
                 return effects + self._checkpoint("before_finish")
-            return effects + self._finish(Finished(text=message.text))
+            return effects + self._prose_answer(message.text)
         self.state = TurnState.RUNNING_TOOLS
         self._calls = calls_made
         self._results = {}
@@ -309,7 +335,13 @@ class TurnMachine:
         ]
         if len(self._results) < len(self._calls):
             return effects
+        value = self._final_value()
         self._close_calls(self._calls, "")
+        if value is not None:
+            if self.config.checkpoints:
+                self._value = value
+                return effects + self._checkpoint("before_finish")
+            return effects + self._finish(value)
         if self.model_calls >= self.config.max_turns:
             detail = f"reached max_turns={self.config.max_turns} model calls in one turn"
             return effects + self._finish(Stopped(reason="max_turns", detail=detail))
@@ -321,10 +353,11 @@ class TurnMachine:
         directive, phase = event.directive, self._phase
         if isinstance(directive, AbortTurn):
             return self._finish(Stopped(reason="plugin_abort", detail=directive.reason))
+        value, self._value = self._value, None
         if isinstance(directive, InjectMessages):
             self.messages.extend(directive.messages)
         elif phase == "before_finish":
-            return self._finish(Finished(text=self.messages[-1].text))
+            return self._finish(value) if value is not None else self._prose_answer(self.messages[-1].text)
         if self.model_calls >= self.config.max_turns:
             detail = f"reached max_turns={self.config.max_turns} model calls in one turn"
             return self._finish(Stopped(reason="max_turns", detail=detail))
@@ -338,6 +371,33 @@ class TurnMachine:
         return self._finish(Stopped(reason=event.reason, detail=event.message))  # type: ignore[arg-type]
 
     # ---------------------------------------------------------------- helpers
+    def _prose_answer(self, text: str) -> list[Effect]:
+        """The model answered in prose: finish, or (when a final value is wanted) remind once."""
+        tool = self.config.final_tool
+        if tool is None:
+            return self._finish(Finished(text=text))
+        if self._reminded:
+            detail = f"the model answered in prose twice without calling {tool}"
+            return self._finish(Stopped(reason="no_final_value", detail=detail, text=text))
+        self._reminded = True
+        self.messages.append(Message.user(_REMINDER.format(tool=tool)))
+        if self.model_calls >= self.config.max_turns:
+            detail = f"reached max_turns={self.config.max_turns} model calls in one turn"
+            return self._finish(Stopped(reason="max_turns", detail=detail, text=text))
+        return self._call_model()
+
+    def _final_value(self) -> Finished | None:
+        """``Finished(final_value)`` for the answered batch's first successful final-tool call."""
+        tool = self.config.final_tool
+        if tool is None:
+            return None
+        for call in self._calls:
+            result = self._results[call.id]
+            if call.name == tool and not result.is_error:
+                text = next((m.text for m in reversed(self.messages) if m.role == "assistant"), "")
+                return Finished(output="final_value", text=text, value_json=result.output)
+        return None
+
     def _checkpoint(self, phase: Literal["after_tools", "before_finish"]) -> list[Effect]:
         self.state = TurnState.CHECKPOINT
         self._phase = phase
@@ -403,7 +463,7 @@ START_TARGETS: frozenset[TurnState] = frozenset({_S.AWAITING_MODEL, _S.DONE})
 _TABLE: dict[tuple[TurnState, type], tuple[_Handler, frozenset[TurnState]]] = {
     (_S.AWAITING_MODEL, ModelResponded): (
         TurnMachine._on_model_responded,
-        frozenset({_S.RUNNING_TOOLS, _S.CHECKPOINT, _S.DONE}),
+        frozenset({_S.RUNNING_TOOLS, _S.CHECKPOINT, _S.AWAITING_MODEL, _S.DONE}),
     ),
     (_S.AWAITING_MODEL, ModelFailed): (TurnMachine._on_model_failed, frozenset({_S.DONE})),
     (_S.RUNNING_TOOLS, ToolCallFinished): (

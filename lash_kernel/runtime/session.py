@@ -30,6 +30,7 @@ from lash_kernel.errors import (
 )
 from lash_kernel.messages import Message, ToolCallPart, ToolResultPart, assistant_text, repair_history
 from lash_kernel.outcomes import Outcome
+from lash_kernel.runtime._final_result import FINAL_TOOL, OutputSpec, decode_value, final_result_tool
 from lash_kernel.runtime._lease import claim, keep_renewed, release
 from lash_kernel.runtime._state import TurnContext
 from lash_kernel.runtime.driver import SessionState, TurnControl, TurnRuntime, run_turn
@@ -78,10 +79,12 @@ class SessionServices:
         max_output_tokens: int | None = None,
         temperature: float | None = None,
         options: Mapping[str, Any] | None = None,
+        output_schema: OutputSpec | None = None,
     ) -> MachineConfig:
         """One turn's parameters: the given values, else the session's spec, else the core's
         defaults (the system prompt is settled by the driver from ``spec.system_prompt`` or
-        the core's prompt, plus plugin contributions; tools likewise).
+        the core's prompt, plus plugin contributions; tools likewise). An ``output_schema``
+        (already checked by ``Session.turn``) makes the turn end with the ``final_result`` tool.
 
         Raises:
             ConfigError: an invalid limit (e.g. ``max_turns < 1``).
@@ -96,6 +99,8 @@ class SessionServices:
                 temperature=temperature if temperature is not None else self.temperature,
                 source=spec.usage_source or "turn",
                 options=dict(options or {}),
+                final_tool=FINAL_TOOL if output_schema is not None else None,
+                output_schema=output_schema,
             )
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
@@ -147,6 +152,9 @@ class TurnResult:
             sessions' model calls (grandchildren included) and direct completions of plugins
             and tools (``complete``). Committed to this session's ledger with the turn.
         head_revision: the session's revision after the commit.
+        value: for a turn run with ``output_schema=`` that finished with a final value
+            (``Finished(output="final_value")``), the decoded JSON value, an instance of the
+            class when ``output_schema`` was an attrs class; None otherwise. Added in 0.2.
     """
 
     session_id: str
@@ -159,6 +167,7 @@ class TurnResult:
     ledger: UsageLedger
     children_usage: Mapping[tuple[str, str], TokenUsage]
     head_revision: int
+    value: Any = None
 
     def total_usage(self) -> TokenUsage:
         """Own usage plus ``children_usage``: every token the turn spent (tokens)."""
@@ -290,7 +299,13 @@ class Turn:
 
     @property
     def result(self) -> TurnResult:
-        """The committed result. Raises ``LashError`` if the turn has not been committed."""
+        """The committed result.
+
+        Raises:
+            LashError: the turn has not been committed.
+            RecordDecodeError: the final value does not decode (only if a plugin's
+                ``lash_after_tool_call`` rewrote the ``final_result`` output).
+        """
         if self._result is None:
             c = self.control
             if c.outcome is None or c.commit is None:
@@ -307,6 +322,7 @@ class Turn:
                 ledger=c.usage or UsageLedger(),
                 children_usage={(k.source, k.model): u for k, u, _ in c.children_usage.entries},
                 head_revision=c.commit.head_revision,
+                value=decode_value(c.outcome, self.config.output_schema),
             )
         return self._result
 
@@ -403,6 +419,7 @@ class Session:
         temperature: float | None = None,
         options: Mapping[str, Any] | None = None,
         turn_id: str | None = None,
+        output_schema: OutputSpec | None = None,
     ) -> Turn:
         """Prepare a turn (nothing runs until ``run``/``stream``).
 
@@ -418,9 +435,26 @@ class Session:
             options: extra provider body fields for this turn.
             turn_id: explicit turn id (default: a fresh unique id). Running a turn whose id
                 the session already committed raises ``CommitConflictError``.
+            output_schema: ask for a typed result: a JSON Schema (a mapping) or an attrs
+                class. The model then ends the turn by calling the kernel's ``final_result``
+                tool with arguments matching it (a schema that is not an object schema is
+                wrapped as ``{"value": ...}`` for the model and unwrapped again); a violation
+                is an error result the model can fix, and a prose answer gets one reminder.
+                ``TurnResult.value`` holds the value. Standard mode only: another mode may
+                ignore it. Added in 0.2.
         Raises:
-            ConfigError: invalid limits (e.g. ``max_turns < 1``).
+            ConfigError: invalid limits (e.g. ``max_turns < 1``); an ``output_schema`` that is
+                not a valid JSON Schema or an attrs class ``@tool`` can derive a schema for;
+                or a static tool already named ``final_result`` (a tool provider's tool of
+                that name stops the turn with ``Stopped(runtime_error)`` when it runs).
         """
+        if output_schema is not None:
+            final_result_tool(output_schema)  # raises ConfigError for a bad schema
+            if FINAL_TOOL in self._services.runtime.tools:
+                raise ConfigError(
+                    f"output_schema needs the tool name {FINAL_TOOL!r}, which a registered tool already "
+                    f"uses (from {self._services.runtime.tools.provider_of(FINAL_TOOL)!r}); rename that tool"
+                )
         message = valid_message(Message.user(user_input) if isinstance(user_input, str) else user_input)
         config = self._services.machine_config(
             turn_id=valid_text(turn_id) if turn_id else self._services.runtime.new_id(),
@@ -429,6 +463,7 @@ class Session:
             max_output_tokens=max_output_tokens,
             temperature=temperature,
             options=options,
+            output_schema=output_schema,
         )
         return Turn(self, message, config)
 
