@@ -189,7 +189,9 @@ def commit_hash(commit: AnyCommit) -> str:
 
     A turn's parts: its nodes, usage, outcome, each plugin state entry (``plugin\\ntext``) and,
     only when it opens a frame, the frame (after a NUL-led tag). A maintenance commit's parts:
-    a tag of its own, its nodes, usage and, with one, the frame; so it never hashes like a turn.
+    a tag of its own, each node's kind and payload (not its id, parent or time), its usage and,
+    with one, the frame's reason; so it never hashes like a turn, and the same work redone
+    hashes the same.
     Each part is ``serde.dumps`` JSON text (a plugin node's payload is its JSON text, as is),
     encoded as UTF-8 and length-prefixed (8 bytes, big-endian). Text that is not valid Unicode
     (a lone surrogate) is encoded with ``surrogatepass``: losslessly, so it never raises and two
@@ -210,14 +212,18 @@ def commit_hash(commit: AnyCommit) -> str:
             serde.dumps(commit.outcome, Outcome),
             *(f"{plugin}\n{text}" for plugin, text in commit.plugin_state),
         )
+        if commit.frame is not None:
+            parts.append(_FRAME_TAG + serde.dumps(commit.frame, Frame))
     else:
+        # What the work wrote, not where or when: a redo of the same work (after a crash, or
+        # against a head that moved) gets new node ids and timestamps but hashes the same.
         parts += (
             _MAINTENANCE_TAG,
-            serde.dumps(commit.nodes, tuple[Node, ...]),
+            *(f"{n.kind}\n{n.payload if isinstance(n.payload, str) else serde.dumps(n.payload)}" for n in commit.nodes),
             serde.dumps(commit.usage, UsageLedger),
         )
-    if commit.frame is not None:
-        parts.append(_FRAME_TAG + serde.dumps(commit.frame, Frame))
+        if commit.frame is not None:
+            parts.append(_FRAME_TAG + commit.frame.reason)
     digest = hashlib.sha256()
     for text in parts:
         data = text.encode("utf-8", "surrogatepass")
