@@ -249,7 +249,7 @@ async def test_a_ledger_row_with_an_undeclared_source_logs_a_warning_once(caplog
     warnings = [r for r in caplog.records if "usage source 'ghost'" in r.getMessage()]
     assert len(warnings) == 1
     assert "lash_register_usage_sources" in warnings[0].getMessage()
-    assert "declared: turn" in warnings[0].getMessage()
+    assert "declared: child, turn" in warnings[0].getMessage()
     core.close()
 
 
@@ -264,6 +264,7 @@ async def test_a_declared_source_is_quiet_and_listed_with_its_plugin(caplog):
     assert infos["lash.standard"].usage_sources == ("child", "turn")
     assert infos["lash.commands"].usage_sources == ()
     assert dict(core.plugin_host.usage_sources) == {
+        "child": ("lash.standard", "model calls of child sessions opened without a source of their own"),
         "turn": ("lash.standard", "the session's own model calls"),
         "ghost": ("spender", "tokens the ghost spends"),
     }

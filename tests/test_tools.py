@@ -12,7 +12,7 @@ import anyio
 import attrs
 import pytest
 
-from lash_kernel.errors import ConfigError, ToolError
+from lash_kernel.errors import ConfigError, LashError, ToolError
 from lash_kernel.messages import ToolCallPart, ToolResultPart
 from lash_kernel.model import ToolSpec
 from lash_kernel.tools import Tool, ToolContext, ToolRegistry, execute_tool_call, tool
@@ -346,8 +346,18 @@ def test_context_surface_is_narrow() -> None:
     assert ctx.cancelled is False
     public = {n for n in dir(ctx) if not n.startswith("_")}
     assert public == {
-        "session_id", "turn_id", "call_id", "tool_name", "cancelled", "wait_cancelled", "report_progress"
+        "session_id", "turn_id", "call_id", "tool_name", "cancelled", "wait_cancelled", "report_progress",
+        "complete", "open_child_session",  # 0.2: model calls and child sessions, through the runtime
     }
+
+
+@pytest.mark.anyio
+async def test_a_hand_built_context_has_no_runtime_for_model_calls_or_children() -> None:
+    ctx = make_ctx()
+    with pytest.raises(LashError, match="no runtime behind it"):
+        await ctx.complete("hi", source="turn")
+    with pytest.raises(LashError, match="no runtime behind it"):
+        ctx.open_child_session()
 
 
 # ---------------------------------------------------------------------------------------------
