@@ -14,13 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from lash_kernel.directives import OpenFrame
 from lash_kernel.errors import LashError
-from lash_kernel.messages import Message, repair_history
+from lash_kernel.messages import Message
 from lash_kernel.model import ModelRequest, ModelResponse
 from lash_kernel.plugin import Stash
 from lash_kernel.runtime._state import CURRENT_TURN
-from lash_kernel.serde import decode_plugin_record
 from lash_kernel.spec import SessionSpec
-from lash_kernel.store.base import MESSAGE_KIND, SessionInfo
+from lash_kernel.store.base import SessionInfo
 from lash_kernel.tools import Tool, ToolRegistry
 from lash_kernel.usage import UsageLedger
 
@@ -183,16 +182,11 @@ class CoreHost:
 
     def nodes(self, session_id: str, kind: str) -> tuple[Any, ...]:
         """Decoded plugin records of ``kind`` (``PluginHost.nodes``)."""
-        core = self._core
-        return tuple(
-            decode_plugin_record(str(n.payload), core.record_types)
-            for n in core.store.load_nodes_of_kind(session_id, kind)
-        )
+        return self._core.services.session_services.records(session_id, kind)
 
     def history(self, session_id: str) -> tuple[Message, ...]:
         """The current frame's messages (``PluginHost.history``)."""
-        nodes = self._core.store.load_active_path(session_id)
-        return repair_history(tuple(n.message for n in nodes if n.kind == MESSAGE_KIND))
+        return self._core.services.session_services.current_frame(session_id)
 
     def session_info(self, session_id: str) -> SessionInfo:
         """The session's head (``PluginHost.session_info``)."""

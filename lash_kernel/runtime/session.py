@@ -105,6 +105,23 @@ class SessionServices:
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
 
+    def records(self, session_id: str, kind: str) -> tuple[Any, ...]:
+        """The plugin records of ``kind`` stored in ``session_id``, decoded, in commit order.
+
+        Raises:
+            RecordDecodeError: a stored record cannot be decoded (e.g. its type is no longer
+                registered).
+        """
+        runtime = self.runtime
+        nodes = runtime.store.load_nodes_of_kind(session_id, kind)
+        return tuple(decode_plugin_record(str(n.payload), runtime.record_types) for n in nodes)
+
+    def current_frame(self, session_id: str) -> tuple[Message, ...]:
+        """The messages of ``session_id``'s current frame as committed (repaired: every tool
+        call answered), read from the store."""
+        nodes = self.store.load_active_path(session_id)
+        return repair_history(tuple(n.message for n in nodes if n.kind == MESSAGE_KIND))
+
     @staticmethod
     def log_errors(errors: list[PluginHookError]) -> None:
         """Log hook failures that change nothing (observers, lifecycle hooks)."""
@@ -406,9 +423,7 @@ class Session:
             RecordDecodeError: a stored record cannot be decoded (e.g. its type is no longer
                 registered).
         """
-        runtime = self._services.runtime
-        nodes = runtime.store.load_nodes_of_kind(self.id, kind)
-        return tuple(decode_plugin_record(str(n.payload), runtime.record_types) for n in nodes)
+        return self._services.records(self.id, kind)
 
     def turn(
         self,
@@ -508,8 +523,7 @@ class Session:
         if self._state is None:
             store = self._services.store
             info = store.get_session(self.id)
-            nodes = store.load_active_path(self.id)
-            history = repair_history(tuple(n.message for n in nodes if n.kind == MESSAGE_KIND))
+            history = self._services.current_frame(self.id)
             self._spec = SessionSpec.from_json(info.spec)
             self._state = SessionState(info=info, history=history, activity_seq=info.activity_seq, spec=self._spec)
             self._info, self._stale = info, False

@@ -38,7 +38,9 @@ AGENT_NAME = "lash"
 
 #: ``Stopped`` reasons that mark a turn span as an error (``error.type`` = the reason).
 #: ``cancelled``, ``max_turns``, ``max_output_tokens`` and ``content_filter`` are not errors.
-ERROR_STOP_REASONS = frozenset({"provider_error", "tool_failure", "plugin_abort", "invalid_input", "runtime_error"})
+ERROR_STOP_REASONS = frozenset(
+    {"provider_error", "tool_failure", "plugin_abort", "invalid_input", "runtime_error", "no_final_value"}
+)
 
 _END_KINDS = {"turn.finished", "model_call.completed", "model_call.failed", "tool_call.completed"}
 _START_KINDS = {"turn.started", "model_call.started", "tool_call.started"}
