@@ -186,3 +186,26 @@ def test_two_processes_racing_commit_exactly_once_per_revision(tmp_path):
         assert store.pending_inputs("race") == []  # a loser never admitted its input
     print(f"\nrace: A won {len(results[0]['wins'])}, busy {results[0]['busy']}; "
           f"B won {len(results[1]['wins'])}, busy {results[1]['busy']}")
+
+
+async def test_a_running_turn_keeps_its_lease_renewed(tmp_path):
+    # lease_ttl_s=3: renewed every second; the turn outlives one lifetime and still commits,
+    # and a writer arriving after that lifetime still finds the session busy.
+    wait, started, release = blocking_tool()
+    db = tmp_path / "lash.db"
+    model = ScriptedModel().enqueue_tool_calls(("wait", {})).enqueue_text("done")
+    with LashCore(
+        model_client=model, model="m", store=SqliteStore(db), entry_points=False, tools=[wait], lease_ttl_s=3
+    ) as core:
+        turn = core.session("s").turn("long")
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(turn.run)
+            await started.wait()
+            first = core.store.get_lease("s")
+            await anyio.sleep(4)
+            with SqliteStore(db) as other, pytest.raises(SessionBusyError):
+                other.claim_lease("s", owner="elsewhere:1", token="x", ttl_s=3, now=anyio_time())
+            renewed = core.store.get_lease("s")
+            assert renewed.fencing == first.fencing and renewed.expires_at > first.expires_at
+            release.set()
+        assert turn.result.outcome == Finished(text="done")

@@ -365,6 +365,7 @@ class Session:
         self._state: SessionState | None = None
         self._spec: SessionSpec | None = None
         self._parent_turn = parent_turn
+        self._fencing = -1  # fencing number of the last lease this handle held
         self._busy = False
         self._closed = False
 
@@ -564,13 +565,15 @@ class Session:
         rt = self._services.runtime
         lease = claim(rt, self.id)
         try:
-            loaded = self._state is not None
+            # Every writer claims the lease first, so when its fencing number follows the one
+            # this handle last held, nobody wrote in between and the head needs no re-read.
+            moved = self._state is not None and lease.fencing != self._fencing + 1
             state = self._load()
-            if loaded and rt.store.get_session(self.id).head_revision != state.info.head_revision:
+            if moved and rt.store.get_session(self.id).head_revision != state.info.head_revision:
                 self._invalidate()
                 state = self._load()
         except BaseException:
             release(rt, lease)
             raise
-        self._busy = True
+        self._busy, self._fencing = True, lease.fencing
         return state, lease
