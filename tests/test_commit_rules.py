@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Mapping
 
 import attrs
 import pytest
@@ -11,7 +11,7 @@ from lash_kernel.errors import CommitConflictError
 from lash_kernel.messages import Message, TextPart, ToolCallPart, ToolResultPart
 from lash_kernel.outcomes import Finished, Stopped
 from lash_kernel.store._commit import CommitPlan, Head, RecordedTurn, commit_hash, plan_commit
-from lash_kernel.store.base import CommitResult, Node, TurnCommit
+from lash_kernel.store.base import CommitResult, Lease, Node, TurnCommit
 from lash_kernel.usage import TokenUsage, UsageKey, UsageLedger
 
 
@@ -53,6 +53,9 @@ class _Reads:
     recorded: dict[str, tuple[RecordedTurn, str | None]] = attrs.Factory(dict)
     nodes: set[str] = attrs.Factory(set)
     asked: list[tuple[str, ...]] = attrs.Factory(list)
+    kinds: dict[str, str] = attrs.Factory(dict)  # node kinds other than "message"
+    frames: set[str] = attrs.Factory(set)
+    stored_lease: Lease | None = None
 
     def recorded_turn(self, turn_id: str) -> RecordedTurn | None:
         entry = self.recorded.get(turn_id)
@@ -61,9 +64,15 @@ class _Reads:
     def leaf_after(self, turn_id: str, revision: int) -> str | None:
         return self.recorded[turn_id][1]
 
-    def existing_node_ids(self, node_ids: tuple[str, ...]) -> Collection[str]:
+    def existing_node_kinds(self, node_ids: tuple[str, ...]) -> Mapping[str, str]:
         self.asked.append(node_ids)
-        return self.nodes
+        return {n: self.kinds.get(n, "message") for n in self.nodes}
+
+    def frame_known(self, frame_id: str) -> bool:
+        return frame_id in self.frames
+
+    def lease(self) -> Lease | None:
+        return self.stored_lease
 
 
 HEAD0 = Head(revision=0, leaf_id=None, frame_id="f0", activity_seq=0)

@@ -370,7 +370,7 @@ class Session:
             store = self._services.store
             info = store.get_session(self.id)
             nodes = store.load_active_path(self.id)
-            history = repair_history(tuple(n.payload for n in nodes if n.kind == "message"))
+            history = repair_history(tuple(n.message for n in nodes if n.kind == "message"))
             self._state = SessionState(info=info, history=history, activity_seq=info.activity_seq)
             self._info, self._stale = info, False
             if self._services.runtime.hooks.implemented("lash_restore_state"):
