@@ -558,8 +558,9 @@ def check_text_that_is_not_valid_unicode(store: Store) -> None:
     """Text holding a lone surrogate (e.g. ``"\\ud83d"`` from a provider that split an emoji) is
     either stored exactly or refused with a ``StoreError``; it never raises anything else.
 
-    Covers a pending input, and a commit with the surrogate in a user message, a tool result,
-    the assistant's answer, the outcome and plugin state. When the store accepts them, they
+    Covers a pending input, a commit with the surrogate in a user message, a tool result,
+    the assistant's answer, the outcome and plugin state, and a plugin node's JSON payload
+    (read back as equal JSON). When the store accepts them, they
     read back equal, an identical re-commit replays, and a different re-commit conflicts. When
     it refuses, nothing is written.
 
@@ -607,6 +608,19 @@ def check_text_that_is_not_valid_unicode(store: Store) -> None:
     _expect_equal(again.replayed, True, "identical re-commit of a turn holding lone surrogates")
     other = attrs.evolve(commit, outcome=Finished(text="the answer: half an emoji \ud83e and a stray \udc80 low half"))
     _expect_raises(CommitConflictError, lambda: store.commit_turn(other), "re-commit differing in a lone surrogate")
+    note = _pnode("m1", "m1-p0", None, data={"note": bad})
+    maintenance = _maintenance(sid, "m1", 1, (note,), at=_T0 + 1)
+    before = _snapshot(store, sid)
+    try:
+        store.commit_maintenance(maintenance)
+    except StoreError:
+        _expect_unchanged(store, sid, before, "a refused plugin node with a lone surrogate")
+        return
+    except Exception as exc:
+        raise AssertionError(f"a plugin node with a lone surrogate raised {type(exc).__name__}: {exc}") from exc
+    (stored,) = store.load_nodes_of_kind(sid, note.kind)
+    _expect_equal(json.loads(str(stored.payload)), {"kind": note.kind, "data": {"note": bad}}, "plugin node JSON")
+    _expect_equal(store.commit_maintenance(maintenance).replayed, True, "replay of a plugin node with a lone surrogate")
 
 
 def check_invalid_commit_writes_nothing(store: Store) -> None:
