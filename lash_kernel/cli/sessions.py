@@ -126,7 +126,7 @@ def sessions_show(session_id: str, db: Path | None, as_json: bool) -> None:
     with _reading(db) as store:
         info = store.get_session(session_id)
         turns: list[tuple[TurnRecord, tuple[Message, ...]]] = [
-            (rec, tuple(n.payload for n in store.load_nodes(session_id, rec.node_ids)))
+            (rec, tuple(n.message for n in store.load_nodes(session_id, rec.node_ids) if n.kind == "message"))
             for rec in store.list_turns(session_id)
         ]
         pending: list[PendingInput] = store.pending_inputs(session_id)

@@ -416,9 +416,12 @@ def _node(session_id: str, row: Sequence[Any]) -> Node:
 
 
 def _payload_text(node: Node) -> str:
-    """A node's stored payload: a message's JSON, or a plugin record's JSON text as given."""
+    """A node's stored payload: a message's JSON, or a plugin record's JSON text as given (any
+    other payload is refused by the commit rules before anything is written)."""
     payload = node.payload
-    return _json_text(serde.dumps(payload, Message) if isinstance(payload, Message) else payload)
+    if isinstance(payload, Message):
+        return _json_text(serde.dumps(payload, Message))
+    return _json_text(payload) if isinstance(payload, str) else ""
 
 
 @final
@@ -519,8 +522,8 @@ class SqliteStore:
 
     Every method raises the same error types for the same causes, and ``StoreError`` (never a
     raw ``UnicodeEncodeError``) for an id holding a lone surrogate, which SQLite cannot store
-    as UTF-8. Message and plugin-state text with lone surrogates is stored exactly, as JSON
-    ``\\udXXX`` escapes.
+    as UTF-8. Message, plugin-state, plugin-node and spec JSON text with lone surrogates is stored
+    exactly, as JSON ``\\udXXX`` escapes (equal JSON when read back).
     """
 
     def __init__(
