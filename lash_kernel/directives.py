@@ -58,8 +58,9 @@ class OpenFrame:
     Attributes:
         reason: an open label stored with the frame: ``compaction``, ``continue_as``, ...
         seed: the messages the new frame starts with (e.g. a summary as a user message, then
-            the most recent messages kept verbatim). Every tool call in it must have its
-            result in it; tool results must follow their calls.
+            the most recent messages kept verbatim). Tool results must follow their calls
+            (else ``ValueError``); a call without its result is answered with an
+            "interrupted" error result, as on resume.
     """
 
     reason: str

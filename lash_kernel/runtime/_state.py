@@ -29,7 +29,7 @@ from lash_kernel.activity import (
 )
 from lash_kernel.directives import OpenFrame
 from lash_kernel.errors import ConfigError, PluginHookError
-from lash_kernel.messages import Message
+from lash_kernel.messages import Message, repair_history
 from lash_kernel.model import ModelClient, ModelRequest, ModelResponse
 from lash_kernel.outcomes import Outcome
 from lash_kernel.plugin import ModeInfo
@@ -417,7 +417,7 @@ class TurnContext:
                 self.turn_id, self.session_id, frame.reason,
             )
             return
-        seed = valid_message(frame.seed)
+        seed = repair_history(valid_message(frame.seed))  # never an unanswered tool call
         self.frame_switch = FrameSwitch(frame_id=self.rt.new_id(), reason=frame.reason, seed=seed, at=at)
 
     def others_ledger(self) -> UsageLedger:

@@ -19,7 +19,7 @@ import attrs
 
 from lash_kernel.directives import OpenFrame
 from lash_kernel.errors import CommitConflictError, ConfigError, LashError, SessionNotFoundError
-from lash_kernel.messages import Message
+from lash_kernel.messages import Message, repair_history
 from lash_kernel.model import ModelRequest, ModelResponse
 from lash_kernel.runtime._lease import claim_waiting, release
 from lash_kernel.runtime._model_call import complete
@@ -300,7 +300,7 @@ class Services:
         rt = self.rt
         key = valid_text(key) if key else rt.new_id()
         payloads = [(type(r).KIND, encode_plugin_record(r, rt.record_types)) for r in records]  # type: ignore[attr-defined]
-        seed = valid_message(frame.seed) if frame is not None else ()
+        seed = repair_history(valid_message(frame.seed)) if frame is not None else ()
         node_ids = [rt.new_id() for _ in range(len(seed) + len(payloads))]
         frame_id = rt.new_id()
         lease = await claim_waiting(rt, session_id)
