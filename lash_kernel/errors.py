@@ -149,6 +149,17 @@ class ProviderHTTPError(ModelError):
             retryable=retryable,
         )
 
+    @property
+    def context_overflow(self) -> bool:
+        """True when the provider refused the request for exceeding the model's context window
+        (HTTP 400/413 with the provider's wording: OpenAI ``context_length_exceeded``, Anthropic
+        "prompt is too long", llama.cpp "exceeds the available context size", vLLM and
+        OpenRouter "maximum context length"). Added in 0.2."""
+        if self.status not in (400, 413):
+            return False
+        body = self.body.lower()
+        return any(marker in body for marker in _CONTEXT_OVERFLOW_MARKERS)
+
 
 class ProviderConnectionError(ModelError):
     """Connecting, sending or reading failed (including timeouts) before a complete response."""
@@ -230,6 +241,16 @@ class SessionNotFoundError(StoreError, KeyError):
 
 class RecordDecodeError(LashError, ValueError):
     """A persisted record could not be decoded; the message lists the offending paths."""
+
+
+_CONTEXT_OVERFLOW_MARKERS = (
+    "context_length_exceeded",
+    "maximum context length",
+    "prompt is too long",
+    "exceeds the available context size",
+    "context window",
+    "too many tokens",
+)
 
 
 def _error_text(body: str) -> str:

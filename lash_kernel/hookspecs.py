@@ -416,6 +416,7 @@ def lash_compact(
     messages: tuple[Message, ...],
     context_window: int | None,
     input_tokens: int,
+    overflow: bool,
     host: PluginHost,
 ) -> OpenFrame | None:
     """Decide whether to open a new agent frame before a model call (durable compaction).
@@ -431,6 +432,9 @@ def lash_compact(
         context_window: the model's context window in tokens, or None if unknown.
         input_tokens: input tokens of the previous model call in this session (0 before the
             first).
+        overflow: True when the provider just refused ``messages`` for exceeding the model's
+            context (``ProviderHTTPError.context_overflow``): a frame returned now is opened
+            and the call retried once with it. False before every call.
         host: the core's ``PluginHost`` (see the rules above).
     Returns:
         ``OpenFrame(reason, seed)`` to switch: this and every later call of the turn sends the
@@ -438,6 +442,27 @@ def lash_compact(
         messages so far stay in the old frame). None to go on.
     Raises:
         Any exception stops the turn as ``Stopped(plugin_abort)`` naming the plugin.
+    Added in 0.2.
+    """
+
+
+@_hookspec(firstresult=True)
+def lash_compact_session(session_id: str, instructions: str | None, host: PluginHost) -> bool | None:
+    """Compact a session now, between turns (``Session.compact()``, ``lash sessions compact``).
+
+    Called by: ``Session.compact``, once per call, never during a turn of the session. May be
+    async. Stops at the first implementation that returns non-None. The implementation opens
+    the new frame itself, with ``host.commit_maintenance(session_id, frame=...,
+    expected_revision=...)`` (summarise with ``host.complete(..., session_id=session_id)``).
+    Args:
+        session_id: the session.
+        instructions: what the person asked the summary to focus on, or None.
+        host: the core's ``PluginHost`` (see the rules above).
+    Returns:
+        True when a frame was opened, False when there was nothing to compact, None to leave
+        it to another plugin.
+    Raises:
+        Any exception reaches the caller as ``PluginHookError`` naming the plugin.
     Added in 0.2.
     """
 

@@ -422,6 +422,28 @@ class PluginHost(Protocol):
         """The session's settings (``plugin_options`` holds per-plugin options)."""
         ...
 
+    def emit_activity(self, session_id: str, event: object) -> bool:
+        """Publish a plugin's own activity event in the running turn of ``session_id``: it
+        reaches the host's stream (``turn.stream()``) and ``lash_on_activity`` observers.
+
+        Args:
+            session_id: the session whose turn is running here (a hook or tool of that turn).
+            event: a frozen attrs record with a ``KIND`` string class variable (its activity
+                ``kind``, e.g. ``compaction_finished``); not persisted, so it need not be a
+                registered record type.
+        Returns:
+            True when published; False when no turn of that session is running here (the
+            event goes nowhere).
+        Raises:
+            LashError: ``event`` has no ``KIND`` string.
+        """
+        ...
+
+    def plugin_names(self) -> tuple[str, ...]:
+        """The names of the plugins registered on this core, in call order (first called
+        first): e.g. to refuse running beside an incompatible plugin."""
+        ...
+
 
 class ToolCatalogView(Protocol):
     """Read-only access to a ``ToolRegistry``."""

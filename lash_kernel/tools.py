@@ -290,6 +290,11 @@ class Tool:
             exceptions and timeouts are never retried. Added in 0.2.
         retry_delay_s: seconds to wait before the first retry; doubles for each later one.
             Added in 0.2.
+        read_only: the tool only reads (no side effects outside the call), so it is safe to
+            give to a constrained agent (lash-subagents' ``explore`` children get only these).
+            Default False. Added in 0.2.
+        interactive: the tool needs a person (e.g. asking the user); agents that run without
+            one (child sessions of lash-subagents) never get it. Default False. Added in 0.2.
 
     Raises:
         ConfigError: (on construction) bad name, a schema that is not a valid draft 2020-12
@@ -308,6 +313,8 @@ class Tool:
     takes_context: str | None = None
     retries: int = 0
     retry_delay_s: float = 0.5
+    read_only: bool = False
+    interactive: bool = False
     _call_plan: _CallPlan = attrs.field(default=_EMPTY_PLAN, alias="_call_plan", repr=False)
     _validator: jsonschema.protocols.Validator = attrs.field(init=False, repr=False)
 
@@ -496,6 +503,8 @@ def _build_tool(
     timeout_s: float | None,
     retries: int = 0,
     retry_delay_s: float = 0.5,
+    read_only: bool = False,
+    interactive: bool = False,
 ) -> Tool:
     if isinstance(fn, Tool):
         raise ConfigError(f"{fn.name!r} is already a Tool; use attrs.evolve() to change it")
@@ -531,6 +540,8 @@ def _build_tool(
         takes_context=params.takes_context,
         retries=retries,
         retry_delay_s=retry_delay_s,
+        read_only=read_only,
+        interactive=interactive,
         _call_plan=_CallPlan(
             positional=tuple(params.positional), defaults=params.positional_defaults, converters=params.converters
         ),
@@ -551,6 +562,8 @@ def tool(
     timeout_s: float | None = None,
     retries: int = 0,
     retry_delay_s: float = 0.5,
+    read_only: bool = False,
+    interactive: bool = False,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
@@ -563,6 +576,8 @@ def tool(
     timeout_s: float | None = None,
     retries: int = 0,
     retry_delay_s: float = 0.5,
+    read_only: bool = False,
+    interactive: bool = False,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Make a ``Tool`` from a typed, Google-docstringed function. Use bare or with arguments.
 
@@ -587,6 +602,8 @@ def tool(
         retries: extra attempts when the tool raises ``ToolError(..., retryable=True)``
             (default 0: no retry). Added in 0.2.
         retry_delay_s: seconds before the first retry, doubling after each. Added in 0.2.
+        read_only: mark the tool as side-effect free (``Tool.read_only``). Added in 0.2.
+        interactive: mark the tool as needing a person (``Tool.interactive``). Added in 0.2.
     Returns:
         A ``Tool`` (bare use), or a decorator that returns one.
     Raises:
@@ -604,6 +621,8 @@ def tool(
             timeout_s=timeout_s,
             retries=retries,
             retry_delay_s=retry_delay_s,
+            read_only=read_only,
+            interactive=interactive,
         )
 
     if fn is None:

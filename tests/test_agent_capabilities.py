@@ -395,3 +395,95 @@ async def test_close_cancels_background_work(tmp_path):
     assert core.services.background.pending == 0 and finished == []
     with pytest.raises(LashError, match="closed"):
         core.plugin_host.spawn(lambda: anyio.sleep(0), name="late")
+
+
+# ------------------------------------------------------------------------------ for compaction plugins
+async def test_a_context_overflow_opens_a_frame_and_retries_once(tmp_path):
+    from lash_kernel.errors import ProviderHTTPError
+
+    seen = []
+
+    class OnOverflow:
+        @hookimpl
+        def lash_compact(self, messages: tuple[Message, ...], overflow: bool) -> OpenFrame | None:
+            seen.append(overflow)
+            if overflow:
+                return OpenFrame(reason="compaction", seed=(Message.user("short summary"), messages[-1]))
+            return None
+
+    body = '{"error": {"message": "too long", "code": "context_length_exceeded"}}'
+    model = ScriptedModel().enqueue_text("a1")
+    model.enqueue_error(ProviderHTTPError(400, body, provider="scripted")).enqueue_text("fits now")
+    with make_core(tmp_path, model, plugins=[OnOverflow()]) as core:
+        session = core.session("s")
+        await session.turn("q1").run()
+        result = await session.turn("q2").run()
+        assert result.outcome == Finished(text="fits now")
+        assert seen == [False, False, True]
+        assert [m.text for m in model.requests[-1].messages] == ["short summary", "q2"]
+        assert [f.reason for f in session.frames()] == ["compaction"]
+
+
+async def test_session_compact_asks_the_compaction_plugin(tmp_path):
+    class ByHand:
+        @hookimpl
+        async def lash_compact_session(self, host: PluginHost, session_id: str, instructions: str | None) -> bool:
+            info = host.session_info(session_id)
+            seed = (Message.user(f"summary ({instructions}) of {len(host.history(session_id))} messages"),)
+            await host.commit_maintenance(
+                session_id, frame=OpenFrame(reason="compaction", seed=seed), expected_revision=info.head_revision
+            )
+            return True
+
+    model = ScriptedModel().enqueue_text("a1")
+    with make_core(tmp_path, model) as core:
+        session = core.session("s")
+        await session.turn("q1").run()
+        with pytest.raises(ConfigError, match="no loaded plugin compacts sessions"):
+            await session.compact()
+    with make_core(tmp_path, ScriptedModel(), plugins=[ByHand()]) as core:
+        session = core.session("s")
+        assert [m.text for m in session.history()] == ["q1", "a1"]
+        assert await session.compact("keep names") is True
+        assert [m.text for m in session.history()] == ["summary (keep names) of 2 messages"]
+
+
+async def test_plugin_activities_and_plugin_names(tmp_path):
+    @attrs.frozen
+    class Compacted:
+        KIND: ClassVar[str] = "compaction_finished"
+        tokens_before: int
+
+    published = []
+
+    class Emitter:
+        @hookimpl
+        def lash_before_turn(self, host: PluginHost, session_id: str) -> None:
+            published.append(host.emit_activity(session_id, Compacted(tokens_before=10)))
+            published.append(host.emit_activity("other", Compacted(tokens_before=1)))
+            published.append("emitter" in host.plugin_names())
+
+    model = ScriptedModel().enqueue_text("a")
+    with make_core(tmp_path, model, plugins=[Emitter()]) as core:
+        core.add_plugin(Emitter(), name="emitter")
+        result = await core.session("s").turn("q").run()
+        kinds = [a.kind for a in result.activities]
+        assert kinds.count("compaction_finished") == 2  # both registrations emitted once
+        assert published[:3] == [True, False, True]
+        with pytest.raises(LashError, match="no KIND"):
+            core.plugin_host.emit_activity("s", object())
+
+
+def test_tool_flags_for_constrained_agents():
+    @tool(read_only=True)
+    def look(path: str) -> str:
+        """Read a file."""
+        return path
+
+    @tool(interactive=True)
+    def ask(question: str) -> str:
+        """Ask the user."""
+        return question
+
+    assert (look.read_only, look.interactive) == (True, False)
+    assert (ask.read_only, ask.interactive) == (False, True)

@@ -34,6 +34,7 @@ from lash_kernel.errors import (
     ProviderHTTPError,
     ProviderStreamError,
 )
+from lash_kernel.messages import Message
 from lash_kernel.model import ModelClient, ModelRequest, ModelResponse, ReasoningDelta, TextDelta
 from lash_kernel.runtime._state import TurnContext, TurnRuntime
 from lash_kernel.runtime.events import Event, ModelFailed, ModelResponded, TurnFailed
@@ -51,11 +52,11 @@ async def call_model(ctx: TurnContext, request: ModelRequest) -> Event:
     Raises:
         Only cancellation.
     """
+    rid, base = request.request_id, request
     try:
-        request = await _prompt_view(ctx, request)
+        request = await _prompt_view(ctx, base)
     except PluginHookError as exc:
         return TurnFailed(reason="plugin_abort", message=str(exc))
-    rid = request.request_id
 
     def attempt(n: int) -> Awaitable[ModelResponse | ModelError]:
         if n > 1:
@@ -67,6 +68,16 @@ async def call_model(ctx: TurnContext, request: ModelRequest) -> Event:
         ctx.emit(status, rid)
 
     result = await with_retries(ctx.rt, attempt, retrying)
+    if _overflowed(ctx, result):  # compact (one new frame) and retry once
+        try:
+            opened = await _compact(ctx, request.messages, base, overflow=True)
+            if opened:
+                request = await _prompt_view(ctx, base)
+        except PluginHookError as exc:
+            return TurnFailed(reason="plugin_abort", message=str(exc))
+        if opened:
+            ctx.emit(ModelRequestStarted(request_id=rid, model=request.model, attempt=2), rid)
+            result = await with_retries(ctx.rt, attempt, retrying)
     if isinstance(result, ModelResponse):
         ctx.session.last_input_tokens = result.usage.input_tokens
         return ModelResponded(request_id=rid, response=result)
@@ -256,13 +267,7 @@ async def _prompt_view(ctx: TurnContext, request: ModelRequest) -> ModelRequest:
     view, then ``lash_plan_compaction`` and ``lash_transform_context``. Raises ``PluginHookError``."""
     hooks, sid = ctx.hooks, ctx.session_id
     messages = request.messages
-    if ctx.frame_switch is None and hooks.implemented("lash_compact"):
-        frame = await hooks.compact(
-            session_id=sid, turn_id=ctx.turn_id, messages=messages, context_window=ctx.rt.context_window,
-            input_tokens=ctx.session.last_input_tokens,
-        )
-        if frame is not None:
-            ctx.open_frame(frame, at=len(messages) - len(ctx.session.history))
+    await _compact(ctx, messages, request, overflow=False)
     switch = ctx.frame_switch
     if switch is not None:
         messages = (*switch.seed, *messages[len(ctx.session.history) + switch.at :])
@@ -278,6 +283,39 @@ async def _prompt_view(ctx: TurnContext, request: ModelRequest) -> ModelRequest:
     if hooks.implemented("lash_transform_context"):
         messages = hooks.transform_context(session_id=sid, turn_id=ctx.turn_id, messages=messages)
     return request if messages is request.messages else attrs.evolve(request, messages=messages)
+
+
+def _overflowed(ctx: TurnContext, result: ModelResponse | ModelError) -> bool:
+    """True when ``result`` is the provider refusing the request for its size and a plugin
+    could still open a frame for this turn."""
+    return (
+        isinstance(result, ProviderHTTPError)
+        and result.context_overflow
+        and ctx.frame_switch is None
+        and ctx.hooks.implemented("lash_compact")
+    )
+
+
+async def _compact(ctx: TurnContext, view: tuple[Message, ...], base: ModelRequest, *, overflow: bool) -> bool:
+    """Ask ``lash_compact`` (unless the turn already opened a frame); open the frame it returns.
+
+    Args:
+        view: the messages the plugin decides on (the current frame as the model would get it).
+        base: the machine's request (its messages are the turn's history plus its messages).
+        overflow: the provider refused ``view`` as too large.
+    Returns:
+        True when a frame was opened. Raises ``PluginHookError``.
+    """
+    if ctx.frame_switch is not None or not ctx.hooks.implemented("lash_compact"):
+        return False
+    frame = await ctx.hooks.compact(
+        session_id=ctx.session_id, turn_id=ctx.turn_id, messages=view, context_window=ctx.rt.context_window,
+        input_tokens=ctx.session.last_input_tokens, overflow=overflow,
+    )
+    if frame is None:
+        return False
+    ctx.open_frame(frame, at=len(base.messages) - len(ctx.session.history))
+    return True
 
 
 def _model_attrs(ctx: TurnContext, request: ModelRequest, attempt: int) -> dict[str, Any]:

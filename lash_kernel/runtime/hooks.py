@@ -532,7 +532,7 @@ class KernelHooks:
 
     async def compact(
         self, *, session_id: str, turn_id: str, messages: tuple[Message, ...], context_window: int | None,
-        input_tokens: int,
+        input_tokens: int, overflow: bool = False,
     ) -> OpenFrame | None:
         """Fire ``lash_compact`` (may be async) until one implementation opens a frame.
 
@@ -542,7 +542,7 @@ class KernelHooks:
         hook = "lash_compact"
         values = {
             "session_id": session_id, "turn_id": turn_id, "messages": messages, "context_window": context_window,
-            "input_tokens": input_tokens, "host": self.host,
+            "input_tokens": input_tokens, "overflow": overflow, "host": self.host,
         }
         for impl in self._order(hook):
             result = await self._await(hook, impl, values)
@@ -645,6 +645,26 @@ class KernelHooks:
         }
         plan: CompactionPlan | None = self._first(hook, values, check)
         return plan
+
+    async def compact_session(self, *, session_id: str, instructions: str | None) -> bool | None:
+        """Fire ``lash_compact_session`` (may be async) until one implementation answers.
+
+        Returns:
+            The first non-None answer (True: a frame was opened), or None when no plugin answered.
+        Raises:
+            PluginHookError: an implementation raised or returned something else.
+        """
+        hook = "lash_compact_session"
+        values = {"session_id": session_id, "instructions": instructions, "host": self.host}
+        for impl in self._order(hook):
+            result = await self._await(hook, impl, values)
+            if result is None:
+                continue
+            if not isinstance(result, bool):
+                error = TypeError(f"expected True, False or None, got {result!r}")
+                raise PluginHookError(impl.plugin_name, hook, error)
+            return result
+        return None
 
     # ---------------------------------------------------------------- lifecycle
     def session_opened(self, *, session_id: str, info: SessionInfo, created: bool) -> list[PluginHookError]:

@@ -196,6 +196,20 @@ class CoreHost:
         """The session's settings (``PluginHost.session_spec``)."""
         return self._core.services.session_spec(session_id)
 
+    def emit_activity(self, session_id: str, event: object) -> bool:
+        """A plugin's own activity in the running turn (``PluginHost.emit_activity``)."""
+        if not isinstance(getattr(type(event), "KIND", None), str):
+            raise LashError(f"emit_activity: {type(event).__name__} has no KIND string")
+        turn = CURRENT_TURN.get()
+        if turn is None or turn.session_id != session_id or turn.control.commit is not None:
+            return False
+        turn.emit(event, turn.turn_id)  # type: ignore[arg-type]
+        return True
+
+    def plugin_names(self) -> tuple[str, ...]:
+        """Registered plugin names in call order (``PluginHost.plugin_names``)."""
+        return tuple(info.name for info in self._core.plugins())
+
     def _drop_sessions(self) -> None:
         """Drop every session stash (the core is closing). Idempotent."""
         self._closed = True

@@ -483,6 +483,34 @@ class Session:
         )
         return Turn(self, message, config)
 
+    async def compact(self, instructions: str | None = None) -> bool:
+        """Compact the session now, between turns: a compaction plugin (``lash_compact_session``,
+        e.g. lash-compaction) summarises the current frame and opens a new one. History is
+        never rewritten. Added in 0.2.
+
+        Args:
+            instructions: what the summary should focus on, or None.
+        Returns:
+            True when a new frame was opened, False when there was nothing to compact.
+        Raises:
+            ConfigError: no loaded plugin compacts sessions.
+            LashError: a turn is running on this handle, or the session is closed.
+            PluginHookError: the plugin failed (nothing was committed).
+        """
+        if self._closed:
+            raise LashError(f"session {self.id} is closed")
+        if self._busy:
+            raise LashError(f"session {self.id} has a turn running; compact it between turns")
+        hooks = self._services.runtime.hooks
+        if not hooks.implemented("lash_compact_session"):
+            raise ConfigError("no loaded plugin compacts sessions (install one, e.g. lash-compaction)")
+        opened = await hooks.compact_session(
+            session_id=self.id, instructions=valid_text(instructions) if instructions else None
+        )
+        if opened is None:
+            raise ConfigError("no loaded plugin compacted the session (every lash_compact_session returned None)")
+        return opened
+
     def run_sync(self, user_input: str | Message, **kwargs: Any) -> TurnResult:
         """Run one turn to completion from synchronous code. See ``turn`` for arguments."""
         return self.turn(user_input, **kwargs).run_sync()
