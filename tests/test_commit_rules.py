@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Mapping
 
 import attrs
 import pytest
 
-from lash_kernel.errors import CommitConflictError
+from lash_kernel.errors import CommitConflictError, LeaseLostError, SessionBusyError
 from lash_kernel.messages import Message, TextPart, ToolCallPart, ToolResultPart
 from lash_kernel.outcomes import Finished, Stopped
-from lash_kernel.store._commit import CommitPlan, Head, RecordedTurn, commit_hash, plan_commit
-from lash_kernel.store.base import CommitResult, Node, TurnCommit
+from lash_kernel.store._commit import (
+    CommitPlan,
+    Head,
+    RecordedTurn,
+    commit_hash,
+    plan_claim,
+    plan_commit,
+    plan_renew,
+    releases,
+)
+from lash_kernel.store.base import CommitResult, Frame, Lease, MaintenanceCommit, Node, TurnCommit
 from lash_kernel.usage import TokenUsage, UsageKey, UsageLedger
 
 
@@ -53,6 +62,9 @@ class _Reads:
     recorded: dict[str, tuple[RecordedTurn, str | None]] = attrs.Factory(dict)
     nodes: set[str] = attrs.Factory(set)
     asked: list[tuple[str, ...]] = attrs.Factory(list)
+    kinds: dict[str, str] = attrs.Factory(dict)  # node kinds other than "message"
+    frames: set[str] = attrs.Factory(set)
+    stored_lease: Lease | None = None
 
     def recorded_turn(self, turn_id: str) -> RecordedTurn | None:
         entry = self.recorded.get(turn_id)
@@ -61,9 +73,15 @@ class _Reads:
     def leaf_after(self, turn_id: str, revision: int) -> str | None:
         return self.recorded[turn_id][1]
 
-    def existing_node_ids(self, node_ids: tuple[str, ...]) -> Collection[str]:
+    def existing_node_kinds(self, node_ids: tuple[str, ...]) -> Mapping[str, str]:
         self.asked.append(node_ids)
-        return self.nodes
+        return {n: self.kinds.get(n, "message") for n in self.nodes}
+
+    def frame_known(self, frame_id: str) -> bool:
+        return frame_id in self.frames
+
+    def lease(self) -> Lease | None:
+        return self.stored_lease
 
 
 HEAD0 = Head(revision=0, leaf_id=None, frame_id="f0", activity_seq=0)
@@ -171,3 +189,71 @@ def test_duplicate_and_forward_references_within_a_commit_are_conflicts() -> Non
     forward = attrs.evolve(commit, nodes=(first, *commit.nodes[1:]))
     with pytest.raises(CommitConflictError, match="parent 't1-n3' is not in the session"):
         plan_commit(forward, commit_hash(forward), HEAD0, _Reads())
+
+
+# -- 0.2: frames, leases, maintenance commits ----------------------------------------------------
+
+
+def test_commit_hash_covers_the_frame_not_the_lease_and_tells_maintenance_from_turns() -> None:
+    commit = _commit()
+    frame = Frame(frame_id="f1", previous_frame_id="f0", reason="compaction", opened_by="t1", created_at=1.0)
+    lease = Lease(session_id="s1", owner="me", token="tok", fencing=3, expires_at=9.0)
+    assert commit_hash(attrs.evolve(commit, lease=lease)) == commit_hash(commit)
+    assert commit_hash(attrs.evolve(commit, frame=frame)) != commit_hash(commit)
+    maintenance = MaintenanceCommit(
+        session_id="s1", key="t1", expected_head_revision=0, nodes=commit.nodes, usage=commit.usage, committed_at=2.5
+    )
+    assert commit_hash(maintenance) != commit_hash(attrs.evolve(commit, plugin_state=()))
+    assert commit_hash(attrs.evolve(maintenance, frame=frame)) != commit_hash(maintenance)
+
+
+def test_lease_is_checked_after_replay_and_before_the_head() -> None:
+    commit = _commit()
+    digest = commit_hash(commit)
+    live = Lease(session_id="s1", owner="other", token="theirs", fencing=2, expires_at=100.0)
+    replayed = _Reads(recorded={"t1": (RecordedTurn(revision=1, content_hash=digest), "t1-n3")}, stored_lease=live)
+    assert plan_commit(commit, digest, HEAD0, replayed) == CommitResult(
+        session_id="s1", turn_id="t1", head_revision=1, leaf_id="t1-n3", replayed=True
+    )
+    stale_head = attrs.evolve(HEAD0, revision=5)
+    with pytest.raises(SessionBusyError, match="'other' holds its lease"):
+        plan_commit(commit, digest, stale_head, _Reads(stored_lease=live))
+    mine = attrs.evolve(live, token="mine", fencing=1)
+    with pytest.raises(LeaseLostError, match="fencing 1"):
+        plan_commit(attrs.evolve(commit, lease=mine), digest, stale_head, _Reads(stored_lease=live))
+    expired = attrs.evolve(live, expires_at=2.5)  # expires_at == committed_at: no longer live
+    assert isinstance(plan_commit(commit, digest, HEAD0, _Reads(stored_lease=expired)), CommitPlan)
+    leased = attrs.evolve(commit, lease=live)
+    assert isinstance(plan_commit(leased, digest, HEAD0, _Reads(stored_lease=expired)), CommitPlan)
+
+
+def test_plugin_nodes_never_move_the_leaf() -> None:
+    commit = _commit()
+    note = Node(node_id="t1-p0", parent_id="t1-n3", frame_id="f0", turn_id="t1", kind="probe.note",
+                payload='{"kind":"probe.note","data":{}}', created_at=1.5)
+    with_note = attrs.evolve(commit, nodes=(*commit.nodes, note))
+    plan = plan_commit(with_note, commit_hash(with_note), HEAD0, _Reads())
+    assert isinstance(plan, CommitPlan)
+    assert (plan.head.leaf_id, plan.node_ids[-1]) == ("t1-n3", "t1-p0")
+    only = attrs.evolve(commit, nodes=(attrs.evolve(note, parent_id="x"),), expected_head_revision=1)
+    head = Head(revision=1, leaf_id="x", frame_id="f0", activity_seq=0)
+    plan = plan_commit(only, commit_hash(only), head, _Reads(nodes={"x"}))
+    assert isinstance(plan, CommitPlan) and plan.head.leaf_id == "x"
+    under_note = attrs.evolve(commit.nodes[0], node_id="t1-m", parent_id="x")
+    bad = attrs.evolve(commit, nodes=(under_note,), expected_head_revision=1)
+    with pytest.raises(CommitConflictError, match=r"whose parent 'x' is a 'probe\.note' node"):
+        plan_commit(bad, commit_hash(bad), head, _Reads(nodes={"x"}, kinds={"x": "probe.note"}))
+
+
+def test_claim_renew_release_rules() -> None:
+    first = plan_claim("s1", None, owner="a", token="ta", ttl_s=30, now=100.0)
+    assert first == Lease(session_id="s1", owner="a", token="ta", fencing=1, expires_at=130.0)
+    assert plan_claim("s1", first, owner="a", token="ta", ttl_s=30, now=110.0).fencing == 1
+    with pytest.raises(SessionBusyError):
+        plan_claim("s1", first, owner="b", token="tb", ttl_s=30, now=129.9)
+    assert plan_claim("s1", first, owner="b", token="tb", ttl_s=30, now=130.0).fencing == 2
+    assert plan_renew(first, first, ttl_s=60, now=200.0).expires_at == 260.0  # expired, nobody reclaimed
+    released = attrs.evolve(first, expires_at=0.0)
+    with pytest.raises(LeaseLostError, match="released"):
+        plan_renew(first, released, ttl_s=60, now=200.0)
+    assert releases(first, first) and not releases(attrs.evolve(first, fencing=2), first)

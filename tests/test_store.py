@@ -245,21 +245,21 @@ def test_pragmas_and_schema_version(store: SqliteStore, db_path: Path) -> None:
     assert conn.execute("PRAGMA busy_timeout").fetchone()[0] > 0
     assert _raw(db_path, "PRAGMA journal_mode")[0][0] == "wal"  # persistent, seen by others
     assert _raw(db_path, "SELECT value FROM lash_meta WHERE key = 'schema_version'") == [(str(SCHEMA_VERSION),)]
-    assert SCHEMA_VERSION == 2
+    assert SCHEMA_VERSION == 3
 
 
 def test_version_1_file_is_migrated_on_open(db_path: Path) -> None:
-    with SqliteStore(str(db_path)) as store:
-        store.open_session("s1", mode="standard", frame_id="f0", now=1.0)
-    conn = sqlite3.connect(db_path)  # make it look like a file the first release wrote
+    # a file the first release wrote: the schema-2 fixture without what version 2 added
+    conn = sqlite3.connect(db_path)
+    conn.executescript((Path(__file__).parent / "fixtures" / "store-v2.sql").read_text("utf-8"))
     conn.execute("DROP TABLE plugin_state")
     conn.execute("UPDATE lash_meta SET value = '1' WHERE key = 'schema_version'")
     conn.commit()
     conn.close()
     with SqliteStore(str(db_path)) as store:
-        assert store.get_session("s1").head_revision == 0
+        assert store.get_session("s1").head_revision == 3
         assert store.load_plugin_state("s1") == {}
-    assert _raw(db_path, "SELECT value FROM lash_meta WHERE key = 'schema_version'") == [("2",)]
+    assert _raw(db_path, "SELECT value FROM lash_meta WHERE key = 'schema_version'") == [(str(SCHEMA_VERSION),)]
     assert _raw(db_path, "SELECT name FROM sqlite_master WHERE name = 'plugin_state'") == [("plugin_state",)]
 
 

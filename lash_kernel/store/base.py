@@ -11,6 +11,14 @@ the turn record and the new head revision in ONE transaction, guarded by compare
 content it raises ``CommitConflictError``. The first-party stores take these rules from
 ``lash_kernel.store._commit`` (written once); ``lash_kernel.testing.conformance`` checks them
 on any store.
+
+Graph rules every commit obeys (0.2): a ``message`` node's payload is a ``Message`` and its
+parent (if any) a message node; any other kind holds JSON text and may hang off any node. The
+last message node of a commit becomes the leaf. Without a ``Frame`` every node carries the
+current frame id; with one, nodes carry the current frame id and then the new one, the frame's
+``opened_by`` is the commit's turn id or key and its seeds are message nodes of the commit in
+the new frame. A maintenance commit adds message nodes only as its frame's seeds. A commit
+breaking a rule raises ``CommitConflictError`` and writes nothing.
 """
 
 from __future__ import annotations
@@ -294,6 +302,9 @@ class Store(Protocol):
         existing session keeps its own). With ``parent`` the new session is its child:
         ``parent_session_id = parent.session_id``, ``depth = parent.depth + 1``. Changed in 0.2
         (``spec`` and the parent link).
+
+        Raises:
+            SessionNotFoundError: ``parent`` is not a session of this store (nothing is created).
         """
         ...
 
@@ -355,16 +366,18 @@ class Store(Protocol):
 
     def renew_lease(self, lease: Lease, *, ttl_s: float, now: float) -> Lease:
         """Extend a held lease to ``now + ttl_s``. An expired lease that nobody reclaimed is
-        renewed too. Added in 0.2.
+        renewed too; a released one is not (a late renewal never revives it). Added in 0.2.
 
         Raises:
-            LeaseLostError: the session's lease now has another token or fencing number.
+            LeaseLostError: the session's lease now has another token or fencing number, or was
+                released.
+            SessionNotFoundError: no such session.
         """
         ...
 
     def release_lease(self, lease: Lease) -> None:
         """Free a held lease at once (keeping the fencing counter). A no-op when the lease was
-        lost meanwhile. Added in 0.2."""
+        lost meanwhile. Raises ``SessionNotFoundError`` for an unknown session. Added in 0.2."""
         ...
 
     def get_lease(self, session_id: str) -> Lease | None:

@@ -8,13 +8,25 @@ clock: timestamps arrive as data.
 Schema (version ``SCHEMA_VERSION``, recorded in ``lash_meta``)::
 
     lash_meta      (key PK, value)
-    sessions       (session_id PK, head_revision, leaf_id, frame_id, mode, created_at, updated_at)
+    sessions       (session_id PK, head_revision, leaf_id, frame_id, mode, created_at, updated_at,
+                    activity_seq, spec, parent_session_id, parent_turn_id, parent_call_id, depth)
+                   INDEX (parent_session_id, created_at)
     nodes          (session_id, node_id, parent_id, frame_id, turn_id, kind, payload, created_at)
-                   PK (session_id, node_id)
-    turns          (session_id, turn_id, revision, outcome, content_hash, committed_at, node_ids)
-                   PK (session_id, turn_id), UNIQUE (session_id, revision)
+                   PK (session_id, node_id), INDEX (session_id, kind); rowid = commit order
+    turns          (session_id, turn_id, revision, outcome, content_hash, committed_at, node_ids,
+                    leaf_id)  PK (session_id, turn_id), UNIQUE (session_id, revision)
+    maintenance    (session_id, key, revision, content_hash, committed_at, node_ids, leaf_id)
+                   PK (session_id, key), UNIQUE (session_id, revision)
+    frames         (session_id, frame_id, previous_frame_id, reason, opened_by, seed_node_ids,
+                    revision, created_at)  PK (session_id, frame_id), UNIQUE (session_id, revision)
+    leases         (session_id PK, owner, token, fencing, expires_at)
     pending_inputs (session_id, turn_id, message, created_at)  PK (session_id, turn_id)
     usage          (session_id, source, model, <five buckets>, calls)  PK (session_id, source, model)
+    plugin_state   (session_id, plugin, turn_id, payload)  PK (session_id, plugin)
+
+Turns and maintenance commits share the session's revisions (each commit is one revision) and
+its key namespace; each row records the leaf right after it (``leaf_id``), so a replay answers
+with one lookup. A plugin node's payload is its record's JSON text, stored as given.
 
 Each message payload is stored once, as compact JSON text; a turn outcome whose ``text`` repeats
 the turn's last message stores ``"text_ref": "last_node"`` instead of a second copy. ``sessions``
@@ -31,11 +43,12 @@ import os
 import re
 import sqlite3
 import threading
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, final
 
+import attrs
 import sqlite_utils
 
 from lash_kernel import serde
@@ -49,10 +62,25 @@ from lash_kernel.errors import (
 )
 from lash_kernel.messages import Message
 from lash_kernel.outcomes import Outcome
-from lash_kernel.store._commit import CommitPlan, Head, RecordedTurn, commit_hash, plan_commit
+from lash_kernel.store._commit import (
+    AnyCommit,
+    CommitPlan,
+    Head,
+    RecordedTurn,
+    commit_hash,
+    commit_key,
+    plan_claim,
+    plan_commit,
+    plan_renew,
+    releases,
+)
 from lash_kernel.store._sqlite_errors import SQLITE_BUSY, SQLITE_LOCKED, store_error
 from lash_kernel.store.base import (
+    MESSAGE_KIND,
     CommitResult,
+    Frame,
+    Lease,
+    MaintenanceCommit,
     Node,
     PendingInput,
     SessionInfo,
@@ -63,13 +91,26 @@ from lash_kernel.usage import BUCKETS, TokenUsage, UsageKey, UsageLedger
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The schema version this lash-kernel writes and reads (``lash_meta.schema_version``).
 
-History: 1 = first release; 2 adds ``plugin_state`` (older files are migrated on open).
+History: 1 = first release; 2 adds ``plugin_state``; 3 (0.2) adds session specs and parent
+links, plugin nodes, ``maintenance``, ``frames``, ``leases`` and each commit's leaf. Older files
+are migrated on open.
 """
 
-_TABLES = ("lash_meta", "sessions", "nodes", "turns", "pending_inputs", "usage", "plugin_state")
+_TABLES = (
+    "lash_meta",
+    "sessions",
+    "nodes",
+    "turns",
+    "pending_inputs",
+    "usage",
+    "plugin_state",
+    "maintenance",
+    "frames",
+    "leases",
+)
 
 _PLUGIN_STATE_TABLE = """
 CREATE TABLE plugin_state (
@@ -81,8 +122,86 @@ CREATE TABLE plugin_state (
 ) WITHOUT ROWID
 """
 
-#: Statements that bring a file from version ``n`` to ``n + 1``.
-_MIGRATIONS = {1: (_PLUGIN_STATE_TABLE, "UPDATE lash_meta SET value = '2' WHERE key = 'schema_version'")}
+_MAINTENANCE_TABLE = """
+CREATE TABLE maintenance (
+    session_id TEXT NOT NULL REFERENCES sessions (session_id),
+    key TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    content_hash TEXT NOT NULL,
+    committed_at REAL NOT NULL,
+    node_ids TEXT NOT NULL,
+    leaf_id TEXT,
+    PRIMARY KEY (session_id, key),
+    UNIQUE (session_id, revision)
+)
+"""
+
+_FRAMES_TABLE = """
+CREATE TABLE frames (
+    session_id TEXT NOT NULL REFERENCES sessions (session_id),
+    frame_id TEXT NOT NULL,
+    previous_frame_id TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    opened_by TEXT NOT NULL,
+    seed_node_ids TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (session_id, frame_id),
+    UNIQUE (session_id, revision)
+) WITHOUT ROWID
+"""
+
+_LEASES_TABLE = """
+CREATE TABLE leases (
+    session_id TEXT NOT NULL PRIMARY KEY REFERENCES sessions (session_id),
+    owner TEXT NOT NULL,
+    token TEXT NOT NULL,
+    fencing INTEGER NOT NULL,
+    expires_at REAL NOT NULL
+) WITHOUT ROWID
+"""
+
+_SESSIONS_BY_PARENT = "CREATE INDEX sessions_by_parent ON sessions (parent_session_id, created_at)"
+_NODES_BY_KIND = "CREATE INDEX nodes_by_kind ON nodes (session_id, kind)"
+
+
+def _fill_turn_leaves(conn: sqlite3.Connection) -> None:
+    """Migration 2 -> 3: record each turn's leaf (before 3 every node was a message, so the leaf
+    after a turn is the last node of the latest turn so far that added nodes)."""
+    leaves: list[tuple[str | None, str, str]] = []
+    session, leaf = None, None
+    rows = conn.execute("SELECT session_id, turn_id, node_ids FROM turns ORDER BY session_id, revision")
+    for sid, tid, node_ids in rows:
+        if sid != session:
+            session, leaf = sid, None
+        ids = _decode(node_ids, tuple[str, ...], f"session {sid!r} turn {tid!r} node ids")
+        leaf = ids[-1] if ids else leaf
+        leaves.append((leaf, sid, tid))
+    conn.executemany("UPDATE turns SET leaf_id = ? WHERE session_id = ? AND turn_id = ?", leaves)
+
+
+_Migration = str | Callable[[sqlite3.Connection], None]
+
+#: Steps (SQL statements, or functions run in the same transaction) that bring a file from
+#: version ``n`` to ``n + 1``.
+_MIGRATIONS: dict[int, tuple[_Migration, ...]] = {
+    1: (_PLUGIN_STATE_TABLE, "UPDATE lash_meta SET value = '2' WHERE key = 'schema_version'"),
+    2: (
+        "ALTER TABLE sessions ADD COLUMN spec TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE sessions ADD COLUMN parent_session_id TEXT",
+        "ALTER TABLE sessions ADD COLUMN parent_turn_id TEXT",
+        "ALTER TABLE sessions ADD COLUMN parent_call_id TEXT",
+        "ALTER TABLE sessions ADD COLUMN depth INTEGER NOT NULL DEFAULT 0",
+        _SESSIONS_BY_PARENT,
+        "ALTER TABLE turns ADD COLUMN leaf_id TEXT",
+        _fill_turn_leaves,
+        _NODES_BY_KIND,
+        _MAINTENANCE_TABLE,
+        _FRAMES_TABLE,
+        _LEASES_TABLE,
+        "UPDATE lash_meta SET value = '3' WHERE key = 'schema_version'",
+    ),
+}
 
 _SCHEMA = f"""
 CREATE TABLE lash_meta (
@@ -97,8 +216,14 @@ CREATE TABLE sessions (
     mode TEXT NOT NULL,
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
-    activity_seq INTEGER NOT NULL DEFAULT 0
+    activity_seq INTEGER NOT NULL DEFAULT 0,
+    spec TEXT NOT NULL DEFAULT '',
+    parent_session_id TEXT,
+    parent_turn_id TEXT,
+    parent_call_id TEXT,
+    depth INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
+{_SESSIONS_BY_PARENT};
 CREATE TABLE nodes (
     session_id TEXT NOT NULL REFERENCES sessions (session_id),
     node_id TEXT NOT NULL,
@@ -110,6 +235,7 @@ CREATE TABLE nodes (
     created_at REAL NOT NULL,
     PRIMARY KEY (session_id, node_id)
 );
+{_NODES_BY_KIND};
 CREATE TABLE turns (
     session_id TEXT NOT NULL REFERENCES sessions (session_id),
     turn_id TEXT NOT NULL,
@@ -118,6 +244,7 @@ CREATE TABLE turns (
     content_hash TEXT NOT NULL,
     committed_at REAL NOT NULL,
     node_ids TEXT NOT NULL,
+    leaf_id TEXT,
     PRIMARY KEY (session_id, turn_id),
     UNIQUE (session_id, revision)
 );
@@ -137,10 +264,16 @@ CREATE TABLE usage (
     PRIMARY KEY (session_id, source, model)
 ) WITHOUT ROWID;
 {_PLUGIN_STATE_TABLE};
+{_MAINTENANCE_TABLE};
+{_FRAMES_TABLE};
+{_LEASES_TABLE};
 INSERT INTO lash_meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}');
 """
 
-_SESSION_COLUMNS = "session_id, head_revision, leaf_id, frame_id, mode, created_at, updated_at, activity_seq"
+_SESSION_COLUMNS = (
+    "session_id, head_revision, leaf_id, frame_id, mode, created_at, updated_at, activity_seq, "
+    "spec, parent_session_id, parent_turn_id, parent_call_id, depth"
+)
 _NODE_COLUMNS = "node_id, parent_id, frame_id, turn_id, kind, payload, created_at"
 
 # Walk from the leaf towards the root, one primary-key lookup per step, and stop before the
@@ -161,11 +294,30 @@ WITH RECURSIVE path ({_NODE_COLUMNS}, depth) AS (
 SELECT {_NODE_COLUMNS} FROM path ORDER BY depth DESC
 """
 
-# The session's head and, if it was committed already, the committing turn: one lookup each.
+# The session's head, the lease row and, if it was committed already, the committing turn or
+# maintenance commit: one lookup each.
 _COMMIT_HEAD_SQL = """
-SELECT s.head_revision, s.leaf_id, s.frame_id, s.activity_seq, t.revision, t.content_hash
-FROM sessions AS s LEFT JOIN turns AS t ON t.session_id = s.session_id AND t.turn_id = ?
+SELECT s.head_revision, s.leaf_id, s.frame_id, s.activity_seq,
+       COALESCE(t.revision, m.revision), COALESCE(t.content_hash, m.content_hash),
+       CASE WHEN t.revision IS NOT NULL THEN t.leaf_id ELSE m.leaf_id END,
+       l.owner, l.token, l.fencing, l.expires_at
+FROM sessions AS s
+LEFT JOIN turns AS t ON t.session_id = s.session_id AND t.turn_id = :key
+LEFT JOIN maintenance AS m ON m.session_id = s.session_id AND m.key = :key
+LEFT JOIN leases AS l ON l.session_id = s.session_id
+WHERE s.session_id = :sid
+"""
+
+_LEASE_SQL = """
+SELECT s.session_id, l.owner, l.token, l.fencing, l.expires_at
+FROM sessions AS s LEFT JOIN leases AS l ON l.session_id = s.session_id
 WHERE s.session_id = ?
+"""
+
+_LEASE_UPSERT_SQL = """
+INSERT INTO leases (session_id, owner, token, fencing, expires_at) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (session_id) DO UPDATE SET
+    owner = excluded.owner, token = excluded.token, fencing = excluded.fencing, expires_at = excluded.expires_at
 """
 
 _NODE_INSERT_SQL = f"INSERT INTO nodes (session_id, {_NODE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -197,7 +349,19 @@ def _session_info(row: Sequence[Any]) -> SessionInfo:
         created_at=row[5],
         updated_at=row[6],
         activity_seq=row[7],
+        spec=row[8],
+        parent_session_id=row[9],
+        parent_turn_id=row[10],
+        parent_call_id=row[11],
+        depth=row[12],
     )
+
+
+def _lease(session_id: str, row: Sequence[Any]) -> Lease | None:
+    """A lease from ``(owner, token, fencing, expires_at)``, None when the row is all NULL."""
+    if row[0] is None:
+        return None
+    return Lease(session_id=session_id, owner=row[0], token=row[1], fencing=row[2], expires_at=row[3])
 
 
 def _decode(text: str, type_: Any, what: str) -> Any:
@@ -229,7 +393,8 @@ def _outcome_json(commit: TurnCommit) -> str:
     """The stored form of ``commit.outcome``: its JSON, with ``text`` replaced by a reference
     to the last node when that node's text is the same (so the text is stored once)."""
     outcome = commit.outcome
-    if outcome.text and commit.nodes and commit.nodes[-1].payload.text == outcome.text:
+    last = commit.nodes[-1].payload if commit.nodes else None
+    if outcome.text and isinstance(last, Message) and last.text == outcome.text:
         raw = serde.unstructure(outcome, Outcome)
         del raw["text"]
         raw[_TEXT_REF_KEY] = _TEXT_REF_LAST_NODE
@@ -238,66 +403,91 @@ def _outcome_json(commit: TurnCommit) -> str:
 
 
 def _node(session_id: str, row: Sequence[Any]) -> Node:
+    kind = row[4]
     return Node(
         node_id=row[0],
         parent_id=row[1],
         frame_id=row[2],
         turn_id=row[3],
-        kind=row[4],
-        payload=_decode(row[5], Message, f"session {session_id!r} node {row[0]!r}"),
+        kind=kind,
+        payload=_decode(row[5], Message, f"session {session_id!r} node {row[0]!r}") if kind == MESSAGE_KIND else row[5],
         created_at=row[6],
     )
+
+
+def _payload_text(node: Node) -> str:
+    """A node's stored payload: a message's JSON, or a plugin record's JSON text as given (any
+    other payload is refused by the commit rules before anything is written)."""
+    payload = node.payload
+    if isinstance(payload, Message):
+        return _json_text(serde.dumps(payload, Message))
+    return _json_text(payload) if isinstance(payload, str) else ""
 
 
 @final
 class _SessionReads:
     """The commit rules' ``SessionReads`` for one session, inside the commit's transaction.
 
-    ``recorded`` is the committing turn's row, already read with the head (one query fewer on
-    every commit).
+    The committing key's row (with its leaf) and the lease row are already read with the head
+    (fewer queries on every commit).
     """
 
-    __slots__ = ("_conn", "_recorded", "_sid", "_tid")
+    __slots__ = ("_conn", "_key", "_lease", "_recorded", "_sid")
 
-    def __init__(self, conn: sqlite3.Connection, session_id: str, turn_id: str, recorded: RecordedTurn | None) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        session_id: str,
+        key: str,
+        recorded: tuple[RecordedTurn, str | None] | None,
+        lease: Lease | None,
+    ) -> None:
         self._conn = conn
         self._sid = session_id
-        self._tid = turn_id
+        self._key = key
         self._recorded = recorded
+        self._lease = lease
 
-    def recorded_turn(self, turn_id: str) -> RecordedTurn | None:
-        if turn_id == self._tid:
+    def _row(self, key: str) -> tuple[RecordedTurn, str | None] | None:
+        if key == self._key:
             return self._recorded
         row = self._conn.execute(
-            "SELECT revision, content_hash FROM turns WHERE session_id = ? AND turn_id = ?", (self._sid, turn_id)
+            "SELECT revision, content_hash, leaf_id FROM turns WHERE session_id = ? AND turn_id = ? "
+            "UNION ALL SELECT revision, content_hash, leaf_id FROM maintenance WHERE session_id = ? AND key = ?",
+            (self._sid, key, self._sid, key),
         ).fetchone()
-        return None if row is None else RecordedTurn(revision=row[0], content_hash=row[1])
+        return None if row is None else (RecordedTurn(revision=row[0], content_hash=row[1]), row[2])
+
+    def recorded_turn(self, turn_id: str) -> RecordedTurn | None:
+        row = self._row(turn_id)
+        return None if row is None else row[0]
 
     def leaf_after(self, turn_id: str, revision: int) -> str | None:
-        """The last node of the latest turn at or before ``revision`` that added nodes (None when
-        none did)."""
-        row = self._conn.execute(
-            "SELECT node_ids FROM turns WHERE session_id = ? AND revision <= ? AND node_ids != '[]' "
-            "ORDER BY revision DESC LIMIT 1",
-            (self._sid, revision),
-        ).fetchone()
-        if row is None:
-            return None
-        node_ids: tuple[str, ...] = _decode(row[0], tuple[str, ...], f"session {self._sid!r} turn node ids")
-        return node_ids[-1] if node_ids else None
+        row = self._row(turn_id)
+        return None if row is None else row[1]
 
-    def existing_node_ids(self, node_ids: tuple[str, ...]) -> Collection[str]:
-        found: set[str] = set()
+    def existing_node_kinds(self, node_ids: tuple[str, ...]) -> Mapping[str, str]:
+        found: dict[str, str] = {}
         for start in range(0, len(node_ids), _CHUNK):
             chunk = node_ids[start : start + _CHUNK]
-            found.update(r[0] for r in self._conn.execute(_nodes_in_sql(len(chunk)), (self._sid, *chunk)))
+            found.update(self._conn.execute(_nodes_in_sql(len(chunk)), (self._sid, *chunk)).fetchall())
         return found
+
+    def frame_known(self, frame_id: str) -> bool:
+        row = self._conn.execute(
+            "SELECT 1 FROM frames WHERE session_id = ? AND (frame_id = ? OR previous_frame_id = ?) LIMIT 1",
+            (self._sid, frame_id, frame_id),
+        ).fetchone()
+        return row is not None
+
+    def lease(self) -> Lease | None:
+        return self._lease
 
 
 @functools.lru_cache(maxsize=64)
 def _nodes_in_sql(count: int) -> str:
-    """``SELECT node_id`` of the session's nodes among ``count`` ids (the SQL, built once per count)."""
-    return f"SELECT node_id FROM nodes WHERE session_id = ? AND node_id IN ({', '.join('?' * count)})"
+    """``SELECT node_id, kind`` of the session's nodes among ``count`` ids (the SQL, built once per count)."""
+    return f"SELECT node_id, kind FROM nodes WHERE session_id = ? AND node_id IN ({', '.join('?' * count)})"
 
 
 @final
@@ -332,8 +522,8 @@ class SqliteStore:
 
     Every method raises the same error types for the same causes, and ``StoreError`` (never a
     raw ``UnicodeEncodeError``) for an id holding a lone surrogate, which SQLite cannot store
-    as UTF-8. Message and plugin-state text with lone surrogates is stored exactly, as JSON
-    ``\\udXXX`` escapes.
+    as UTF-8. Message, plugin-state, plugin-node and spec JSON text with lone surrogates is stored
+    exactly, as JSON ``\\udXXX`` escapes (equal JSON when read back).
     """
 
     def __init__(
@@ -431,8 +621,11 @@ class SqliteStore:
         with self._errors("migrate"), self._transaction(immediate=True):
             version = self._check_version()  # re-read: another process may have migrated it
             while version < SCHEMA_VERSION:
-                for statement in _MIGRATIONS[version]:
-                    self._db.conn.execute(statement)
+                for step in _MIGRATIONS[version]:
+                    if isinstance(step, str):
+                        self._db.conn.execute(step)
+                    else:
+                        step(self._db.conn)
                 version += 1
 
     def _check_version(self) -> int:
@@ -530,7 +723,18 @@ class SqliteStore:
 
     # -- sessions ------------------------------------------------------------------------------
 
-    def open_session(self, session_id: str, *, mode: str, frame_id: str, now: float) -> SessionInfo:
+    def open_session(
+        self,
+        session_id: str,
+        *,
+        mode: str,
+        frame_id: str,
+        now: float,
+        spec: str = "",
+        parent: SessionInfo | None = None,
+        parent_turn_id: str | None = None,
+        parent_call_id: str | None = None,
+    ) -> SessionInfo:
         """Return the session's head, creating an empty session if it does not exist.
 
         Args:
@@ -538,11 +742,16 @@ class SqliteStore:
             mode: execution mode (``standard``); used only when creating, fixed afterwards.
             frame_id: the first agent frame; used only when creating.
             now: seconds since the epoch (float); becomes ``created_at``/``updated_at`` on creation.
+            spec: the session's settings as JSON text; used only when creating.
+            parent: the parent session's head, for a child session; used only when creating
+                (the child's ``depth`` is the stored parent's depth + 1).
+            parent_turn_id, parent_call_id: the parent's turn and tool call that open the child.
 
         Returns:
             The session's ``SessionInfo`` (the existing one, unchanged, if it already existed).
 
         Raises:
+            SessionNotFoundError: ``parent`` is not a session of this store (nothing is created).
             StoreError: a database failure, or the store is closed.
         """
         select = f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE session_id = ?"
@@ -550,9 +759,18 @@ class SqliteStore:
             row = conn.execute(select, (session_id,)).fetchone()
             if row is None:
                 with self._transaction(immediate=True):
+                    link: tuple[Any, ...] = (None, None, None, 0)
+                    if parent is not None:
+                        found = conn.execute(
+                            "SELECT depth FROM sessions WHERE session_id = ?", (parent.session_id,)
+                        ).fetchone()
+                        if found is None:
+                            raise SessionNotFoundError(f"no parent session {parent.session_id!r} in this store")
+                        link = (parent.session_id, parent_turn_id, parent_call_id, found[0] + 1)
                     conn.execute(
-                        f"INSERT OR IGNORE INTO sessions ({_SESSION_COLUMNS}) VALUES (?, 0, NULL, ?, ?, ?, ?, 0)",
-                        (session_id, frame_id, mode, now, now),
+                        f"INSERT OR IGNORE INTO sessions ({_SESSION_COLUMNS}) "
+                        "VALUES (?, 0, NULL, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
+                        (session_id, frame_id, mode, now, now, _json_text(spec), *link),
                     )
                     row = conn.execute(select, (session_id,)).fetchone()
         return _session_info(row)
@@ -581,6 +799,22 @@ class SqliteStore:
         with self._call("list_sessions", tx=False) as conn:
             rows = conn.execute(
                 f"SELECT {_SESSION_COLUMNS} FROM sessions ORDER BY updated_at DESC, session_id"
+            ).fetchall()
+        return [_session_info(r) for r in rows]
+
+    def list_children(self, session_id: str) -> list[SessionInfo]:
+        """The sessions opened with ``session_id`` as parent, oldest first (by ``created_at``,
+        then session id): an index search on the parent link.
+
+        Raises:
+            SessionNotFoundError: no such session.
+            StoreError: a database failure, or the store is closed.
+        """
+        with self._call("list_children") as conn:
+            self._require_session(conn, session_id)
+            rows = conn.execute(
+                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE parent_session_id = ? ORDER BY created_at, session_id",
+                (session_id,),
             ).fetchall()
         return [_session_info(r) for r in rows]
 
@@ -670,45 +904,56 @@ class SqliteStore:
     # -- commits -------------------------------------------------------------------------------
 
     def commit_turn(self, commit: TurnCommit) -> CommitResult:
-        """Commit one turn in one ``BEGIN IMMEDIATE`` transaction (see ``lash_kernel.store.base``).
+        """Commit one turn in one ``BEGIN IMMEDIATE`` transaction (see ``lash_kernel.store.base``
+        and the rules in ``store._commit``).
 
         Args:
-            commit: the turn's nodes (path order), usage delta and outcome.
+            commit: the turn's nodes (path order), usage delta and outcome, and optionally the
+                frame it opens and the writer's lease.
 
         Returns:
-            The new head: ``head_revision`` = old + 1, ``leaf_id`` = last node (unchanged when the
-            turn has no nodes). For an identical re-commit (same sha256 of nodes, usage and
-            outcome), the recorded result with ``replayed=True``; nothing is written.
+            The new head: ``head_revision`` = old + 1, ``leaf_id`` = last message node (unchanged
+            when the turn has none). For an identical re-commit (same content hash), the
+            recorded result with ``replayed=True``; nothing is written.
 
         Raises:
             SessionNotFoundError: the session does not exist.
             CommitConflictError: ``expected_head_revision`` is not the session's head revision,
-                the turn id was already committed with different content, a node id already
-                exists in the session, or a node's parent is unknown. Nothing is written.
+                the turn id was already committed with different content, or a node or the
+                frame breaks the commit rules. Nothing is written.
+            LeaseLostError: the commit's lease is not the session's lease any more.
+            SessionBusyError: no lease given while another writer holds a live one.
             StoreError: a database failure (rolled back, nothing written), or the store is closed.
         """
-        sid, tid = commit.session_id, commit.turn_id
+        return self._commit("commit_turn", commit)
+
+    def commit_maintenance(self, commit: MaintenanceCommit) -> CommitResult:
+        """Commit a maintenance commit in one ``BEGIN IMMEDIATE`` transaction, under the
+        turn-commit rules (its key in place of a turn id; see ``Store.commit_maintenance``).
+
+        Returns:
+            As ``commit_turn``; ``turn_id`` is the key.
+
+        Raises:
+            The errors of ``commit_turn``, for the same causes.
+        """
+        return self._commit("commit_maintenance", commit)
+
+    def _commit(self, operation: str, commit: AnyCommit) -> CommitResult:
+        sid, key = commit.session_id, commit_key(commit)
         digest = commit_hash(commit)
         node_rows = [
-            (
-                sid,
-                n.node_id,
-                n.parent_id,
-                n.frame_id,
-                n.turn_id,
-                n.kind,
-                _json_text(serde.dumps(n.payload, Message)),
-                n.created_at,
-            )
+            (sid, n.node_id, n.parent_id, n.frame_id, n.turn_id, n.kind, _payload_text(n), n.created_at)
             for n in commit.nodes
         ]
-        with self._call("commit_turn", write=True) as conn:
-            row = conn.execute(_COMMIT_HEAD_SQL, (tid, sid)).fetchone()
+        with self._call(operation, write=True) as conn:
+            row = conn.execute(_COMMIT_HEAD_SQL, {"sid": sid, "key": key}).fetchone()
             if row is None:
                 raise SessionNotFoundError(f"no session {sid!r} in this store")
             head = Head(revision=row[0], leaf_id=row[1], frame_id=row[2], activity_seq=row[3])
-            recorded = None if row[4] is None else RecordedTurn(revision=row[4], content_hash=row[5])
-            plan = plan_commit(commit, digest, head, _SessionReads(conn, sid, tid, recorded))
+            recorded = None if row[4] is None else (RecordedTurn(revision=row[4], content_hash=row[5]), row[6])
+            reads = _SessionReads(conn, sid, key, recorded, _lease(sid, row[7:11]))
+            plan = plan_commit(commit, digest, head, reads)
             if not isinstance(plan, CommitPlan):
                 return plan  # an identical re-commit: nothing to write
             new = plan.head
@@ -716,37 +961,126 @@ class SqliteStore:
             conn.executemany(
                 _USAGE_UPSERT_SQL,
                 [
-                    (sid, key.source, key.model, *(getattr(usage, b) for b in BUCKETS), calls)
-                    for key, usage, calls in commit.usage.entries
+                    (sid, k.source, k.model, *(getattr(usage, b) for b in BUCKETS), calls)
+                    for k, usage, calls in commit.usage.entries
                 ],
             )
-            conn.execute(
-                "INSERT INTO turns (session_id, turn_id, revision, outcome, content_hash, committed_at, node_ids) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    sid,
-                    tid,
-                    new.revision,
-                    _outcome_json(commit),
-                    plan.content_hash,
-                    commit.committed_at,
-                    _json_text(serde.dumps(plan.record.node_ids, tuple[str, ...])),
-                ),
-            )
+            node_ids = _json_text(serde.dumps(plan.node_ids, tuple[str, ...]))
+            if isinstance(commit, TurnCommit):
+                conn.execute(
+                    "INSERT INTO turns (session_id, turn_id, revision, outcome, content_hash, committed_at, "
+                    "node_ids, leaf_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (sid, key, new.revision, _outcome_json(commit), digest, commit.committed_at, node_ids, new.leaf_id),
+                )
+                conn.execute("DELETE FROM pending_inputs WHERE session_id = ? AND turn_id = ?", (sid, key))
+                if commit.plugin_state:
+                    conn.executemany(
+                        "INSERT INTO plugin_state (session_id, plugin, turn_id, payload) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT (session_id, plugin) "
+                        "DO UPDATE SET turn_id = excluded.turn_id, payload = excluded.payload",
+                        [(sid, plugin, key, _json_text(text)) for plugin, text in commit.plugin_state],
+                    )
+            else:
+                conn.execute(
+                    "INSERT INTO maintenance (session_id, key, revision, content_hash, committed_at, node_ids, "
+                    "leaf_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (sid, key, new.revision, digest, commit.committed_at, node_ids, new.leaf_id),
+                )
+            frame = plan.frame
+            if frame is not None:
+                conn.execute(
+                    "INSERT INTO frames (session_id, frame_id, previous_frame_id, reason, opened_by, seed_node_ids, "
+                    "revision, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        sid,
+                        frame.frame_id,
+                        frame.previous_frame_id,
+                        frame.reason,
+                        frame.opened_by,
+                        _json_text(serde.dumps(frame.seed_node_ids, tuple[str, ...])),
+                        new.revision,
+                        frame.created_at,
+                    ),
+                )
             conn.execute(
                 "UPDATE sessions SET head_revision = ?, leaf_id = ?, frame_id = ?, updated_at = ?, "
                 "activity_seq = ? WHERE session_id = ?",
                 (new.revision, new.leaf_id, new.frame_id, commit.committed_at, new.activity_seq, sid),
             )
-            conn.execute("DELETE FROM pending_inputs WHERE session_id = ? AND turn_id = ?", (sid, tid))
-            if commit.plugin_state:
-                conn.executemany(
-                    "INSERT INTO plugin_state (session_id, plugin, turn_id, payload) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT (session_id, plugin) "
-                    "DO UPDATE SET turn_id = excluded.turn_id, payload = excluded.payload",
-                    [(sid, plugin, tid, _json_text(text)) for plugin, text in commit.plugin_state],
-                )
         return plan.result()
+
+    # -- leases --------------------------------------------------------------------------------
+
+    def claim_lease(self, session_id: str, *, owner: str, token: str, ttl_s: float, now: float) -> Lease:
+        """Claim (or, with the live lease's token, renew) the session's single-writer lease until
+        ``now + ttl_s`` (see ``Store.claim_lease``).
+
+        One ``BEGIN IMMEDIATE`` transaction of one read and at most one write, so two processes
+        racing on one file never both win, and a claim waits at most the busy timeout for
+        another connection's write.
+
+        Raises:
+            SessionBusyError: another token holds a live lease (nothing changes).
+            SessionNotFoundError: no such session.
+            StoreError: a database failure (e.g. the write lock stayed busy past the busy
+                timeout), or the store is closed.
+        """
+        with self._call("claim_lease", write=True) as conn:
+            stored = self._read_lease(conn, session_id)
+            lease = plan_claim(session_id, stored, owner=owner, token=token, ttl_s=ttl_s, now=now)
+            self._write_lease(conn, lease)
+        return lease
+
+    def renew_lease(self, lease: Lease, *, ttl_s: float, now: float) -> Lease:
+        """Extend a held lease to ``now + ttl_s`` (an expired one nobody reclaimed too), in one
+        ``BEGIN IMMEDIATE`` transaction.
+
+        Raises:
+            LeaseLostError: the session's lease has another token or fencing number, or was
+                released.
+            SessionNotFoundError: no such session.
+            StoreError: a database failure, or the store is closed.
+        """
+        with self._call("renew_lease", write=True) as conn:
+            renewed = plan_renew(lease, self._read_lease(conn, lease.session_id), ttl_s=ttl_s, now=now)
+            self._write_lease(conn, renewed)
+        return renewed
+
+    def release_lease(self, lease: Lease) -> None:
+        """Free a held lease (``expires_at`` becomes 0, the fencing number stays). A no-op when
+        the lease was lost meanwhile.
+
+        Raises:
+            SessionNotFoundError: no such session.
+            StoreError: a database failure, or the store is closed.
+        """
+        with self._call("release_lease", write=True) as conn:
+            stored = self._read_lease(conn, lease.session_id)
+            if stored is not None and releases(lease, stored):
+                self._write_lease(conn, attrs.evolve(stored, expires_at=0.0))
+
+    def get_lease(self, session_id: str) -> Lease | None:
+        """The session's last lease (possibly expired or released), None if never claimed.
+
+        Raises:
+            SessionNotFoundError: no such session.
+            StoreError: a database failure, or the store is closed.
+        """
+        with self._call("get_lease", tx=False) as conn:
+            return self._read_lease(conn, session_id)
+
+    @staticmethod
+    def _read_lease(conn: sqlite3.Connection, session_id: str) -> Lease | None:
+        row = conn.execute(_LEASE_SQL, (session_id,)).fetchone()
+        if row is None:
+            raise SessionNotFoundError(f"no session {session_id!r} in this store")
+        return _lease(session_id, row[1:])
+
+    @staticmethod
+    def _write_lease(conn: sqlite3.Connection, lease: Lease) -> None:
+        conn.execute(
+            _LEASE_UPSERT_SQL, (lease.session_id, lease.owner, lease.token, lease.fencing, lease.expires_at)
+        )
 
     def list_turns(self, session_id: str) -> list[TurnRecord]:
         """Committed turns, oldest first (by revision).
@@ -777,7 +1111,7 @@ class SqliteStore:
         out = []
         for turn_id, revision, raw, committed_at, ids, what in decoded:
             if raw.pop(_TEXT_REF_KEY, None) == _TEXT_REF_LAST_NODE and ids:
-                raw["text"] = last_nodes[ids[-1]].payload.text
+                raw["text"] = last_nodes[ids[-1]].message.text
             out.append(
                 TurnRecord(
                     session_id=session_id,
@@ -811,7 +1145,7 @@ class SqliteStore:
         raw: dict[str, Any] = _decode(outcome, dict[str, Any], what)
         ids: tuple[str, ...] = _decode(node_ids, tuple[str, ...], what)
         if raw.pop(_TEXT_REF_KEY, None) == _TEXT_REF_LAST_NODE and ids:
-            raw["text"] = self.load_nodes(session_id, ids[-1:])[0].payload.text
+            raw["text"] = self.load_nodes(session_id, ids[-1:])[0].message.text
         return TurnRecord(
             session_id=session_id,
             turn_id=turn_id,
@@ -850,6 +1184,66 @@ class SqliteStore:
         if missing:
             raise StoreError(f"session {session_id!r} has no node(s) {missing!r}")
         return tuple(found[n] for n in node_ids)
+
+    def load_nodes_of_kind(self, session_id: str, kind: str) -> tuple[Node, ...]:
+        """Every node of ``kind`` in the session, in commit order (whatever their frame): an index
+        search on (session, kind).
+
+        Raises:
+            SessionNotFoundError: no such session.
+            RecordDecodeError: a stored message payload cannot be decoded.
+            StoreError: a database failure, or the store is closed.
+        """
+        with self._call("load_nodes_of_kind") as conn:
+            self._require_session(conn, session_id)
+            rows = conn.execute(
+                f"SELECT {_NODE_COLUMNS} FROM nodes INDEXED BY nodes_by_kind "
+                "WHERE session_id = ? AND kind = ? ORDER BY rowid",
+                (session_id, kind),
+            ).fetchall()
+        return tuple(_node(session_id, r) for r in rows)
+
+    def load_graph(self, session_id: str) -> tuple[Node, ...]:
+        """Every node of the session, in commit order (every frame, every kind).
+
+        Raises:
+            SessionNotFoundError: no such session.
+            RecordDecodeError: a stored message payload cannot be decoded.
+            StoreError: a database failure, or the store is closed.
+        """
+        with self._call("load_graph") as conn:
+            self._require_session(conn, session_id)
+            rows = conn.execute(
+                f"SELECT {_NODE_COLUMNS} FROM nodes WHERE session_id = ? ORDER BY rowid", (session_id,)
+            ).fetchall()
+        return tuple(_node(session_id, r) for r in rows)
+
+    def list_frames(self, session_id: str) -> list[Frame]:
+        """The frames opened in the session, oldest first (the first frame has no record).
+
+        Raises:
+            SessionNotFoundError: no such session.
+            RecordDecodeError: a stored seed list cannot be decoded.
+            StoreError: a database failure, or the store is closed.
+        """
+        with self._call("list_frames") as conn:
+            self._require_session(conn, session_id)
+            rows = conn.execute(
+                "SELECT frame_id, previous_frame_id, reason, opened_by, seed_node_ids, created_at FROM frames "
+                "WHERE session_id = ? ORDER BY revision",
+                (session_id,),
+            ).fetchall()
+        return [
+            Frame(
+                frame_id=frame_id,
+                previous_frame_id=previous,
+                reason=reason,
+                opened_by=opened_by,
+                seed_node_ids=_decode(seeds, tuple[str, ...], f"session {session_id!r} frame {frame_id!r}"),
+                created_at=created_at,
+            )
+            for frame_id, previous, reason, opened_by, seeds, created_at in rows
+        ]
 
     def usage_ledger(self, session_id: str) -> UsageLedger:
         """The session's cumulative usage, one entry per (source, model).
