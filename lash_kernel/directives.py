@@ -51,7 +51,7 @@ class OpenFrame:
     """Open a new agent frame: from here on the session's context is ``seed`` and what follows.
 
     Returned by ``lash_compact`` (before a model call) or ``lash_checkpoint``, or passed to
-    ``PluginHost.open_frame`` between turns. The switch is committed atomically with the turn
+    ``PluginHost.commit_maintenance(frame=...)`` between turns. The switch is committed atomically with the turn
     (or as a maintenance commit); nothing of the old frame is rewritten, and
     ``Session.graph()`` still returns it. Added in 0.2.
 

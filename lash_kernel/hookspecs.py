@@ -446,12 +446,12 @@ def lash_compact(
     """
 
 
-@_hookspec(firstresult=True)
+@_hookspec
 def lash_compact_session(session_id: str, instructions: str | None, host: PluginHost) -> bool | None:
     """Compact a session now, between turns (``Session.compact()``, ``lash sessions compact``).
 
-    Called by: ``Session.compact``, once per call, never during a turn of the session. May be
-    async. Stops at the first implementation that returns non-None. The implementation opens
+    Called by: ``Session.compact``, once per call, never during a turn of the session.
+    May be async. Stops at the first implementation that returns non-None. The implementation opens
     the new frame itself, with ``host.commit_maintenance(session_id, frame=...,
     expected_revision=...)`` (summarise with ``host.complete(..., session_id=session_id)``).
     Args:

@@ -100,11 +100,18 @@ def message_json(message: Message) -> dict[str, Any]:
     return out
 
 
-def session_json(info: SessionInfo, pending: int) -> dict[str, Any]:
-    """One ``lash sessions list --json`` row; ``pending`` is the number of uncommitted inputs."""
+def session_json(info: SessionInfo, pending: int, *, turns: int | None = None) -> dict[str, Any]:
+    """One ``lash sessions list --json`` row.
+
+    Args:
+        info: the session's head.
+        pending: the number of uncommitted inputs.
+        turns: the number of committed turns; None uses the head revision, which counts the
+            commits made between turns too (plugin work, a compaction) since 0.2.
+    """
     return {
         "session_id": info.session_id,
-        "turns": info.head_revision,
+        "turns": info.head_revision if turns is None else turns,
         "created_at": info.created_at,
         "updated_at": info.updated_at,
         "pending_inputs": pending,
@@ -194,12 +201,13 @@ def summary(result: TurnResult) -> str:
     return f"{outcome_label(result.outcome)} · {_tokens(result.total_usage())} · session {result.session_id}"
 
 
-def _short(text: str, limit: int = 200) -> str:
+def short(text: str, limit: int = 200) -> str:
+    """``text`` on one line, cut to ``limit`` characters with a trailing ``…``."""
     text = one_line(text) if text else ""  # valid Unicode
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-_BUCKET_HEADERS = {
+BUCKET_HEADERS = {  # column titles of the five usage buckets
     "input_tokens": "input",
     "output_tokens": "output",
     "cache_read_input_tokens": "cache read",
@@ -215,7 +223,7 @@ def usage_table(report: UsageReport, title: str) -> Table:
     table.add_column("source")
     table.add_column("model", overflow="fold")
     for bucket in BUCKETS:
-        table.add_column(_BUCKET_HEADERS[bucket], justify="right", no_wrap=True)
+        table.add_column(BUCKET_HEADERS[bucket], justify="right", no_wrap=True)
     table.add_column("calls", justify="right", no_wrap=True)
     for (source, model), usage in report.by_source_model.items():
         table.add_row(
@@ -271,19 +279,19 @@ class LiveView:
                 self._print_reasoning(self._reasoning_text.push(event.text))
             return
         if isinstance(event, ToolCallStarted):
-            self._line(f"→ {event.name}({_short(event.arguments)})", "dim")
+            self._line(f"→ {event.name}({short(event.arguments)})", "dim")
         elif isinstance(event, ToolCallCompleted):
             mark = "✗" if event.is_error else "←"
             style = "dim red" if event.is_error else "dim"
-            self._line(f"{mark} {event.name} ({event.duration_s:.2f}s): {_short(event.output)}", style)
+            self._line(f"{mark} {event.name} ({event.duration_s:.2f}s): {short(event.output)}", style)
         elif isinstance(event, RetryStatus):
             attempt = f"attempt {event.attempt}/{event.max_attempts}"
-            self._line(f"retrying in {event.wait_s:.1f}s ({attempt}): {_short(event.reason)}", "dim yellow")
+            self._line(f"retrying in {event.wait_s:.1f}s ({attempt}): {short(event.reason)}", "dim yellow")
         elif isinstance(event, ModelAttemptReset):
             self._line("(the failed attempt's partial output above is discarded)", "dim yellow")
         elif isinstance(event, ErrorReported) and event.kind != "provider":
             # provider failures end the turn and are reported once, as the stop reason
-            self._line(f"warning ({event.kind}): {_short(event.message)}", "dim yellow")
+            self._line(f"warning ({event.kind}): {short(event.message)}", "dim yellow")
 
     def _print_prose(self, text: str) -> None:
         if text:
