@@ -35,7 +35,8 @@ async def test_a_tool_call_sees_its_turns_catalog_after_the_sessions_lists(tmp_p
 
     model = ScriptedModel().enqueue_tool_calls(("inspect_catalog", {})).enqueue_text("done")
     store = SqliteStore(tmp_path / "lash.db")
-    with LashCore(model_client=model, model="m", store=store, entry_points=False, tools=[peek, poke, inspect_catalog]) as core:
+    tools = [peek, poke, inspect_catalog]
+    with LashCore(model_client=model, model="m", store=store, entry_points=False, tools=tools) as core:
         await core.session("s", spec=SessionSpec(tools_deny=("poke",))).turn("go").run()
     assert seen == [("peek", True), ("inspect_catalog", False)]
     assert ToolContext(session_id="s", turn_id="t", call_id="c", tool_name="x").tools == ()
