@@ -1,4 +1,5 @@
-"""Test helpers (imported as ``subagents_testing``; conftest puts this folder on sys.path): a model that routes requests to one script per agent, and a core factory.
+"""Test helpers (imported as ``subagents_testing``; conftest puts this folder on sys.path): a
+model that routes requests to one script per agent, and a core factory.
 
 Cores load lash-subagents through its ``lash.plugins`` entry point (the package is installed),
 restricted with ``allow=["subagents"]`` so other installed plugins stay out.
@@ -17,7 +18,9 @@ from lash_kernel.testing import ScriptedModel
 
 def U(n: int) -> TokenUsage:
     """A distinct usage for call ``n`` (every bucket non-trivial, so sums are checked exactly)."""
-    return TokenUsage(input_tokens=n, output_tokens=10 * n, cache_read_input_tokens=n % 3, cache_write_input_tokens=n % 2)
+    return TokenUsage(
+        input_tokens=n, output_tokens=10 * n, cache_read_input_tokens=n % 3, cache_write_input_tokens=n % 2
+    )
 
 
 class RoutedModel:

@@ -3,14 +3,14 @@ the config table and from another plugin, and the spec recorded on the child ses
 
 from __future__ import annotations
 
+import lash_subagents
 import pytest
+from lash_subagents import Capability, SubagentsConfig, child_spec
 from subagents_testing import RoutedModel, make_core
+
 from lash_kernel import LashCore, SessionSpec
 from lash_kernel.plugin import ConfigError, LashError, hookimpl, tool
 from lash_kernel.testing import ScriptedModel
-
-import lash_subagents
-from lash_subagents import Capability, SubagentsConfig, child_spec
 
 pytestmark = pytest.mark.anyio
 
@@ -75,7 +75,8 @@ async def test_explore_gets_only_read_only_tools_of_the_parent_and_never_interac
         spec = SessionSpec.from_json(child.spec)
         assert spec.tools_allow == ("read_file",) and "spawn_agent" in spec.tools_deny and "secret" in spec.tools_deny
         assert spec.model == "big" and spec.usage_source == "subagent"
-        assert spec.plugin_options["subagents"] == {"capability": "explore", "depth": 1, "max_depth": 5, "may_spawn": False}
+        options = {"capability": "explore", "depth": 1, "max_depth": 5, "may_spawn": False}
+        assert spec.plugin_options["subagents"] == options
 
 
 async def test_peer_inherits_the_parents_tools_minus_interactive_and_may_spawn(tmp_path):
@@ -100,7 +101,7 @@ async def test_a_capability_from_the_config_table_narrows_and_swaps_the_model(tm
             }
         }
     }
-    core, model, result = await spawn_once(tmp_path, "reviewer", plugin_config={"subagents": table})
+    core, model, _ = await spawn_once(tmp_path, "reviewer", plugin_config={"subagents": table})
     with core:
         assert "- reviewer: reviews things" in core.tools.get("spawn_agent").description
         child_model = model.routes["look"]

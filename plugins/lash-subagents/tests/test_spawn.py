@@ -7,10 +7,11 @@ import json
 
 import anyio
 import pytest
+from subagents_testing import RoutedModel, make_core
+
 from lash_kernel import SessionSpec
 from lash_kernel.plugin import Finished, ModelRequest, Stopped, ToolContext, ToolResultPart, tool
 from lash_kernel.testing import ScriptedModel
-from subagents_testing import RoutedModel, make_core
 
 pytestmark = pytest.mark.anyio
 

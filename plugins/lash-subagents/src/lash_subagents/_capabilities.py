@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
+
 from lash_kernel.plugin import ConfigError, SessionSpec, Tool
 
 __all__ = ["BUILTIN_CAPABILITIES", "PLUGIN_NAME", "SPAWN_TOOL", "Capability", "child_spec", "merge_capabilities"]

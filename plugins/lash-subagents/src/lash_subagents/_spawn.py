@@ -15,6 +15,7 @@ from typing import Any
 import anyio
 import attrs
 import jsonschema
+
 from lash_kernel.plugin import (
     Finished,
     LashError,
@@ -27,7 +28,6 @@ from lash_kernel.plugin import (
     TurnActivity,
     tool,
 )
-
 from lash_subagents._capabilities import SPAWN_TOOL, Capability, child_spec
 
 __all__ = ["SOURCE", "Settings", "describe", "make_spawn_tool", "progress_message"]
@@ -64,7 +64,8 @@ def describe(settings: Settings) -> str:
         f"(at most {settings.max_concurrent} at once).",
         "Capabilities:",
     ]
-    lines += [f"- {c.name}: {c.description}" if c.description else f"- {c.name}" for c in settings.capabilities.values()]
+    for cap in settings.capabilities.values():
+        lines.append(f"- {cap.name}: {cap.description}" if cap.description else f"- {cap.name}")
     return "\n".join(lines)
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lash_kernel.plugin import PluginHost, StashKey, hookimpl, hookspec
-
 from lash_subagents._capabilities import Capability, merge_capabilities
 from lash_subagents._config import SubagentsConfig
 from lash_subagents._spawn import SOURCE, Settings, make_spawn_tool
