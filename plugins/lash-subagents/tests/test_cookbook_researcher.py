@@ -38,7 +38,7 @@ async def test_the_researcher_fans_out_two_explore_children_and_merges_typed_res
     model.reply(tasks[1], calls=(("search_notes", {"query": "tides"}),))
     tides = {"topic": "tides", "facts": ["moon and sun"], "confidence": 0.8}
     model.reply(tasks[1], calls=(("final_result", tides),))
-    report = {"answer": "Lights mark hazards; tides move water.", "facts": ["mark hazards", "moon and sun"], "children": 2}
+    report = {"answer": "Lights and tides.", "facts": ["mark hazards", "moon and sun"], "children": 2}
     model.reply(None, calls=(("final_result", report),))
     out = io.StringIO()
     with recipe.build_core(model, "scripted", str(tmp_path / "research.db")) as core:
