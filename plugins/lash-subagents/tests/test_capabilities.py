@@ -160,6 +160,7 @@ async def test_an_unknown_capability_is_a_tool_error(tmp_path):
         ({"max_concurrent": -1}, "max_concurrent"),
         ({"capabilities": {"x": {"description": "d", "max_turns": 0}}}, "max_turns"),
         ({"capabilities": {"x": {"descripton": "d"}}}, "descripton"),
+        ({"capabilities": {"bad name": {"description": "d"}}}, "capability name"),
     ],
 )
 def test_bad_config_tables_are_config_errors_naming_the_key(table, message):
@@ -185,3 +186,19 @@ def lash_subagents_tool():
 def test_config_defaults():
     config = SubagentsConfig()
     assert config.max_depth == 5 and config.max_concurrent == 4 and config.capabilities == {}
+
+
+def test_lash_plugins_lists_subagents_from_its_entry_point(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "LASH_PLUGINS": "subagents"}
+    out = subprocess.run(
+        [sys.executable, "-m", "lash_kernel", "plugins", "--json"], capture_output=True, text=True, env=env,
+        cwd=tmp_path, timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    [row] = [r for r in json.loads(out.stdout)["plugins"] if r["name"] == "subagents"]
+    assert row["distribution"] == "lash-subagents" and row["usage_sources"] == ["subagent"]
