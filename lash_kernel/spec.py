@@ -111,7 +111,9 @@ class SessionSpec:
         if self == SessionSpec():
             return ""
         raw = {a.name: getattr(self, a.name) for a in attrs.fields(type(self))}
-        raw = {k: (list(v) if isinstance(v, tuple) else v) for k, v in raw.items() if v not in (None, (), {})}
+        # an empty tools_allow (no tools at all) is kept: dropping it would mean "every tool"
+        keep = {k for k, v in raw.items() if v not in (None, (), {}) or (k == "tools_allow" and v == ())}
+        raw = {k: (list(v) if isinstance(v, tuple) else v) for k, v in raw.items() if k in keep}
         raw["plugin_options"] = {k: dict(v) for k, v in self.plugin_options.items()}
         if not raw["plugin_options"]:
             del raw["plugin_options"]

@@ -157,6 +157,15 @@ class ToolContext:
         default=None, alias="on_progress", repr=False, eq=False
     )
     _services: ToolServices | None = attrs.field(default=None, alias="services", repr=False, eq=False)
+    _tools: tuple[Tool, ...] = attrs.field(default=(), alias="tools", repr=False, eq=False)
+
+    @property
+    def tools(self) -> tuple[Tool, ...]:
+        """The tools of the turn this call belongs to: its catalog (static and tool providers'
+        tools, after the session's allow/deny lists), in catalog order; ``()`` for a context
+        built by hand. Read it to know what the session may use (e.g. a subagent is given no
+        tool its parent lacks). Added in 0.2."""
+        return self._tools
 
     async def complete(
         self, request: ModelRequest | str, *, source: str, model: str | None = None, client: str | None = None

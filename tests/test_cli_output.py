@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from lash_kernel.activity import AssistantProseDelta, ReasoningProseDelta, ToolCallCompleted, TurnActivity
+from lash_kernel.activity import (
+    AssistantProseDelta,
+    ReasoningProseDelta,
+    ToolCallCompleted,
+    ToolCallProgress,
+    ToolCallStarted,
+    TurnActivity,
+)
 from lash_kernel.cli.errors import ErrorReport, debug_enabled, describe_error, leaf_errors
 from lash_kernel.cli.output import LiveView, echo, one_line
 from lash_kernel.errors import (
@@ -73,6 +80,17 @@ def test_live_view_reasoning_and_tool_lines_with_lone_surrogates() -> None:
         view(activity(completed, 3))
         view.end()
     assert err.text() == "think \U0001f600\n← ls (0.50s): a\ufffdb\n"
+
+
+def test_live_view_nests_tool_progress_under_its_call() -> None:
+    with strict_streams() as (_, err):
+        view = LiveView(Console(file=err, highlight=False, soft_wrap=True, width=200))
+        view(activity(ToolCallStarted(call_id="c", name="spawn_agent", arguments="{}"), 1))
+        progress = ToolCallProgress(call_id="c", name="spawn_agent", progress=1, message="[explore ab] calling ls")
+        view(activity(progress, 2))
+        view(activity(ToolCallProgress(call_id="c", name="spawn_agent", progress=2), 3))  # no message: not shown
+        view.end()
+    assert err.text() == "→ spawn_agent({})\n  ↳ spawn_agent: [explore ab] calling ls\n"
 
 
 def test_echo_and_one_line_never_fail_on_lone_surrogates() -> None:

@@ -348,6 +348,7 @@ def test_context_surface_is_narrow() -> None:
     assert public == {
         "session_id", "turn_id", "call_id", "tool_name", "cancelled", "wait_cancelled", "report_progress",
         "complete", "open_child_session",  # 0.2: model calls and child sessions, through the runtime
+        "tools",  # 0.2: the turn's catalog (what a subagent may inherit), read-only
     }
 
 

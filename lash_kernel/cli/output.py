@@ -24,6 +24,7 @@ from lash_kernel.activity import (
     ReasoningProseDelta,
     RetryStatus,
     ToolCallCompleted,
+    ToolCallProgress,
     ToolCallStarted,
     TurnActivity,
 )
@@ -284,6 +285,9 @@ class LiveView:
             mark = "✗" if event.is_error else "←"
             style = "dim red" if event.is_error else "dim"
             self._line(f"{mark} {event.name} ({event.duration_s:.2f}s): {short(event.output)}", style)
+        elif isinstance(event, ToolCallProgress) and event.message:
+            # nested under its call, e.g. a subagent's "[explore 1f3a…] calling web_search"
+            self._line(f"  ↳ {event.name}: {short(event.message)}", "dim")
         elif isinstance(event, RetryStatus):
             attempt = f"attempt {event.attempt}/{event.max_attempts}"
             self._line(f"retrying in {event.wait_s:.1f}s ({attempt}): {short(event.reason)}", "dim yellow")

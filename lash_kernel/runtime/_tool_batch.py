@@ -86,7 +86,7 @@ async def _run_one(ctx: TurnContext, call: ToolCallPart, feed: Callable[[ToolCal
 
     tool_ctx = ToolContext(
         session_id=ctx.session_id, turn_id=ctx.turn_id, call_id=call.id, tool_name=call.name, on_progress=progress,
-        services=_CallServices(ctx, call.id) if ctx.rt.services is not None else None,
+        services=_CallServices(ctx, call.id) if ctx.rt.services is not None else None, tools=tuple(ctx.tools),
     )
     if ctx.tracing:
         ctx.trace("tool_call.started", span, ctx.turn_id, tool=call.name, call_id=call.id, arguments=call.arguments)

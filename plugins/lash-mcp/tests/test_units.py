@@ -188,3 +188,19 @@ def test_bare_command_missing_from_path_is_found_beside_the_interpreter(monkeypa
     assert _resolve_command(name) == str(Path(sys.executable).parent / name)
     assert _resolve_command("no-such-tool-xyz") == "no-such-tool-xyz"
     assert _resolve_command("/bin/sh") == "/bin/sh"
+
+
+# ------------------------------------------------------------------------------------ annotations
+def test_read_only_hint_marks_the_tool_read_only() -> None:
+    from mcp.types import Tool as MCPTool
+    from mcp.types import ToolAnnotations
+
+    from lash_mcp._tools import build_tool
+
+    schema = {"type": "object", "properties": {}}
+    hinted = MCPTool(name="get", input_schema=schema, annotations=ToolAnnotations(read_only_hint=True))
+    writer = MCPTool(name="put", input_schema=schema, annotations=ToolAnnotations(read_only_hint=False))
+    bare = MCPTool(name="bare", input_schema=schema)
+    assert build_tool(MCPManager(), "s", hinted).read_only is True
+    assert build_tool(MCPManager(), "s", writer).read_only is False
+    assert build_tool(MCPManager(), "s", bare).read_only is False

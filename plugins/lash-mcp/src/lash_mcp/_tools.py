@@ -31,6 +31,16 @@ def _context_param(schema: Any) -> str:
     return name
 
 
+def _read_only_hint(mcp_tool: Any) -> bool:
+    """The server's ``annotations.readOnlyHint`` (a hint the server vouches for: lash marks the
+    tool ``read_only``, so e.g. a read-only subagent may use it); False when absent."""
+    annotations = getattr(mcp_tool, "annotations", None)
+    hint = getattr(annotations, "read_only_hint", None)
+    if hint is None:
+        hint = getattr(annotations, "readOnlyHint", None)
+    return hint is True
+
+
 def build_tool(manager: MCPManager, server: str, mcp_tool: Any) -> Tool:
     """Wrap one MCP tool as a lash ``Tool`` named ``mcp__<server>__<tool>``.
 
@@ -40,7 +50,8 @@ def build_tool(manager: MCPManager, server: str, mcp_tool: Any) -> Tool:
         mcp_tool: an ``mcp.types.Tool`` (``name``, ``description``, ``input_schema``,
             ``output_schema``).
     Returns:
-        A ``Tool`` whose async function calls the server through ``manager`` and returns a
+        A ``Tool`` (``read_only`` when the server annotates it ``readOnlyHint: true``) whose
+        async function calls the server through ``manager`` and returns a
         ``ToolOutput`` (errors, timeouts and lost connections included, as ``is_error``), and
         reports MCP progress through ``ToolContext.report_progress``.
     Raises:
@@ -76,6 +87,7 @@ def build_tool(manager: MCPManager, server: str, mcp_tool: Any) -> Tool:
             output_schema=mcp_tool.output_schema,
             fn=call_mcp_tool,
             takes_context=ctx_param,
+            read_only=_read_only_hint(mcp_tool),
         )
     except ConfigError as exc:
         raise ValueError(str(exc).replace(f"tool {tool_name(server, original)!r}: ", "")) from None

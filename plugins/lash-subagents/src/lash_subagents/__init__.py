@@ -1,0 +1,45 @@
+"""lash-subagents: a ``spawn_agent`` tool that runs child agents in durable child sessions.
+
+Installed next to ``lash-kernel`` it is loaded by every ``LashCore`` (entry point
+``subagents``). Capabilities decide what a child may do (``explore``: read-only, ``peer``: a
+full agent; more from ``lash.toml`` and other plugins); a child never gets a tool its parent
+lacks, nor an interactive one. Child model calls are booked under the usage source
+``subagent``; ``tree_report`` sums a whole session tree, also after a crash.
+
+Importing this package is cheap and starts nothing.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.2.0"
+
+from lash_subagents._capabilities import (
+    BUILTIN_CAPABILITIES,
+    PLUGIN_NAME,
+    SPAWN_TOOL,
+    Capability,
+    child_spec,
+)
+from lash_subagents._config import CapabilityConfig, SubagentsConfig
+from lash_subagents._spawn import SOURCE, Settings, progress_message
+from lash_subagents._usage import tree_ledger, tree_report
+from lash_subagents.plugin import CONFIG, SETTINGS, SubagentsHooks
+
+__all__ = [
+    "BUILTIN_CAPABILITIES",
+    "CONFIG",
+    "PLUGIN_NAME",
+    "SETTINGS",
+    "SOURCE",
+    "SPAWN_TOOL",
+    "Capability",
+    "CapabilityConfig",
+    "Settings",
+    "SubagentsConfig",
+    "SubagentsHooks",
+    "__version__",
+    "child_spec",
+    "progress_message",
+    "tree_ledger",
+    "tree_report",
+]
