@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from om_helpers import Models  # noqa: E402
+from om_helpers import Models
 
 
 @pytest.fixture

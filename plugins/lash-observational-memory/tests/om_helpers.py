@@ -1,5 +1,6 @@
-"""Shared test helpers (imported as ``om_helpers``; ``conftest.py`` puts this folder on sys.path): a core with the plugin loaded through its installed entry point, scripted
-observer / reflector clients, and turns of known size.
+"""Shared test helpers (``conftest.py`` puts this folder on sys.path): a core with the plugin
+loaded through its installed entry point, scripted observer / reflector clients, and turns of
+known size.
 
 Token sizes are the plugin's estimates (characters / 4 + 4 per message): ``words(n)`` is a
 text of ``n`` distinct 8-character words, about ``2 * n`` tokens.
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+
 from lash_kernel import LashCore, SqliteStore
 from lash_kernel.testing import ScriptedModel
 

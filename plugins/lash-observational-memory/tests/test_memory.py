@@ -3,13 +3,15 @@ with ScriptedModels as the main model, the observer and the reflector."""
 
 from __future__ import annotations
 
-import pytest
-from om_helpers import GatedModel, Models, words
-from lash_kernel import LashCore, SqliteStore
-from lash_kernel.testing import ScriptedModel
-from lash_kernel.usage import TokenUsage
+import itertools
 
+import pytest
 from lash_observational_memory import Activation, Observation, Reflection, observation_block
+from om_helpers import GatedModel, Models, words
+
+from lash_kernel import LashCore, SqliteStore
+from lash_kernel.plugin import TokenUsage
+from lash_kernel.testing import ScriptedModel
 
 pytestmark = pytest.mark.anyio
 
@@ -94,7 +96,7 @@ async def test_prompt_prefix_is_byte_identical_between_activations(tmp_path, mod
         activations = session.nodes(Activation.KIND)
     firsts = [t for t in first_texts(models.main) if t.startswith("<observations>")]
     assert len(activations) >= 2
-    changes = sum(1 for a, b in zip(firsts, firsts[1:], strict=False) if a != b)
+    changes = sum(1 for a, b in itertools.pairwise(firsts) if a != b)
     assert changes == len(activations) - 1  # the block changed exactly at each activation
     assert len(set(firsts)) == len(activations)
 
