@@ -1,16 +1,21 @@
 """``lash memory show SESSION``: the observation block and the coverage of a session.
 
-Rule: imported only when the ``lash`` CLI registers commands; reads through
-``command_host()`` (the core ``lash run`` would build from ``lash.toml``), never the store.
+Rule: imported only when the ``lash`` CLI registers commands. It reads the SQLite file given
+by ``--db`` (``LASH_DB``) through a model-less core that loads only this plugin, so it never
+writes and never starts background work (no event loop runs).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import click
 
-from lash_kernel.plugin import command_host
+from lash_kernel import LashCore, SqliteStore
+from lash_kernel.plugin import LashError
 
 from ._logic import messages_tokens, render_block
 from ._memory import load_records
@@ -21,12 +26,31 @@ def memory_group() -> None:
     """Observational memory (lash-observational-memory)."""
 
 
+class _NoModel:
+    """A model client that refuses every call (``lash memory show`` never calls a model)."""
+
+    provider_name = "none"
+
+    async def stream(self, request: Any) -> AsyncIterator[Any]:
+        raise LashError("lash memory show calls no model")
+        yield  # pragma: no cover
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
+
+
 @memory_group.command("show")
 @click.argument("session_id")
+@click.option(
+    "--db", type=click.Path(exists=True, dir_okay=False, path_type=Path), envvar="LASH_DB", required=True,
+    help="SQLite database file [env LASH_DB].",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def show(session_id: str, as_json: bool) -> None:
+def show(session_id: str, db: Path, as_json: bool) -> None:
     """Show SESSION_ID's observation block and what it covers."""
-    with command_host() as host:
+    core = LashCore(model_client=_NoModel(), model="none", store=SqliteStore(db), allow=["observational_memory"])
+    with core:
+        host = core.plugin_host
         history = host.history(session_id)
         recs = load_records(host, session_id)
         view = recs.view(history)

@@ -155,7 +155,8 @@ def chunk_ranges(messages: Sequence[Message], start: int, stop: int, max_tokens:
 
 @attrs.define
 class MemoryRecords:
-    """A session's records of one frame, in commit order, with a digest cache.
+    """A session's records of one frame, in commit order, with a digest cache (a range counts
+    as verified again only for the very message objects it was verified on).
 
     Attributes:
         frame_id: the frame they belong to.
@@ -167,7 +168,7 @@ class MemoryRecords:
     observations: list[Observation] = attrs.Factory(list)
     reflections: list[Reflection] = attrs.Factory(list)
     activation: Activation | None = None
-    _valid: dict[tuple[int, int, str], bool] = attrs.Factory(dict)
+    _valid: dict[tuple[int, int, str], tuple[Message, ...]] = attrs.Factory(dict)
 
     @classmethod
     def of(
@@ -188,10 +189,14 @@ class MemoryRecords:
         if obs.end > len(messages) or obs.start >= obs.end:
             return False
         key = (obs.start, obs.end, obs.covered_sha256)
-        ok = self._valid.get(key)
-        if ok is None:
-            ok = self._valid[key] = messages_digest(messages[obs.start : obs.end]) == obs.covered_sha256
-        return ok
+        covered = messages[obs.start : obs.end]
+        seen = self._valid.get(key)
+        if seen is not None and all(a is b for a, b in zip(seen, covered, strict=True)):
+            return True  # the very message objects verified before: no need to hash again
+        if messages_digest(covered) != obs.covered_sha256:
+            return False
+        self._valid[key] = tuple(covered)
+        return True
 
     def chain(self, messages: Sequence[Message]) -> list[Observation]:
         """The observations that cover ``messages`` contiguously from position 0: at each
