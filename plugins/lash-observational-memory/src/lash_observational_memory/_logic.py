@@ -156,7 +156,7 @@ def chunk_ranges(messages: Sequence[Message], start: int, stop: int, max_tokens:
 @attrs.define
 class MemoryRecords:
     """A session's records of one frame, in commit order, with a digest cache (a range counts
-    as verified again only for the very message objects it was verified on).
+    as verified again only when its messages equal the ones it was verified on).
 
     Attributes:
         frame_id: the frame they belong to.
@@ -191,8 +191,8 @@ class MemoryRecords:
         key = (obs.start, obs.end, obs.covered_sha256)
         covered = messages[obs.start : obs.end]
         seen = self._valid.get(key)
-        if seen is not None and all(a is b for a, b in zip(seen, covered, strict=True)):
-            return True  # the very message objects verified before: no need to hash again
+        if seen is not None and seen == tuple(covered):
+            return True  # equal to messages verified before (identical objects compare at once)
         if messages_digest(covered) != obs.covered_sha256:
             return False
         self._valid[key] = tuple(covered)

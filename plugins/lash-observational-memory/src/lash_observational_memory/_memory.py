@@ -75,6 +75,8 @@ class SessionMemory:
             reaches a running turn).
         unbuffered_tokens: estimated tokens past the coverage chain after the last turn.
         block: ``(key, message)`` of the last rendered block (rendering is cached).
+        revision: the head revision ``records`` match (set when this core commits a turn of
+            the session); any other head means reload.
     """
 
     records: MemoryRecords | None = None
@@ -83,6 +85,7 @@ class SessionMemory:
     reported: list[object] = attrs.Factory(list)
     unbuffered_tokens: int = 0
     block: tuple[Any, Message] | None = None
+    revision: int = -1
 
 
 MEMORY = StashKey[SessionMemory]()

@@ -81,9 +81,11 @@ def lash_session_opened(host: PluginHost, session_id: str, created: bool) -> Non
 
 @hookimpl
 def lash_before_turn(host: PluginHost, session_id: str) -> None:
-    """Reload the records; publish background observations / reflections finished since."""
+    """Reload the records when the session moved since this core's last commit of it (a
+    background run, another process); publish background work finished since."""
     mem = memory(host, session_id)
-    mem.records = load_records(host, session_id, mem.records)
+    if mem.records is None or host.session_info(session_id).head_revision != mem.revision:
+        mem.records = load_records(host, session_id, mem.records)  # someone else wrote since
     reported, mem.reported = mem.reported, []
     for event in reported:
         host.emit_activity(session_id, event)
@@ -113,11 +115,12 @@ def lash_after_turn(host: PluginHost, session_id: str, messages: tuple[Message, 
 
 
 @hookimpl
-def lash_turn_committed(host: PluginHost, session_id: str) -> None:
+def lash_turn_committed(host: PluginHost, session_id: str, head_revision: int) -> None:
     """Start the background observer when ``buffer_tokens`` are unobserved (or a reflection
     may be due); it commits through maintenance commits, never delaying this turn."""
     cfg = host.stash[CONFIG]
     mem = memory(host, session_id)
+    mem.revision = head_revision  # the records in memory are what this commit stored
     recs = mem.records
     due = mem.unbuffered_tokens >= cfg.buffer_tokens
     if not due and recs is not None and recs.activation is not None:
