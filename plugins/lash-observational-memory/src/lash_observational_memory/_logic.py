@@ -169,6 +169,7 @@ class MemoryRecords:
     reflections: list[Reflection] = attrs.Factory(list)
     activation: Activation | None = None
     _valid: dict[tuple[int, int, str], tuple[Message, ...]] = attrs.Factory(dict)
+    _memo: tuple[int, int, tuple[Message, ...], tuple[Observation, ...]] | None = None
 
     @classmethod
     def of(
@@ -202,17 +203,24 @@ class MemoryRecords:
         """The observations that cover ``messages`` contiguously from position 0: at each
         position the first valid observation (commit order) starting there. Overlapping
         duplicates (a synchronous and a background run of the same chunk) drop out."""
-        by_start: dict[int, list[Observation]] = {}
-        for o in self.observations:
-            by_start.setdefault(o.start, []).append(o)
+        memo, count = self._memo, len(self.observations)
         out: list[Observation] = []
         p = 0
+        if memo is not None and memo[0] == count and len(messages) >= memo[1]:
+            prefix = tuple(messages[: memo[1]])
+            if prefix == memo[2]:  # identical objects compare in C; equal ones verify the same
+                out, p = list(memo[3]), memo[1]
+        by_start: dict[int, list[Observation]] = {}
+        for o in self.observations:
+            if o.start >= p:
+                by_start.setdefault(o.start, []).append(o)
         while p in by_start:
             nxt = next((o for o in by_start[p] if self.valid(o, messages)), None)
             if nxt is None:
                 break
             out.append(nxt)
             p = nxt.end
+        self._memo = (count, p, tuple(messages[:p]), tuple(out))
         return out
 
     def reflection(self, through: int | None) -> Reflection | None:
