@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
+
 from lash_kernel import LashCore, Message, ModelRequest, ModelResponse, SqliteStore, TokenUsage, tool
 from lash_kernel.plugin import TextPart, ToolCallPart
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from lash_kernel import LashCore, SqliteStore
 from lash_kernel.testing import ScriptedModel
 
