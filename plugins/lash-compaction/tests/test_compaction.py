@@ -363,3 +363,34 @@ def test_session_options_override_the_config():
     assert config.for_session({"summarize_at": 0.5}).summarize_at == 0.5
     with pytest.raises(ValueError, match="nope"):
         config.for_session({"nope": 1})
+
+
+def test_windows_come_from_config_core_table_or_defaults_in_that_order():
+    from lash_compaction import window_for
+
+    config = CompactionConfig(windows={"local-": 4_096})
+    assert window_for(config, "gpt-4o-2024-08-06", None) == 128_000  # DEFAULT_WINDOWS, by prefix
+    assert window_for(config, "openai/gpt-4o-mini", None) == 128_000  # an OpenRouter id
+    assert window_for(config, "local-gemma", None) == 4_096  # [plugins.compaction] windows
+    assert window_for(config, "local-gemma", 8_000) == 8_000  # LashCore(context_window=...)
+    assert window_for(CompactionConfig(context_window=1_000), "gpt-4o", 8_000) == 1_000
+    assert window_for(config, "unknown", None) is None
+
+
+def test_an_open_frame_id_must_not_be_empty():
+    with pytest.raises(ValueError, match="frame_id"):
+        OpenFrame(reason="compaction", seed=(), frame_id="")
+
+
+async def test_disabled_in_the_config_the_plugin_is_inert_but_compacts_by_hand(make_core, tmp_path):
+    model = _chat_model(3)
+    summarizer = ScriptedModel().enqueue_text("S")
+    config = {"enabled": False, "context_window": 300, "summarize_at": 0.5, "clear_at": 0.1}
+    with make_core(tmp_path, model, summarizer=summarizer, config=config) as core:
+        session = core.session("s")
+        for i in range(3):
+            result = await session.turn(f"q{i}" + PAD).run()
+            assert isinstance(result.outcome, Finished)
+            assert not [a for a in result.activities if a.kind.startswith("compaction_")]
+        assert session.frames() == [] and summarizer.requests == []
+        assert await session.compact() is True
