@@ -61,14 +61,20 @@ class OpenFrame:
             the most recent messages kept verbatim). Tool results must follow their calls
             (else ``ValueError``); a call without its result is answered with an
             "interrupted" error result, as on resume.
+        frame_id: the new frame's id (unique within the session), or None for a fresh one
+            from the core. A plugin that reports the frame it opened (e.g. in an activity)
+            picks its own. Added in 0.2.
     """
 
     reason: str
     seed: tuple[Message, ...]
+    frame_id: str | None = None
 
     def __attrs_post_init__(self) -> None:
         if not self.reason:
             raise ValueError("OpenFrame needs a reason label")
+        if self.frame_id is not None and not self.frame_id:
+            raise ValueError("OpenFrame.frame_id must be None or a non-empty id")
         called: set[str] = set()
         for message in self.seed:
             called.update(c.id for c in message.tool_calls)

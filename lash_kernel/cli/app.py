@@ -78,9 +78,10 @@ class RootGroup(LashGroup):
         return super().list_commands(ctx)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        """The command ``cmd_name``, loading plugin commands when it is not a built-in one."""
+        """The command ``cmd_name``, loading plugin commands when it is not a built-in one or
+        is a group (plugins may add sub-commands to built-in groups: ``lash sessions compact``)."""
         command = super().get_command(ctx, cmd_name)
-        if command is None:
+        if command is None or isinstance(command, click.Group):
             self._load_plugin_commands(ctx)
             command = super().get_command(ctx, cmd_name)
         return command

@@ -355,6 +355,7 @@ def chat(
     \b
     Commands:
       /usage   this session's token usage by source and model
+      /compact [focus]   summarise the session into a new frame (needs a compaction plugin)
       /exit    quit (so do Ctrl-D and Ctrl-C at the prompt)
     Ctrl-C while the model is answering cancels that turn (it is still committed). An error
     in one turn is printed on one line and the chat goes on.
@@ -391,8 +392,16 @@ def chat(
                 if text == "/usage":
                     out_console().print(usage_table(session.usage_report(), f"usage: session {session.id}"))
                     continue
+                if text == "/compact" or text.startswith("/compact "):  # a compaction plugin (lash-compaction)
+                    try:
+                        opened = await session.compact(text[len("/compact"):].strip() or None)
+                        err.print("compacted into a new frame" if opened else "nothing to compact", style="dim")
+                    except Exception as exc:  # one line, then the next prompt
+                        report_error(exc)
+                    continue
                 if text.startswith("/"):
-                    err.print(f"unknown command {text.split()[0]}; try /usage or /exit", style="yellow", markup=False)
+                    err.print(f"unknown command {text.split()[0]}; try /usage, /compact or /exit", style="yellow",
+                              markup=False)
                     continue
                 view = LiveView(err)
                 try:

@@ -418,7 +418,8 @@ class TurnContext:
             )
             return
         seed = repair_history(valid_message(frame.seed))  # never an unanswered tool call
-        self.frame_switch = FrameSwitch(frame_id=self.rt.new_id(), reason=frame.reason, seed=seed, at=at)
+        frame_id = frame.frame_id or self.rt.new_id()
+        self.frame_switch = FrameSwitch(frame_id=frame_id, reason=frame.reason, seed=seed, at=at)
 
     def others_ledger(self) -> UsageLedger:
         """``others`` as a ledger."""

@@ -302,7 +302,7 @@ class Services:
         payloads = [(type(r).KIND, encode_plugin_record(r, rt.record_types)) for r in records]  # type: ignore[attr-defined]
         seed = repair_history(valid_message(frame.seed)) if frame is not None else ()
         node_ids = [rt.new_id() for _ in range(len(seed) + len(payloads))]
-        frame_id = rt.new_id()
+        frame_id = (frame.frame_id if frame is not None else None) or rt.new_id()
         lease = await claim_waiting(rt, session_id)
         try:
             for attempt in range(3):

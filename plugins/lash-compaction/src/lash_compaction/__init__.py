@@ -1,0 +1,29 @@
+"""lash-compaction: long sessions that never overflow the context window.
+
+Tier 1 replaces old tool results by stubs in the prompt view (never in the store); tier 2
+summarises the start of the current agent frame with one model call (usage source
+``compaction``) and opens a new frame seeded with the summary and the most recent messages.
+The full history stays in the store. Installed, it is on for every core (``[plugins.compaction]``
+configures it); ``Session.compact()`` and ``lash sessions compact ID`` compact by hand.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from lash_compaction._config import DEFAULT_WINDOWS, CompactionConfig, window_for
+from lash_compaction._records import CompactionFinished, CompactionRecord, CompactionStarted
+from lash_compaction._summarize import SUMMARY_MARKER, SUMMARY_SECTIONS, previous_summary
+
+__all__ = [
+    "DEFAULT_WINDOWS",
+    "SUMMARY_MARKER",
+    "SUMMARY_SECTIONS",
+    "CompactionConfig",
+    "CompactionFinished",
+    "CompactionRecord",
+    "CompactionStarted",
+    "__version__",
+    "previous_summary",
+    "window_for",
+]
