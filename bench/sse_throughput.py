@@ -37,8 +37,8 @@ import anyio
 import httpx
 
 from lash_kernel.messages import Message
-from lash_kernel.providers.anthropic import AnthropicProvider
 from lash_kernel.model import ModelRequest
+from lash_kernel.providers.anthropic import AnthropicProvider
 from lash_kernel.providers.openai_chat import OpenAIChatProvider
 from lash_kernel.providers.openai_responses import OpenAIResponsesProvider
 

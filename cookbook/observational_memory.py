@@ -14,9 +14,8 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from lash_observational_memory import observation_block
-
 from lash_kernel import LashCore, ModelClient, SqliteStore, TurnResult
+from lash_observational_memory import observation_block
 
 
 def build_core(client: ModelClient, model: str, db: str, *, cheap_client: ModelClient, **thresholds: int) -> LashCore:

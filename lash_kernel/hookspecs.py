@@ -120,8 +120,11 @@ def lash_configure(host: PluginHost, config: object | None) -> None:
     Returns:
         Nothing.
     Raises:
-        Any exception fails ``LashCore`` construction with ``PluginHookError``.
-    Added in 0.1. Changed in 0.2: receives ``host`` (a ``PluginHost``) instead of ``core``.
+        ``ConfigError`` (the plugin refuses this configuration, e.g. an incompatible plugin is
+        loaded too: see ``host.plugin_names()``) fails ``LashCore`` construction with a
+        ``ConfigError`` naming the plugin; any other exception with ``PluginHookError``.
+    Added in 0.1. Changed in 0.2: receives ``host`` (a ``PluginHost``) instead of ``core``,
+    and a ``ConfigError`` reaches the host as one.
     """
 
 

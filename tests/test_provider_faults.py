@@ -22,12 +22,12 @@ import httpx
 import pytest
 
 from lash_kernel.activity import ModelAttemptReset, ModelRequestStarted, RetryStatus, TurnActivity
-from lash_kernel.runtime.core import LashCore
-from lash_kernel.runtime.driver import RetryPolicy
 from lash_kernel.outcomes import Finished, Stopped
 from lash_kernel.providers.anthropic import AnthropicProvider
 from lash_kernel.providers.openai_chat import OpenAIChatProvider
 from lash_kernel.providers.openai_responses import OpenAIResponsesProvider
+from lash_kernel.runtime.core import LashCore
+from lash_kernel.runtime.driver import RetryPolicy
 from lash_kernel.runtime.session import TurnResult
 from lash_kernel.store.sqlite import SqliteStore
 

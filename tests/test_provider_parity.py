@@ -20,13 +20,13 @@ import attrs
 import pytest
 
 from lash_kernel.activity import ReasoningProseDelta, ToolCallCompleted, UsageReported
-from lash_kernel.runtime.core import LashCore
-from lash_kernel.runtime.driver import RetryPolicy
 from lash_kernel.messages import Message, ReasoningPart, TextPart, ToolCallPart, ToolResultPart
 from lash_kernel.outcomes import Finished
 from lash_kernel.providers.anthropic import AnthropicProvider
 from lash_kernel.providers.openai_chat import OpenAIChatProvider
 from lash_kernel.providers.openai_responses import OpenAIResponsesProvider
+from lash_kernel.runtime.core import LashCore
+from lash_kernel.runtime.driver import RetryPolicy
 from lash_kernel.store.sqlite import SqliteStore
 from lash_kernel.testing import WireScript
 from lash_kernel.tools import Tool, tool

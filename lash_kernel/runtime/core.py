@@ -86,8 +86,10 @@ class LashCore:
             session until it expires (at once when the dead process was on this machine).
             Added in 0.2.
     Raises:
-        ConfigError: invalid arguments, invalid plugin config, duplicate tool names, or a host
-            plugin without a stable name (``lash_plugin_name``) that implements the state hooks.
+        ConfigError: invalid arguments, invalid plugin config, duplicate tool names, a host
+            plugin without a stable name (``lash_plugin_name``) that implements the state hooks,
+            or a plugin whose ``lash_configure`` raised ``ConfigError`` (it refused the
+            configuration; the message names it).
         PluginLoadError: a plugin failed to load and ``strict`` is set.
         PluginHookError: a plugin failed in a build hook (``lash_configure``, ``lash_register_*``).
 
@@ -165,7 +167,7 @@ class LashCore:
         try:
             self.hooks.register_config(self.config_classes)
             self.plugin_configs = self._plugin_configs(plugin_config or {}, config_source, block)
-            self.hooks.configure(self._host, self.plugin_configs)
+            self._configure()
             for item in tools:
                 self.tools.add(item if isinstance(item, Tool) else tool(item), provider="host")
             self.hooks.register_tools(self.tools, self.tool_providers)
@@ -205,6 +207,16 @@ class LashCore:
         )
         self.services = Services(self._services, self._opened)
         self._runtime.services = self.services
+
+    def _configure(self) -> None:
+        """Run ``lash_configure``; a plugin that refuses the configuration with a ``ConfigError``
+        (e.g. an incompatible plugin beside it) reaches the host as a ``ConfigError`` naming it."""
+        try:
+            self.hooks.configure(self._host, self.plugin_configs)
+        except PluginHookError as exc:
+            if isinstance(exc.__cause__, ConfigError):
+                raise ConfigError(f"plugin {exc.plugin!r}: {exc.__cause__}") from exc
+            raise
 
     def _plugin_configs(self, given: Mapping[str, object], source: str, block: Iterable[str]) -> dict[str, object]:
         """Validate ``plugin_config`` against the declared classes; defaults for the rest."""

@@ -11,10 +11,10 @@ import sys
 import textwrap
 
 import pytest
+
 from lash_compaction import SUMMARY_MARKER, CompactionConfig, CompactionRecord, previous_summary
 from lash_compaction._summarize import choose_cut
 from lash_compaction._view import message_tokens
-
 from lash_kernel import (
     ConfigError,
     Finished,

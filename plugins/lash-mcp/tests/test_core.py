@@ -12,9 +12,9 @@ from typing import Any
 import anyio
 import pytest
 from click.testing import CliRunner
+
 from lash_kernel.runtime.core import LashCore
 from lash_kernel.testing import ScriptedModel
-
 from lash_mcp import MCPPlugin, ServerConfig, get_manager
 
 

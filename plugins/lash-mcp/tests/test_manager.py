@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lash_kernel.tools import ToolContext, ToolOutput
 from mcp import Client, StdioServerParameters
 
+from lash_kernel.tools import ToolContext, ToolOutput
 from lash_mcp import MCPManager, MCPServerError, ServerConfig
 
 pytestmark = pytest.mark.anyio

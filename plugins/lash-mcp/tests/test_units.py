@@ -6,10 +6,6 @@ import base64
 import json
 
 import pytest
-from lash_kernel.runtime.core import LashCore
-from lash_kernel.errors import ConfigError, PluginHookError
-from lash_kernel.messages import Attachment
-from lash_kernel.testing import ScriptedModel
 from mcp.types import (
     BlobResourceContents,
     CallToolResult,
@@ -20,6 +16,10 @@ from mcp.types import (
     TextResourceContents,
 )
 
+from lash_kernel.errors import ConfigError, PluginHookError
+from lash_kernel.messages import Attachment
+from lash_kernel.runtime.core import LashCore
+from lash_kernel.testing import ScriptedModel
 from lash_mcp import MCPConfig, MCPManager, MCPPlugin, ServerConfig, tool_name
 from lash_mcp._naming import find_collisions
 from lash_mcp._results import to_tool_output

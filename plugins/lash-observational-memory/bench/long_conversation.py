@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from lash_observational_memory import Observation, Reflection
-from lash_observational_memory._logic import estimate_tokens, messages_tokens
 
 from lash_kernel import LashCore, SqliteStore
 from lash_kernel.plugin import Message, ModelRequest, ModelResponse, TextPart, TokenUsage
 from lash_kernel.testing import HookRecorder, ScriptedModel
+from lash_observational_memory import Observation, Reflection
+from lash_observational_memory._logic import estimate_tokens, messages_tokens
 
 SYSTEM = "You are a helpful assistant working on a long project with the user."
 WORDS = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november".split()

@@ -8,8 +8,9 @@ import subprocess
 import sys
 
 import pytest
-from lash_observational_memory import observation_block
 from om_helpers import words
+
+from lash_observational_memory import observation_block
 
 
 @pytest.mark.anyio

@@ -15,13 +15,13 @@ import time
 from pathlib import Path
 
 import pytest
-from lash_observational_memory import Observation, observation_block
-from lash_observational_memory._memory import load_records
 from om_helpers import Models, words
 
 from lash_kernel import LashCore
 from lash_kernel.plugin import TokenUsage
 from lash_kernel.testing import ScriptedModel
+from lash_observational_memory import Observation, observation_block
+from lash_observational_memory._memory import load_records
 
 TESTS = Path(__file__).resolve().parent
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 
 import pytest
+
+from lash_kernel.plugin import Message, TextPart, ToolCallPart, ToolResultPart
 from lash_observational_memory import Activation, Observation, ObservationalMemoryConfig, ObservationLine
 from lash_observational_memory._logic import (
     MemoryRecords,
@@ -15,8 +17,6 @@ from lash_observational_memory._logic import (
     render_block,
     safe_cut,
 )
-
-from lash_kernel.plugin import Message, TextPart, ToolCallPart, ToolResultPart
 
 
 def user(text: str) -> Message:

@@ -3,14 +3,14 @@ the config table and from another plugin, and the spec recorded on the child ses
 
 from __future__ import annotations
 
-import lash_subagents
 import pytest
-from lash_subagents import Capability, SubagentsConfig, child_spec
 from subagents_testing import RoutedModel, make_core
 
+import lash_subagents
 from lash_kernel import LashCore, SessionSpec
 from lash_kernel.plugin import ConfigError, LashError, hookimpl, tool
 from lash_kernel.testing import ScriptedModel
+from lash_subagents import Capability, SubagentsConfig, child_spec
 
 pytestmark = pytest.mark.anyio
 

@@ -11,10 +11,9 @@ import sys
 import textwrap
 import time
 
-from lash_subagents import tree_ledger, tree_report
-
 from lash_kernel import SqliteStore
 from lash_kernel.plugin import TokenUsage
+from lash_subagents import tree_ledger, tree_report
 
 PARENT = textwrap.dedent(
     """

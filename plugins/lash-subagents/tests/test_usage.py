@@ -4,10 +4,10 @@ twice); adds a child whose usage the parent's ledger cannot hold."""
 from __future__ import annotations
 
 import pytest
-from lash_subagents import tree_report
 from subagents_testing import RoutedModel, make_core
 
 from lash_kernel import SessionNotFoundError, SessionSpec
+from lash_subagents import tree_report
 
 pytestmark = pytest.mark.anyio
 

@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
 from lash_kernel import hookimpl
 from lash_kernel.runtime.core import LashCore
 from lash_kernel.store.memory import MemoryStore
@@ -38,8 +40,6 @@ from lash_kernel.store.sqlite import SqliteStore
 from lash_kernel.testing import ScriptedModel
 from lash_kernel.tools import tool
 from lash_kernel.usage import TokenUsage
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
 from lash_tracing import TracingPlugin
 
 

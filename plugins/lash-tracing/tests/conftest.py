@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
 from lash_kernel.trace import TraceRecord
 
 TICK = 1 / 64  # seconds; exact in binary

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from lash_kernel.trace import TRACE_SCHEMA_VERSION
 
+from lash_kernel.trace import TRACE_SCHEMA_VERSION
 from lash_tracing import JsonlSink
 
 

@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
 from lash_kernel import ConfigError, LashCore, tool
 from lash_kernel.testing import ScriptedModel, sse_body
 from lash_kernel.trace import TRACE_SCHEMA_VERSION
 from lash_kernel.usage import TokenUsage
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
-
 from lash_tracing import REDACTED, TracingPlugin
 
 SECRET = "sk-live-do-not-log-999"
@@ -203,9 +203,10 @@ async def test_scripted_turn_exports_these_otel_spans():
 
 
 def test_failed_model_call_span_has_error_status_and_type():
+    from opentelemetry.trace import StatusCode
+
     from lash_kernel import ProviderHTTPError
     from lash_kernel.runtime.driver import RetryPolicy
-    from opentelemetry.trace import StatusCode
 
     exporter = InMemorySpanExporter()
     model = ScriptedModel()

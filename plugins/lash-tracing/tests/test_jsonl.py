@@ -6,8 +6,8 @@ import json
 import threading
 
 import pytest
-from lash_kernel.trace import TRACE_SCHEMA_VERSION, TraceRecord
 
+from lash_kernel.trace import TRACE_SCHEMA_VERSION, TraceRecord
 from lash_tracing import REDACTED, JsonlSink, TracingPlugin
 from lash_tracing._schema import LINE_FIELDS
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from lash_kernel.trace import TraceRecord
 from opentelemetry import trace as otel_trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
+from lash_kernel.trace import TraceRecord
 from lash_tracing import REDACTED, TracingPlugin
 
 NS = 10**9

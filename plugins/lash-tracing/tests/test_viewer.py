@@ -7,8 +7,8 @@ from html.parser import HTMLParser
 
 import attrs
 import pytest
-from lash_kernel.trace import TRACE_SCHEMA_VERSION
 
+from lash_kernel.trace import TRACE_SCHEMA_VERSION
 from lash_tracing import JsonlSink, TraceFileError, build_view, load_trace, render_html
 
 TICK_MS = 1000 / 64

@@ -11,9 +11,8 @@ import datetime
 import json
 from pathlib import Path
 
-from lash_kernel.plugin import BlockToolCall, PluginHost, PromptContribution, StashKey, hookimpl, tool
-
 from lash_audit._config import AuditConfig
+from lash_kernel.plugin import BlockToolCall, PluginHost, PromptContribution, StashKey, hookimpl, tool
 
 
 @tool

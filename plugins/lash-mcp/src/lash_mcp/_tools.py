@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from lash_kernel.plugin import ConfigError, Tool, ToolContext, ToolOutput
-
 from lash_mcp._manager import MCPServerError
 from lash_mcp._naming import tool_name
 from lash_mcp._results import to_tool_output

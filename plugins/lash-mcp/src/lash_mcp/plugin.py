@@ -15,13 +15,14 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
-from lash_kernel.plugin import PluginHost, StashKey, hookimpl
 
+from lash_kernel.plugin import PluginHost, StashKey, hookimpl
 from lash_mcp._config import MCPConfig, ServerConfig
 from lash_mcp._manager import MCPManager
 
 if TYPE_CHECKING:
     import click
+
     from lash_kernel.plugin import ConfigRegistrar, ToolRegistrar
 
 __all__ = ["MANAGER", "MCPPlugin", "get_manager"]

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from lash_kernel.plugin import TraceRecord
-
 from lash_tracing._redact import redact
 from lash_tracing._schema import record_to_line
 

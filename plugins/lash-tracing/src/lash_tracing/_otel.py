@@ -22,7 +22,6 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from lash_kernel.plugin import TraceRecord
-
 from lash_tracing._redact import redact
 from lash_tracing._schema import usage_buckets
 

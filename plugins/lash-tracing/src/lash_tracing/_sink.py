@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lash_kernel.plugin import PluginHost, StashKey, TraceRecord, hookimpl
-
 from lash_tracing._config import TracingConfig
 from lash_tracing._jsonl import JsonlSink
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import attrs
-from lash_kernel.plugin import TRACE_SCHEMA_VERSION
 
+from lash_kernel.plugin import TRACE_SCHEMA_VERSION
 from lash_tracing._schema import USAGE_BUCKETS, usage_buckets
 
 __all__ = ["CallRow", "SessionView", "TraceFileError", "TraceView", "TurnView", "build_view", "load_trace", "render_html"]

@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lash_kernel.plugin import hookimpl
-
 from lash_tracing._config import TracingConfig
 
 if TYPE_CHECKING:
     import click
+
     from lash_kernel.plugin import ConfigRegistrar, PluginHost
 
 #: The name the stateful sink is registered under on each core.
