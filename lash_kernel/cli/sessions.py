@@ -39,7 +39,7 @@ from lash_kernel.cli.output import (
 from lash_kernel.cli.providers import default_db_path, open_store
 from lash_kernel.errors import ConfigError
 from lash_kernel.messages import Message, ReasoningPart, TextPart, ToolCallPart, ToolResultPart
-from lash_kernel.outcomes import Stopped
+from lash_kernel.outcomes import Finished, Outcome, Stopped
 from lash_kernel.spec import SessionSpec
 from lash_kernel.store.base import MESSAGE_KIND, Frame, Node, PendingInput, SessionInfo, Store, TurnRecord
 from lash_kernel.text import valid_text
@@ -83,6 +83,28 @@ def _usage_source(info: SessionInfo) -> str:
         return SessionSpec.from_json(info.spec).usage_source or "turn"
     except ConfigError:
         return "?"
+
+
+def _label(info: SessionInfo) -> str:
+    """What a plugin called a child session: the first ``capability`` option a plugin stored in
+    its spec's ``plugin_options`` (lash-subagents stores the capability it spawned), or ""."""
+    try:
+        options = SessionSpec.from_json(info.spec).plugin_options
+    except ConfigError:
+        return ""
+    for values in options.values():
+        label = values.get("capability") if isinstance(values, dict) else None
+        if isinstance(label, str):
+            return label
+    return ""
+
+
+def _last_outcome(outcome: Outcome | None) -> str:
+    """A child's last committed outcome in a few words: ``finished``, ``stopped: <reason>``, or
+    ``-`` before its first commit."""
+    if outcome is None:
+        return "-"
+    return "finished" if isinstance(outcome, Finished) else f"stopped: {outcome.reason}"
 
 
 # ------------------------------------------------------------------------------- sessions list
@@ -328,11 +350,13 @@ def _frame_json(frame: Frame, turn_ids: set[str]) -> dict[str, Any]:
     }
 
 
-def _child_json(info: SessionInfo, ledger: UsageLedger) -> dict[str, Any]:
+def _child_json(info: SessionInfo, ledger: UsageLedger, outcome: Outcome | None) -> dict[str, Any]:
     report = ledger.report()
     return {
         "session_id": info.session_id,
         "usage_source": _usage_source(info),
+        "capability": _label(info) or None,
+        "outcome": outcome_dict(outcome) if outcome is not None else None,
         "depth": info.depth,
         "revision": info.head_revision,
         "parent_turn_id": info.parent_turn_id,
@@ -344,20 +368,23 @@ def _child_json(info: SessionInfo, ledger: UsageLedger) -> dict[str, Any]:
     }
 
 
-def _children_table(children: list[tuple[SessionInfo, UsageLedger]]) -> Table:
+def _children_table(children: list[tuple[SessionInfo, UsageLedger, Outcome | None]]) -> Table:
     table = Table(title=f"children ({len(children)})", title_justify="left")
     table.add_column("session", overflow="fold")
     table.add_column("source")
+    table.add_column("capability")
+    table.add_column("outcome")
     table.add_column("tool call", overflow="fold")
     table.add_column("revision", justify="right")
     for bucket in BUCKETS:
         table.add_column(BUCKET_HEADERS[bucket], justify="right", no_wrap=True)
     table.add_column("total", justify="right", no_wrap=True)
     table.add_column("calls", justify="right", no_wrap=True)
-    for info, ledger in children:
+    for info, ledger, outcome in children:
         report = ledger.report()
         table.add_row(
-            info.session_id, _usage_source(info), info.parent_call_id or "", str(info.head_revision),
+            info.session_id, _usage_source(info), _label(info), _last_outcome(outcome), info.parent_call_id or "",
+            str(info.head_revision),
             *(str(getattr(report.total, b)) for b in BUCKETS),
             str(report.total.total_tokens), str(sum(report.calls.values())),
         )
@@ -419,7 +446,10 @@ def sessions_show(session_id: str, db: Path | None, as_json: bool) -> None:
         turn_ids = {rec.turn_id for rec in records}
         maintenance = _maintenance_commits(store.load_graph(session_id), turn_ids, opened)
         pending: list[PendingInput] = store.pending_inputs(session_id)
-        children = [(child, store.usage_ledger(child.session_id)) for child in store.list_children(session_id)]
+        children = [
+            (child, store.usage_ledger(child.session_id), _outcome_of(store, child.session_id))
+            for child in store.list_children(session_id)
+        ]
     parent = (
         {"session_id": info.parent_session_id, "turn_id": info.parent_turn_id, "call_id": info.parent_call_id}
         if info.parent_session_id is not None
@@ -449,7 +479,7 @@ def sessions_show(session_id: str, db: Path | None, as_json: bool) -> None:
                 {"key": commit.key, "created_at": created_at, **commit.json()} for created_at, commit in maintenance
             ],
             "frames": [_frame_json(f, turn_ids) for f in frames],
-            "children": [_child_json(child, ledger) for child, ledger in children],
+            "children": [_child_json(*child) for child in children],
             "pending_inputs": [
                 {"turn_id": p.turn_id, "created_at": p.created_at, "message": message_json(p.message)}
                 for p in pending
@@ -481,6 +511,12 @@ def sessions_show(session_id: str, db: Path | None, as_json: bool) -> None:
         out_console().print(_frames_table(frames, info.frame_id, turn_ids))
     if children:
         out_console().print(_children_table(children))
+
+
+def _outcome_of(store: Store, session_id: str) -> Outcome | None:
+    """The last committed turn's outcome of ``session_id``, or None before its first."""
+    turns = store.list_turns(session_id)
+    return turns[-1].outcome if turns else None
 
 
 def _turn_lines(rec: TurnRecord, commit: _Commit) -> Iterator[str]:

@@ -310,3 +310,25 @@ async def test_the_request_the_child_gets_is_task_and_context(tmp_path):
         result = await core.session("p").turn("go").run()
         seen: list[ModelRequest] = child.requests
         assert result.tool_calls[0][1].output == "3" and len(seen) == 1
+
+
+# ------------------------------------------------------------------------------ inspection
+async def test_sessions_show_lists_children_with_capability_outcome_and_usage(tmp_path):
+    from click.testing import CliRunner
+
+    from lash_kernel.cli import cli
+
+    model = RoutedModel()
+    model.reply(None, calls=(spawn("look around", "explore"),))
+    model.reply("look around", "seen it")
+    model.reply(None, "done")
+    with make_core(tmp_path, model) as core:
+        await core.session("root").turn("go").run()
+        db = str(core.store.path)
+    result = CliRunner().invoke(cli, ["sessions", "show", "root", "--db", db, "--json"])
+    assert result.exit_code == 0, result.output
+    [child] = json.loads(result.stdout)["children"]
+    assert child["capability"] == "explore" and child["usage_source"] == "subagent"
+    assert child["outcome"]["type"] == "finished"
+    text = CliRunner().invoke(cli, ["sessions", "show", "root", "--db", db]).stdout
+    assert "explore" in text and "finished" in text
