@@ -20,6 +20,7 @@ import pytest
 from lash_kernel import serde
 from lash_kernel.errors import (
     CommitConflictError,
+    ConfigError,
     CorruptStoreError,
     RecordDecodeError,
     SchemaVersionError,
@@ -237,10 +238,17 @@ def test_other_process_reads_committed_turn_and_can_write(store: SqliteStore, db
     assert [n.payload.text for n in store.load_active_path("s1")] == ["question", "the answer", "from the child"]
 
 
+def test_durability_normal_is_the_hosts_choice(db_path: Path) -> None:
+    with SqliteStore(db_path, durability="normal") as store:
+        assert store._db.conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    with pytest.raises(ConfigError, match="durability must be 'full' or 'normal'"):
+        SqliteStore(db_path, durability="off")  # type: ignore[arg-type]
+
+
 def test_pragmas_and_schema_version(store: SqliteStore, db_path: Path) -> None:
     conn = store._db.conn
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL: durable by default
     assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     assert conn.execute("PRAGMA busy_timeout").fetchone()[0] > 0
     assert _raw(db_path, "PRAGMA journal_mode")[0][0] == "wal"  # persistent, seen by others

@@ -46,13 +46,14 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, final
+from typing import Any, Literal, final
 
 import attrs
 import sqlite_utils
 
 from lash_kernel import serde
 from lash_kernel.errors import (
+    ConfigError,
     CorruptStoreError,
     LashError,
     RecordDecodeError,
@@ -494,9 +495,9 @@ def _nodes_in_sql(count: int) -> str:
 class SqliteStore:
     """The ``Store`` protocol on one SQLite database file holding many sessions.
 
-    The connection uses WAL journaling, ``synchronous=NORMAL``, ``foreign_keys=ON`` and a busy
-    timeout, so several processes can share the file (one writer at a time, readers never
-    blocked). Calls are serialised by a lock, so one store may be shared between threads.
+    The connection uses WAL journaling, ``foreign_keys=ON`` and a busy timeout, so several
+    processes can share the file (one writer at a time, readers never blocked). Calls are
+    serialised by a lock, so one store may be shared between threads.
 
     Args:
         path: the database file (``str`` or path-like). ``":memory:"`` gives a private
@@ -504,9 +505,15 @@ class SqliteStore:
         create: create the file and the schema if they do not exist. With False, a missing
             file or an empty database raises instead.
         busy_timeout_s: seconds to wait for another connection's write lock before failing.
+        durability: ``"full"`` (the default: SQLite ``synchronous=FULL``, the WAL is synced
+            to disk at every commit, so a committed turn survives a power loss or an OS crash)
+            or ``"normal"`` (``synchronous=NORMAL``: a committed turn survives a crash of the
+            process, but the last commits may be lost with the machine's power; cheaper per
+            commit, see ``docs/performance.md``). Added in 0.2 (0.1 ran ``normal``).
 
     Attributes:
         path: the database file as a ``pathlib.Path``.
+        durability: the ``durability`` it was opened with.
 
     Raises:
         CorruptStoreError: the file is not a SQLite database, or is a SQLite database that is
@@ -527,8 +534,16 @@ class SqliteStore:
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], *, create: bool = True, busy_timeout_s: float = 5.0
+        self,
+        path: str | os.PathLike[str],
+        *,
+        create: bool = True,
+        busy_timeout_s: float = 5.0,
+        durability: Literal["full", "normal"] = "full",
     ) -> None:
+        if durability not in ("full", "normal"):
+            raise ConfigError(f"durability must be 'full' or 'normal', got {durability!r}")
+        self.durability = durability
         self.path = Path(os.fspath(path))
         self._lock = threading.RLock()
         self._closed = False
@@ -576,7 +591,7 @@ class SqliteStore:
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
             conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute(f"PRAGMA synchronous = {self.durability.upper()}")
             objects = self._schema_objects()
         except sqlite3.Error as exc:
             raise store_error(exc, self.path, "open", memory=memory) from exc
