@@ -50,6 +50,7 @@ __all__ = [
     "TurnContext",
     "TurnControl",
     "TurnRuntime",
+    "message_bytes",
 ]
 
 _log = logging.getLogger("lash")
@@ -231,6 +232,7 @@ class SessionState:
     activity_seq: int = 0
     last_input_tokens: int = 0
     spec: SessionSpec = attrs.field(factory=SessionSpec)
+    approx_bytes: int = 0
 
     @property
     def session_id(self) -> str:
@@ -256,8 +258,34 @@ class SessionState:
         )
         if switch is None:
             self.history = self.history + messages
+            self.approx_bytes += message_bytes(messages)
         else:
             self.history = switch.seed + messages[switch.at :]
+            self.approx_bytes = message_bytes(self.history)
+
+    def apply_maintenance(
+        self, result: CommitResult, now: float, frame_id: str | None, seed: tuple[Message, ...]
+    ) -> None:
+        """Advance the head after a maintenance commit; with ``frame_id`` it opened that frame
+        and the history becomes ``seed``."""
+        self.info = attrs.evolve(
+            self.info, head_revision=result.head_revision, leaf_id=result.leaf_id, updated_at=now,
+            frame_id=frame_id or self.info.frame_id,
+        )
+        if frame_id is not None:
+            self.history = seed
+            self.approx_bytes = message_bytes(seed)
+
+
+def message_bytes(messages: tuple[Message, ...]) -> int:
+    """A cheap estimate of the memory ``messages`` hold: the characters of their texts, tool
+    arguments and tool outputs, plus a fixed 200 per message (the objects around them)."""
+    total = 0
+    for message in messages:
+        total += 200
+        for part in message.parts:
+            total += len(getattr(part, "text", "") or getattr(part, "arguments", "") or getattr(part, "output", ""))
+    return total
 
 
 @attrs.frozen(kw_only=True)

@@ -197,11 +197,25 @@ class Services:
         """Every session handle opened through this core that is still referenced."""
         return list(self._handles)
 
-    def _invalidate(self, session_id: str) -> None:
-        """Tell this core's open handles of ``session_id`` that its head moved."""
+    def _after_maintenance(
+        self, session_id: str, result: CommitResult, fencing: int, frame_id: str | None, seed: tuple[Message, ...]
+    ) -> None:
+        """A maintenance commit moved ``session_id``'s head: advance this core's cached state
+        (no reload), and make open handles holding another state reload on next use."""
+        cache = self.session_services.cache
+        hit = cache.get(session_id)
+        state = hit[0] if hit is not None and hit[0].info.head_revision == result.head_revision - 1 else None
+        if state is not None:
+            state.apply_maintenance(result, self.rt.clock(), frame_id, seed)
+            cache.put(session_id, state, fencing)
+        else:
+            cache.drop(session_id)
         for handle in list(self._handles):
             if handle.id == session_id:
-                handle._invalidate()
+                if state is not None and handle._state is state:
+                    handle._fencing = fencing
+                else:
+                    handle._invalidate(drop_cached=False)
 
     # ---------------------------------------------------------------- model calls
     async def complete(
@@ -325,7 +339,8 @@ class Services:
                         raise
         finally:
             release(rt, lease)
-        self._invalidate(session_id)
+        opened = frame_record.frame_id if frame_record is not None else None
+        self._after_maintenance(session_id, result, lease.fencing, opened, seed)
         return result
 
 

@@ -30,9 +30,10 @@ from lash_kernel.errors import (
 )
 from lash_kernel.messages import Message, ToolCallPart, ToolResultPart, assistant_text, repair_history
 from lash_kernel.outcomes import Outcome
+from lash_kernel.runtime._cache import StateCache
 from lash_kernel.runtime._final_result import FINAL_TOOL, OutputSpec, decode_value, final_result_tool
 from lash_kernel.runtime._lease import claim, keep_renewed, release
-from lash_kernel.runtime._state import TurnContext
+from lash_kernel.runtime._state import TurnContext, message_bytes
 from lash_kernel.runtime.driver import SessionState, TurnControl, TurnRuntime, run_turn
 from lash_kernel.runtime.machine import MachineConfig
 from lash_kernel.serde import decode_plugin_record
@@ -57,6 +58,7 @@ class SessionServices:
         max_turns: default model calls allowed per turn (>= 1).
         max_output_tokens: default output-token cap per model call, or None.
         temperature: default sampling temperature, or None.
+        cache: the decoded states of sessions served recently (see ``runtime/_cache.py``).
     """
 
     runtime: TurnRuntime
@@ -64,6 +66,7 @@ class SessionServices:
     max_turns: int = 16
     max_output_tokens: int | None = None
     temperature: float | None = None
+    cache: StateCache = attrs.field(factory=StateCache)
 
     @property
     def store(self) -> Store:
@@ -291,6 +294,8 @@ class Turn:
         finally:
             session._busy = False
             release(rt, lease)
+            if not failures and session._state is state:  # committed (or nothing to commit)
+                session._services.cache.put(session.id, state, lease.fencing)
         if failures:
             session._turn_failed(failures[0])
             raise failures[0]
@@ -548,17 +553,44 @@ class Session:
 
     # ---------------------------------------------------------------- internals
     def _load(self) -> SessionState:
-        """The session head and active path: read from the store once, then kept current."""
-        if self._state is None:
+        """The session head and active path: this core's cached state when it is still the
+        store's head, else read from the store once; then kept current."""
+        if self._state is None and not self._adopt_cached(None):
             store = self._services.store
             info = store.get_session(self.id)
             history = self._services.current_frame(self.id)
             self._spec = SessionSpec.from_json(info.spec)
-            self._state = SessionState(info=info, history=history, activity_seq=info.activity_seq, spec=self._spec)
-            self._info, self._stale = info, False
+            self._state = SessionState(
+                info=info, history=history, activity_seq=info.activity_seq, spec=self._spec,
+                approx_bytes=message_bytes(history),
+            )
+            self._info, self._stale, self._fencing = info, False, -1
+            self._services.cache.put(self.id, self._state, -1)
             if self._services.runtime.hooks.implemented("lash_restore_state"):
                 self._restore_plugin_state()
+        assert self._state is not None
         return self._state
+
+    def _adopt_cached(self, lease: Lease | None) -> bool:
+        """Take this core's cached state of the session if it is still the store's head: the
+        new ``lease`` follows the one it was written under (nobody wrote in between), or one
+        read of the head revision says so. Returns True when adopted."""
+        services = self._services
+        hit = services.cache.get(self.id)
+        if hit is None:
+            return False
+        state, fencing = hit
+        if lease is not None and lease.fencing == fencing + 1:
+            self._fencing = fencing
+        elif services.store.get_session(self.id).head_revision == state.info.head_revision:
+            self._fencing = lease.fencing - 1 if lease is not None else fencing  # checked just now
+        else:
+            services.cache.drop(self.id)
+            return False
+        self._state, self._spec, self._info, self._stale = state, state.spec, state.info, False
+        if services.runtime.hooks.implemented("lash_restore_state"):
+            self._restore_plugin_state()
+        return True
 
     def _restore_plugin_state(self) -> None:
         """Hand each plugin its last committed snapshot (undecodable ones are logged and skipped)."""
@@ -577,11 +609,14 @@ class Session:
         if isinstance(error, (CommitConflictError, LeaseLostError)):
             self._invalidate()
 
-    def _invalidate(self) -> None:
-        """Forget the in-memory head (another commit moved the session on); reloaded on next use."""
+    def _invalidate(self, *, drop_cached: bool = True) -> None:
+        """Forget the in-memory head (another commit moved the session on); reloaded on next use
+        (and, with ``drop_cached``, not from this core's cache either)."""
         if self._state is not None:
             self._info, self._state = self._state.info, None
         self._stale = True
+        if drop_cached:
+            self._services.cache.drop(self.id)
 
     def _enter(self) -> tuple[SessionState, Lease]:
         """Start a turn: claim the session's lease, then make sure the head is current (another
@@ -593,6 +628,8 @@ class Session:
         rt = self._services.runtime
         lease = claim(rt, self.id)
         try:
+            if self._state is None:
+                self._adopt_cached(lease)
             # Every writer claims the lease first, so when its fencing number follows the one
             # this handle last held, nobody wrote in between and the head needs no re-read.
             moved = self._state is not None and lease.fencing != self._fencing + 1
