@@ -5,7 +5,10 @@ call -> final answer -> one atomic commit to a SQLite file (WAL). The scripted m
 to nothing, so the times are lash's own overhead (machine, driver, tools, events, commit).
 
 Prints:
-- median and p95 microseconds per turn;
+- median and p95 microseconds per turn, for three ways a host serves turns: one session
+  handle kept across turns; the stateless request-handler pattern (a new handle per turn from
+  one core: ``with core.session(sid) as s: ...``); and the fresh-process pattern (a new store,
+  core and handle per turn, nothing kept in the process);
 - resume-and-run-one-turn time (new store + core + session, then one turn) at 10, 100 and
   1,000 turns of history, and with a current frame of 10 turns after 1,000 turns in an
   earlier frame (a compacted session: only the current frame is loaded);
@@ -71,7 +74,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def bench(turns: int, tmp: Path) -> dict[str, object]:
+async def bench(turns: int, tmp: Path, pattern_turns: int = 500) -> dict[str, object]:
     # 1. steady-state overhead per turn
     model = ScriptedModel()
     script(model, turns + 50)
@@ -85,6 +88,31 @@ async def bench(turns: int, tmp: Path) -> dict[str, object]:
     core.store.close()  # the last connection's close folds the WAL into the file
     total_turns = turns + 50
     db_bytes = db.stat().st_size
+
+    # 1b. the stateless-handler and fresh-process patterns, on a history that grows
+    patterns: dict[str, dict[str, float]] = {}
+    for pattern in ("handler", "fresh"):
+        path = tmp / f"{pattern}.db"
+        model = ScriptedModel()
+        script(model, pattern_turns)
+        core = new_core(path, model)
+        samples = []
+        for i in range(pattern_turns):
+            t0 = time.perf_counter()
+            if pattern == "fresh":
+                core.store.close()
+                core = new_core(path, model)
+            with core.session("s") as session:
+                await session.turn(f"What is k{i}?").run()
+            samples.append(time.perf_counter() - t0)
+            model.requests.clear()
+        core.store.close()
+        first, last = samples[: pattern_turns // 10], samples[-pattern_turns // 10 :]
+        patterns[pattern] = {
+            "median_us": statistics.median(samples) * 1e6,
+            "first_tenth_median_us": statistics.median(first) * 1e6,
+            "last_tenth_median_us": statistics.median(last) * 1e6,
+        }
 
     # 2. resume cost vs history length, and for a short current frame after a long history
     resume: dict[str, float] = {}
@@ -115,6 +143,7 @@ async def bench(turns: int, tmp: Path) -> dict[str, object]:
         "turns": turns,
         "median_us_per_turn": statistics.median(times) * 1e6,
         "p95_us_per_turn": percentile(times, 0.95) * 1e6,
+        "patterns": patterns,
         "resume_ms": {k: v * 1e3 for k, v in resume.items()},
         "db_bytes_per_turn": db_bytes / total_turns,
         "messages_json_bytes_per_turn": messages_json / turns,
@@ -135,6 +164,12 @@ def main() -> None:
         return
     print(f"turn overhead ({result['turns']} turns, 1 tool call each, SQLite WAL commit):")
     print(f"  median {result['median_us_per_turn']:.0f} us/turn, p95 {result['p95_us_per_turn']:.0f} us/turn")
+    for name, label in (("handler", "new session handle per turn"), ("fresh", "new store + core + handle per turn")):
+        figures = result["patterns"][name]  # type: ignore[index]
+        print(
+            f"  {label}: median {figures['median_us']:.0f} us/turn "
+            f"(first tenth {figures['first_tenth_median_us']:.0f}, last tenth {figures['last_tenth_median_us']:.0f})"
+        )
     print("resume + one turn (new store, core and session):")
     for history, ms in result["resume_ms"].items():  # type: ignore[union-attr]
         print(f"  {history:>15} turns of history: {ms:.2f} ms")

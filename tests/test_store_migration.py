@@ -190,7 +190,14 @@ def test_new_indexes_are_used(v2_file: Path) -> None:
         kinds = " ".join(
             r[3] for r in conn.execute(
                 "EXPLAIN QUERY PLAN SELECT node_id FROM nodes INDEXED BY nodes_by_kind "
-                "WHERE session_id = ? AND kind = ? ORDER BY rowid", ("s1", "k")
+                "WHERE session_id = ? AND kind = ? AND kind != 'message' ORDER BY rowid", ("s1", "k")
             )
         )
         assert "nodes_by_kind" in kinds and "TEMP B-TREE" not in kinds, kinds
+        frame = " ".join(
+            r[3] for r in conn.execute(
+                "EXPLAIN QUERY PLAN SELECT node_id FROM nodes INDEXED BY nodes_by_frame "
+                "WHERE session_id = ? AND kind = 'message' AND frame_id = ? ORDER BY rowid", ("s1", "f0")
+            )
+        )
+        assert "nodes_by_frame" in frame and "TEMP B-TREE" not in frame, frame

@@ -163,7 +163,12 @@ CREATE TABLE leases (
 """
 
 _SESSIONS_BY_PARENT = "CREATE INDEX sessions_by_parent ON sessions (parent_session_id, created_at)"
-_NODES_BY_KIND = "CREATE INDEX nodes_by_kind ON nodes (session_id, kind)"
+# Two partial indexes, so each node is in one: plugin nodes by kind (load_nodes_of_kind), and
+# message nodes by frame, in commit order (an index entry ends with its rowid): the fast path
+# of load_active_path. A query uses a partial index only when its WHERE repeats the index's
+# condition literally.
+_NODES_BY_KIND = "CREATE INDEX nodes_by_kind ON nodes (session_id, kind) WHERE kind != 'message'"
+_NODES_BY_FRAME = "CREATE INDEX nodes_by_frame ON nodes (session_id, frame_id) WHERE kind = 'message'"
 
 
 def _fill_turn_leaves(conn: sqlite3.Connection) -> None:
@@ -197,6 +202,7 @@ _MIGRATIONS: dict[int, tuple[_Migration, ...]] = {
         "ALTER TABLE turns ADD COLUMN leaf_id TEXT",
         _fill_turn_leaves,
         _NODES_BY_KIND,
+        _NODES_BY_FRAME,
         _MAINTENANCE_TABLE,
         _FRAMES_TABLE,
         _LEASES_TABLE,
@@ -237,6 +243,7 @@ CREATE TABLE nodes (
     PRIMARY KEY (session_id, node_id)
 );
 {_NODES_BY_KIND};
+{_NODES_BY_FRAME};
 CREATE TABLE turns (
     session_id TEXT NOT NULL REFERENCES sessions (session_id),
     turn_id TEXT NOT NULL,
@@ -294,6 +301,23 @@ WITH RECURSIVE path ({_NODE_COLUMNS}, depth) AS (
 )
 SELECT {_NODE_COLUMNS} FROM path ORDER BY depth DESC
 """
+
+_FRAME_MESSAGES_SQL = f"""
+SELECT {_NODE_COLUMNS} FROM nodes INDEXED BY nodes_by_frame
+WHERE session_id = ? AND kind = 'message' AND frame_id = ? ORDER BY rowid
+"""
+
+
+def _is_chain(rows: Sequence[Sequence[Any]], leaf_id: str | None) -> bool:
+    """True when ``rows`` (node rows: id first, parent second) link each to the one before and
+    end at ``leaf_id``: then they are the active path (an empty frame has no rows and its leaf
+    lies in an earlier frame)."""
+    if not rows:
+        return True
+    if rows[-1][0] != leaf_id:
+        return False
+    return all(rows[i][1] == rows[i - 1][0] for i in range(1, len(rows)))
+
 
 # The session's head, the lease row and, if it was committed already, the committing turn or
 # maintenance commit: one lookup each.
@@ -413,6 +437,23 @@ def _node(session_id: str, row: Sequence[Any]) -> Node:
         kind=kind,
         payload=_decode(row[5], Message, f"session {session_id!r} node {row[0]!r}") if kind == MESSAGE_KIND else row[5],
         created_at=row[6],
+    )
+
+
+def _nodes(session_id: str, rows: Sequence[Sequence[Any]]) -> tuple[Node, ...]:
+    """Rows as nodes, decoding every message payload in one batch (``serde.loads_messages``);
+    when the batch fails, row by row, so the error names the bad node."""
+    texts = [row[5] for row in rows if row[4] == MESSAGE_KIND]
+    try:
+        messages = iter(serde.loads_messages(texts))
+    except RecordDecodeError:
+        return tuple(_node(session_id, row) for row in rows)
+    return tuple(
+        Node(
+            node_id=row[0], parent_id=row[1], frame_id=row[2], turn_id=row[3], kind=row[4],
+            payload=next(messages) if row[4] == MESSAGE_KIND else row[5], created_at=row[6],
+        )
+        for row in rows
     )
 
 
@@ -845,9 +886,15 @@ class SqliteStore:
             StoreError: a database failure, or the store is closed.
         """
         with self._call("load_active_path") as conn:
-            self._require_session(conn, session_id)
-            rows = conn.execute(_ACTIVE_PATH_SQL, {"sid": session_id}).fetchall()
-        return tuple(_node(session_id, r) for r in rows)
+            head = conn.execute("SELECT frame_id, leaf_id FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
+            if head is None:
+                raise SessionNotFoundError(f"no session {session_id!r} in this store")
+            # Fast path: commits append a frame's messages as one chain, so its message nodes
+            # in commit order are the path; checked link by link, else the recursive walk.
+            rows = conn.execute(_FRAME_MESSAGES_SQL, (session_id, head[0])).fetchall()
+            if not _is_chain(rows, head[1]):
+                rows = conn.execute(_ACTIVE_PATH_SQL, {"sid": session_id}).fetchall()
+        return _nodes(session_id, rows)
 
     # -- admitted input ------------------------------------------------------------------------
 
@@ -1211,12 +1258,15 @@ class SqliteStore:
         """
         with self._call("load_nodes_of_kind") as conn:
             self._require_session(conn, session_id)
-            rows = conn.execute(
-                f"SELECT {_NODE_COLUMNS} FROM nodes INDEXED BY nodes_by_kind "
-                "WHERE session_id = ? AND kind = ? ORDER BY rowid",
-                (session_id, kind),
-            ).fetchall()
-        return tuple(_node(session_id, r) for r in rows)
+            if kind == MESSAGE_KIND:  # every message of every frame: the primary key's session range
+                sql = f"SELECT {_NODE_COLUMNS} FROM nodes WHERE session_id = ? AND kind = ? ORDER BY rowid"
+            else:
+                sql = (
+                    f"SELECT {_NODE_COLUMNS} FROM nodes INDEXED BY nodes_by_kind "
+                    "WHERE session_id = ? AND kind = ? AND kind != 'message' ORDER BY rowid"
+                )
+            rows = conn.execute(sql, (session_id, kind)).fetchall()
+        return _nodes(session_id, rows)
 
     def load_graph(self, session_id: str) -> tuple[Node, ...]:
         """Every node of the session, in commit order (every frame, every kind).
@@ -1231,7 +1281,7 @@ class SqliteStore:
             rows = conn.execute(
                 f"SELECT {_NODE_COLUMNS} FROM nodes WHERE session_id = ? ORDER BY rowid", (session_id,)
             ).fetchall()
-        return tuple(_node(session_id, r) for r in rows)
+        return _nodes(session_id, rows)
 
     def list_frames(self, session_id: str) -> list[Frame]:
         """The frames opened in the session, oldest first (the first frame has no record).

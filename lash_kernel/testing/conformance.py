@@ -54,6 +54,7 @@ from lash_kernel.usage import TokenUsage, UsageKey, UsageLedger
 __all__ = [
     "CHECKS",
     "check_active_path",
+    "check_active_path_follows_a_branch",
     "check_active_path_stops_at_frame_boundary",
     "check_activity_seq_never_decreases",
     "check_commit_cas_conflict",
@@ -659,6 +660,26 @@ def _node_fields(node: Node) -> dict[str, Any]:
         "payload": node.payload,
         "created_at": node.created_at,
     }
+
+
+def check_active_path_follows_a_branch(store: Store) -> None:
+    """A turn chained from an earlier node than the leaf (a branch) makes the active path follow
+    the branch: the nodes it left behind stay in the session but are not on the path.
+
+    Raises:
+        AssertionError: the store deviates from the protocol.
+    """
+    sid = _sid("branch")
+    _open(store, sid)
+    first = _turn(sid, "t0", 0, None)
+    store.commit_turn(first)
+    second = _turn(sid, "t1", 1, first.nodes[0].node_id, at=_T0 + 1)  # from the user input, not the leaf
+    store.commit_turn(second)
+    path = store.load_active_path(sid)
+    _expect_equal(
+        [n.node_id for n in path], [first.nodes[0].node_id, *(n.node_id for n in second.nodes)],
+        "active path after a branch",
+    )
 
 
 def check_active_path(store: Store) -> None:
@@ -1309,6 +1330,7 @@ CHECKS: tuple[Callable[[Store], None], ...] = (
     check_get_turn,
     check_invalid_commit_writes_nothing,
     check_active_path,
+    check_active_path_follows_a_branch,
     check_active_path_stops_at_frame_boundary,
     check_usage_ledger_accumulates,
     check_activity_seq_never_decreases,
