@@ -15,7 +15,7 @@ Prints:
 - database bytes per turn vs the JSON size of the turn's messages;
 - peak RSS.
 
-Usage: python bench/turn_overhead.py [--turns N] [--json]
+Usage: python bench/turn_overhead.py [--turns N] [--json] [--durability full|normal]
 """
 
 from __future__ import annotations
@@ -54,8 +54,12 @@ def script(model: ScriptedModel, turns: int) -> None:
         model.enqueue_text(f"The value of k{i} is known now.", usage=usage)
 
 
+DURABILITY = "full"
+
+
 def new_core(db: Path, model: ScriptedModel) -> LashCore:
-    return LashCore(model_client=model, model="scripted", store=SqliteStore(db), tools=[lookup], entry_points=False)
+    store = SqliteStore(db, durability=DURABILITY)  # type: ignore[arg-type]
+    return LashCore(model_client=model, model="scripted", store=store, tools=[lookup], entry_points=False)
 
 
 async def run_turns(core: LashCore, session_id: str, n: int) -> list[float]:
@@ -155,14 +159,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--turns", type=int, default=2000, help="turns to time (default 2000)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--durability", choices=("full", "normal"), default="full", help="SqliteStore durability (default full)"
+    )
     args = parser.parse_args()
+    global DURABILITY
+    DURABILITY = args.durability
     with tempfile.TemporaryDirectory() as tmp:
         result = anyio.run(bench, args.turns, Path(tmp))
     if args.json:
         json.dump(result, sys.stdout, indent=2)
         print()
         return
-    print(f"turn overhead ({result['turns']} turns, 1 tool call each, SQLite WAL commit):")
+    print(f"turn overhead ({result['turns']} turns, 1 tool call each, SQLite WAL commit, durability={DURABILITY}):")
     print(f"  median {result['median_us_per_turn']:.0f} us/turn, p95 {result['p95_us_per_turn']:.0f} us/turn")
     for name, label in (("handler", "new session handle per turn"), ("fresh", "new store + core + handle per turn")):
         figures = result["patterns"][name]  # type: ignore[index]
