@@ -262,6 +262,8 @@ def turn_options(f: Callable[..., Any]) -> Callable[..., Any]:
         db_option,
         click.option("--session", "session_id", default=None, metavar="ID",
                      help="Continue session ID (created if it does not exist) [default: a new session]."),
+        click.option("-c", "--continue", "continue_", is_flag=True,
+                     help="Continue the most recently updated session (a top-level one, not a child)."),
         click.option("--max-tokens", type=click.IntRange(min=1), default=None,
                      help="Output-token cap per model call."),
         click.option("--max-turns", type=click.IntRange(min=1), default=None,
