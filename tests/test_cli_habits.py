@@ -159,9 +159,64 @@ def test_sigint_to_a_real_lash_run_ends_the_turn_quietly_with_130(server, db):
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 130, err
-    assert out.startswith("Partial")
+    assert out in ("", "Partial \n")  # whatever streamed before the signal, never an error
     assert err.strip().splitlines()[-1] == "cancelled"
     assert "error" not in err and "usage unknown" in err
     (sid,) = sessions(db)
     shown = json.loads(lash("sessions", "show", sid, "--db", str(db), "--json").stdout)
     assert shown["turns"][0]["outcome"]["reason"] == "cancelled" and shown["pending_inputs"] == []
+
+
+# ------------------------------------------------------------------------------- delete / export / search
+
+
+@pytest.fixture
+def two_sessions(server, db) -> tuple[str, str]:
+    server.text("Oslo is the capital.").text("Paris, I think.")
+    base = ("run", "--base-url", server.url, "--db", str(db), "--json")
+    first = json.loads(lash(*base, "Capital of Norway?").stdout)["session_id"]
+    second = json.loads(lash(*base, "Capital of France?").stdout)["session_id"]
+    return first, second
+
+
+def test_search_finds_committed_messages_case_insensitively(two_sessions, db):
+    first, second = two_sessions
+    hits = json.loads(lash("sessions", "search", "OSLO", "--db", str(db), "--json").stdout)
+    assert [(h["session_id"], h["role"]) for h in hits] == [(first, "assistant")]
+    assert "Oslo is the capital" in hits[0]["snippet"]
+    hits = json.loads(lash("sessions", "search", "capital of", "--db", str(db), "--json").stdout)
+    assert [h["session_id"] for h in hits] == [second, first]  # most recent session first
+    table = lash("sessions", "search", "paris", "--db", str(db))
+    assert table.exit_code == 0 and second in table.stdout
+    none = lash("sessions", "search", "tokyo", "--db", str(db))
+    assert none.exit_code == 0 and "no message contains 'tokyo'" in none.stderr
+
+
+def test_export_json_and_markdown(two_sessions, db):
+    first, _ = two_sessions
+    data = json.loads(lash("sessions", "export", first, "--db", str(db)).stdout)
+    assert data["session_id"] == first
+    (turn,) = data["turns"]
+    assert turn["outcome"]["type"] == "finished"
+    assert [(m["role"], m["text"]) for m in turn["messages"]] == [
+        ("user", "Capital of Norway?"), ("assistant", "Oslo is the capital."),
+    ]
+    md = lash("sessions", "export", first, "--format", "markdown", "--db", str(db)).stdout
+    assert md.startswith(f"# Session {first}\n")
+    assert "**user**:\n\nCapital of Norway?" in md and "**assistant**:\n\nOslo is the capital." in md
+    missing = lash("sessions", "export", "nope", "--db", str(db))
+    assert missing.exit_code == 1 and "nope" in missing.stderr
+
+
+def test_delete_removes_the_session_after_confirmation(two_sessions, db):
+    first, second = two_sessions
+    refused = lash("sessions", "delete", first, "--db", str(db), input="n\n")
+    assert refused.exit_code == 1 and first in sessions(db)
+    done = lash("sessions", "delete", first, "--db", str(db), input="y\n")
+    assert done.exit_code == 0, done.stderr
+    assert sessions(db) == [second]
+    assert lash("sessions", "search", "oslo", "--db", str(db), "--json").stdout.strip() == "[]"
+    assert lash("sessions", "delete", second, "--db", str(db), "--yes").exit_code == 0
+    assert sessions(db) == []
+    again = lash("sessions", "delete", second, "--db", str(db), "--yes")
+    assert again.exit_code == 1 and second in again.stderr
