@@ -625,7 +625,8 @@ def test_ctrl_c_cancels_the_chat_turn_not_the_process(server: FakeOpenAI, db: Pa
     assert result.exit_code == 0, result.stderr
     assert "Partial" in result.stdout  # streamed before the cancel
     assert "stopped (cancelled)" in result.stderr
-    assert "error: turn stopped (cancelled)" in result.stderr
+    assert "usage unknown" in result.stderr  # the provider never reported usage: not "0 in, 0 out"
+    assert "\ncancelled\n" in result.stderr and "error:" not in result.stderr
     (sid,) = _sessions(db)
     shown = json.loads(lash("sessions", "show", sid, "--db", str(db), "--json").stdout)
     (turn,) = shown["turns"]
@@ -638,10 +639,10 @@ def test_ctrl_c_cancels_a_run_turn_and_commits_it(server: FakeOpenAI, db: Path) 
     presser = _interrupt_when_stalled(server)
     result = lash("run", "--base-url", server.url, "--db", str(db), "--json", "tell me")
     presser.join(timeout=10)
-    assert result.exit_code == 1
+    assert result.exit_code == 130
     out = json.loads(result.stdout)
     assert out["outcome"]["reason"] == "cancelled"
-    assert one_line(result.stderr).startswith("error: turn stopped (cancelled)")
+    assert one_line(result.stderr) == "cancelled"
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
 
 

@@ -32,9 +32,9 @@ from typing import Any
 
 import click
 
-from lash_kernel.cli.context import CliState, LashGroup, core_options
+from lash_kernel.cli.context import CliState, LashGroup, core_options, warn_once
 from lash_kernel.cli.errors import report_error
-from lash_kernel.cli.output import err_console, one_line
+from lash_kernel.cli.output import err_console
 from lash_kernel.cli.sessions import sessions, usage
 from lash_kernel.cli.turns import chat, run
 from lash_kernel.config import LashConfig, load_config
@@ -66,11 +66,10 @@ class RootGroup(LashGroup):
         try:
             report = load_plugins(pm, allow=options["allow"], block=options["block"])
         except LashError as exc:
-            err_console().print(f"warning: {one_line(str(exc))}", style="dim yellow", markup=False)
+            warn_once([exc], err_console(), ctx)
             return
         hooks = KernelHooks(pm)
-        for error in (*report.failed, *hooks.register_commands(self)):
-            err_console().print(f"warning: {one_line(str(error))}", style="dim yellow", markup=False)
+        warn_once((*report.failed, *hooks.register_commands(self)), err_console(), ctx)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         """Built-in and plugin commands, sorted."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ __all__ = [
     "plugin_command_host",
     "turn_options",
     "warn_failures",
+    "warn_once",
 ]
 
 
@@ -120,10 +121,28 @@ def config_db(config: LashConfig) -> Path | None:
     return Path(config.store)
 
 
+def warn_once(errors: Iterable[BaseException | str], err: Console, ctx: click.Context | None = None) -> None:
+    """Print one ``warning: ...`` line per error, each at most once per ``lash`` command (a
+    command may load the plugin stack more than once: for plugin commands, then its core).
+
+    Args:
+        errors: the errors (or messages) to report.
+        err: the stderr console.
+        ctx: any click context of the command; None uses the current one (outside a command
+            nothing is de-duplicated).
+    """
+    ctx = ctx if ctx is not None else click.get_current_context(silent=True)
+    seen: set[str] = ctx.find_root().meta.setdefault("lash.warned", set()) if ctx is not None else set()
+    for error in errors:
+        line = one_line(str(error))
+        if line not in seen:
+            seen.add(line)
+            err.print(f"warning: {line}", style="dim yellow", markup=False)
+
+
 def warn_failures(core: LashCore, err: Console) -> None:
-    """Print one ``warning: ...`` line per plugin that failed to load on ``core``."""
-    for failure in core.load_report.failed:
-        err.print(f"warning: {one_line(str(failure))}", style="dim yellow", markup=False)
+    """Print one ``warning: ...`` line per plugin that failed to load on ``core`` (once per command)."""
+    warn_once(core.load_report.failed, err)
 
 
 # ------------------------------------------------------------------------------- cores without a model
@@ -243,6 +262,8 @@ def turn_options(f: Callable[..., Any]) -> Callable[..., Any]:
         db_option,
         click.option("--session", "session_id", default=None, metavar="ID",
                      help="Continue session ID (created if it does not exist) [default: a new session]."),
+        click.option("-c", "--continue", "continue_", is_flag=True,
+                     help="Continue the most recently updated session (a top-level one, not a child)."),
         click.option("--max-tokens", type=click.IntRange(min=1), default=None,
                      help="Output-token cap per model call."),
         click.option("--max-turns", type=click.IntRange(min=1), default=None,

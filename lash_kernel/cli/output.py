@@ -198,8 +198,19 @@ def _tokens(usage: TokenUsage) -> str:
 
 
 def summary(result: TurnResult) -> str:
-    """The one-line turn summary printed to stderr: outcome, tokens, session id."""
-    return f"{outcome_label(result.outcome)} · {_tokens(result.total_usage())} · session {result.session_id}"
+    """The one-line turn summary printed to stderr: outcome, tokens, session id.
+
+    A turn that stopped before the provider reported any usage (e.g. cancelled mid-stream:
+    providers report usage only at the end of a stream) says "usage unknown" instead of zeros.
+    """
+    usage = result.total_usage()
+    tokens = _tokens(usage) if usage != TokenUsage() or answered(result.outcome) else "usage unknown"
+    return f"{outcome_label(result.outcome)} · {tokens} · session {result.session_id}"
+
+
+def cancelled(outcome: Outcome) -> bool:
+    """True when the turn was cancelled (Ctrl-C): the CLI says "cancelled" and exits 130."""
+    return isinstance(outcome, Stopped) and outcome.reason == "cancelled"
 
 
 def short(text: str, limit: int = 200) -> str:
@@ -264,9 +275,23 @@ class LiveView:
         self._reasoning_open = False
         self._prose_text = SurrogateJoiner()
         self._reasoning_text = SurrogateJoiner()
+        self._status: Any = None  # rich Status while waiting for the first activity
+
+    def waiting(self, label: str = "waiting for the model…") -> None:
+        """Show a status line (spinner and ``label``) on stderr until the first activity or
+        ``end()``; only on a terminal and with ``details`` (never in pipes or with --json)."""
+        if self.details and self.err.is_terminal and self._status is None:
+            self._status = self.err.status(label, spinner="dots")
+            self._status.start()
+
+    def _stop_waiting(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
 
     def __call__(self, activity: TurnActivity) -> None:
         """Render one activity."""
+        self._stop_waiting()
         event = activity.event
         if isinstance(event, AssistantProseDelta):
             if self.prose and event.text:
@@ -318,7 +343,8 @@ class LiveView:
         self.err.print(valid_text(text), style=style, markup=False)
 
     def end(self) -> None:
-        """Close any open line (prose on stdout, reasoning on stderr)."""
+        """Close any open line (prose on stdout, reasoning on stderr) and the status line."""
+        self._stop_waiting()
         self._end_reasoning()
         self._print_prose(self._prose_text.flush())
         if self._prose_open:

@@ -1,4 +1,5 @@
-"""``lash sessions list|show`` and ``lash usage``: read the session store, never write it.
+"""``lash sessions list|show|export|search|delete`` and ``lash usage``: read the session store
+(only ``delete`` writes it).
 
 Rule: these commands open the database with ``create=False``: a missing file reads as an empty
 store and nothing is created. Stored data is read leniently: a node that holds a plugin record
@@ -580,3 +581,129 @@ def usage(session_id: str | None, db: Path | None, as_json: bool) -> None:
         echo_json(report.to_json())
         return
     out_console().print(usage_table(report, title))
+
+
+# ------------------------------------------------------------------------------- export and search
+
+
+def _turn_messages(store: Store, session_id: str) -> list[tuple[TurnRecord, list[Message]]]:
+    """Each committed turn of ``session_id`` (oldest first) with its messages, in order."""
+    return [
+        (rec, [n.payload for n in store.load_nodes(session_id, rec.node_ids) if isinstance(n.payload, Message)])
+        for rec in store.list_turns(session_id)
+    ]
+
+
+def _markdown(info: SessionInfo, turns: list[tuple[TurnRecord, list[Message]]]) -> str:
+    lines = [f"# Session {info.session_id}", "", f"Created {when(info.created_at)}, updated {when(info.updated_at)}."]
+    for rec, messages in turns:
+        lines += ["", f"## Turn {rec.turn_id} · {outcome_label(rec.outcome)}"]
+        for message in messages:
+            for part in message.parts:
+                if isinstance(part, TextPart) and part.text:
+                    lines += ["", f"**{message.role}**:", "", part.text]
+                elif isinstance(part, ToolCallPart):
+                    lines += ["", f"**{message.role}** calls `{part.name}`:", "", "```json", part.arguments, "```"]
+                elif isinstance(part, ToolResultPart):
+                    status = "error" if part.is_error else "result"
+                    lines += ["", f"**tool** `{part.name}` {status}:", "", "```", part.output, "```"]
+    return "\n".join(lines) + "\n"
+
+
+@sessions.command("export")
+@click.argument("session_id", metavar="ID")
+@click.option("--format", "fmt", type=click.Choice(["json", "markdown"]), default="json", show_default=True,
+              help="json: {session_id, created_at, updated_at, turns: [{turn_id, outcome, messages}]}; "
+              "markdown: a readable transcript.")
+@db_option
+def sessions_export(session_id: str, fmt: str, db: Path | None) -> None:
+    """Print session ID's committed turns and messages to stdout, as JSON or Markdown.
+
+    \b
+    Examples:
+      lash sessions export 3f2a... > session.json
+      lash sessions export 3f2a... --format markdown > session.md
+    """
+    session_id = valid_text(session_id)
+    with _reading(db) as store:
+        info = store.get_session(session_id)
+        turns = _turn_messages(store, session_id)
+    if fmt == "markdown":
+        click.echo(_markdown(info, turns), nl=False)
+        return
+    echo_json({
+        "session_id": info.session_id,
+        "created_at": info.created_at,
+        "updated_at": info.updated_at,
+        "turns": [
+            {"turn_id": rec.turn_id, "outcome": outcome_dict(rec.outcome), "messages": [message_json(m) for m in ms]}
+            for rec, ms in turns
+        ],
+    })
+
+
+@sessions.command("search")
+@click.argument("text")
+@db_option
+@json_option("Print a JSON array of {session_id, turn_id, role, snippet}.")
+def sessions_search(text: str, db: Path | None, as_json: bool) -> None:
+    """Find committed messages containing TEXT (case-insensitive), most recent session first.
+
+    A plain scan of every session's message text (no full-text index): fine for thousands
+    of sessions, slower beyond.
+
+    \b
+    Examples:
+      lash sessions search "rate limit"
+      lash sessions search oslo --json | jq '.[].session_id'
+    """
+    needle = valid_text(text).casefold()
+    hits: list[dict[str, Any]] = []
+    with _reading(db) as store:
+        for info in store.list_sessions():
+            for rec, messages in _turn_messages(store, info.session_id):
+                for message in messages:
+                    body = message.text
+                    at = body.casefold().find(needle)
+                    if needle and at >= 0:
+                        start = max(0, at - 40)
+                        hits.append({
+                            "session_id": info.session_id, "turn_id": rec.turn_id, "role": message.role,
+                            "snippet": short(("…" if start else "") + body[start:], 120),
+                        })
+    if as_json:
+        echo_json(hits)
+        return
+    if not hits:
+        err_console().print(f"no message contains {text!r}", style="dim", markup=False)
+        return
+    table = Table()
+    for column in ("session", "turn", "role", "text"):
+        table.add_column(column, overflow="fold")
+    for hit in hits:
+        table.add_row(hit["session_id"], hit["turn_id"], hit["role"], hit["snippet"])
+    out_console().print(table)
+
+
+@sessions.command("delete")
+@click.argument("session_id", metavar="ID")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@db_option
+def sessions_delete(session_id: str, yes: bool, db: Path | None) -> None:
+    """Delete session ID, its child sessions and everything stored for them (turns, usage,
+    pending inputs, frames, plugin state). Asks first unless --yes.
+
+    \b
+    Examples:
+      lash sessions delete 3f2a...
+      lash sessions delete 3f2a... --yes
+    """
+    session_id = valid_text(session_id)
+    with _reading(db) as store:
+        store.get_session(session_id)  # unknown: one line, exit 1, before asking
+        children = len(store.list_children(session_id))
+        extra = f" and its {children} child session(s)" if children else ""
+        if not yes:
+            click.confirm(f"delete session {session_id}{extra}?", abort=True, err=True)
+        deleted = store.delete_session(session_id)
+    err_console().print(f"deleted {len(deleted)} session(s): {', '.join(deleted)}", style="dim", markup=False)

@@ -40,6 +40,7 @@ from lash_kernel.cli.errors import report_error
 from lash_kernel.cli.output import (
     LiveView,
     answered,
+    cancelled,
     echo_json,
     err_console,
     fail,
@@ -65,7 +66,7 @@ from lash_kernel.runtime.core import LashCore
 from lash_kernel.runtime.session import Session, Turn, TurnResult
 from lash_kernel.text import valid_text
 
-__all__ = ["chat", "run"]
+__all__ = ["CHAT_HELP", "chat", "latest_session", "read_prompt", "run"]
 
 
 class _CtrlC:
@@ -122,6 +123,9 @@ async def _drive(
     turn = session.turn(
         valid_text(prompt), max_turns=max_turns, max_output_tokens=max_tokens, output_schema=output_schema
     )
+    waiting = getattr(view, "waiting", None)
+    if waiting is not None:
+        waiting()
     with ctrl_c.cancels(turn):
         async with contextlib.aclosing(turn.stream()) as stream:
             async for activity in stream:
@@ -141,6 +145,7 @@ class _TurnOptions:
     max_tokens: int | None
     max_turns: int | None
     system: str | None
+    continue_: bool = False
     config: LashConfig = LashConfig()
 
 
@@ -154,6 +159,7 @@ def _resolve(
     max_tokens: int | None,
     max_turns: int | None,
     system: str | None,
+    continue_: bool = False,
 ) -> _TurnOptions:
     """Flags win over ``lash.toml``, which wins over the environment's defaults. Every
     configuration error is raised here, before anything is opened or sent."""
@@ -178,6 +184,7 @@ def _resolve(
         max_tokens=max_tokens or config.max_output_tokens,
         max_turns=max_turns or config.max_turns,
         system=valid_text(system) if system is not None else config.prompt,
+        continue_=continue_,
         config=config,
     )
 
@@ -227,8 +234,42 @@ def _load_output_schema(path: Path | None) -> dict[str, Any] | None:
     return schema
 
 
+def read_prompt(argument: str | None) -> str:
+    """The turn's prompt, as ``llm`` builds it: ``-`` reads all of stdin; otherwise text piped
+    on stdin (stdin not a terminal) comes first and the argument follows after one space.
+
+    Raises:
+        click.UsageError: no prompt at all (exit 2).
+    """
+    stdin = sys.stdin
+    piped = ""
+    if stdin is not None and (argument == "-" or not stdin.isatty()):
+        piped = valid_text(stdin.read())
+    if argument == "-":
+        argument = None
+    prompt = " ".join(bit for bit in (piped, argument or "") if bit)
+    if not prompt.strip():
+        raise click.UsageError("no prompt: pass PROMPT, or pipe it on stdin (echo 'Say hi' | lash run)")
+    return prompt
+
+
+def latest_session(core: LashCore) -> str | None:
+    """The most recently updated top-level session of ``core``'s store, or None."""
+    return next((s.session_id for s in core.store.list_sessions() if s.parent_session_id is None), None)
+
+
+def _session_to_open(core: LashCore, opts: _TurnOptions, err: Console) -> str | None:
+    """``--session``, else with ``-c`` the latest session, else None (a new one)."""
+    if opts.session or not opts.continue_:
+        return opts.session
+    found = latest_session(core)
+    if found is None:
+        err.print("no session to continue; starting a new one", style="dim", markup=False)
+    return found
+
+
 @click.command()
-@click.argument("prompt")
+@click.argument("prompt", required=False)
 @turn_options
 @click.option(
     "--output-schema", "output_schema_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -241,12 +282,13 @@ def _load_output_schema(path: Path | None) -> dict[str, Any] | None:
     "(plus value with --output-schema)."
 )
 def run(
-    prompt: str,
+    prompt: str | None,
     provider: str | None,
     base_url: str | None,
     model: str | None,
     db: Path | None,
     session_id: str | None,
+    continue_: bool,
     max_tokens: int | None,
     max_turns: int | None,
     system: str | None,
@@ -254,6 +296,11 @@ def run(
     as_json: bool,
 ) -> None:
     """Run one turn: send PROMPT, stream the answer, commit the turn.
+
+    PROMPT "-" (or none) reads the prompt from stdin; text piped on stdin with a PROMPT is
+    sent first, then PROMPT after a space (as llm does). -c continues the latest session.
+    Ctrl-C cancels the turn: it is committed as cancelled, "cancelled" and the usage spent
+    are printed on stderr, and the exit status is 130.
 
     Prose streams to stdout; tool calls, retries and a summary line (outcome, tokens, session
     id) go to stderr. With --output-schema FILE, stdout holds only the typed value, as one
@@ -267,6 +314,9 @@ def run(
       lash run "What is 2 + 2?" --model gpt-4o-mini
       lash run --base-url http://127.0.0.1:8080/v1 --max-tokens 64 "Say hello"
       lash run --session 3f2a... "And in French?"
+      lash run -c "And in French?"
+      cat notes.txt | lash run "Summarise this"
+      lash run - < question.txt
       lash run --json "Say hello" | jq .usage
       lash run --output-schema city.schema.json "The largest city in Norway?" | jq .name
     """
@@ -280,7 +330,9 @@ def run(
         max_tokens=max_tokens,
         max_turns=max_turns,
         system=system,
+        continue_=continue_,
     )
+    prompt = read_prompt(prompt)
     err = err_console()
     view = LiveView(err, prose=not as_json and schema is None, details=not as_json)
     ctrl_c = _CtrlC()
@@ -288,7 +340,7 @@ def run(
     async def go() -> TurnResult:
         async with _core(opts, err) as core:
             try:
-                with core.session(opts.session) as session:
+                with core.session(_session_to_open(core, opts, err)) as session:
                     return await _drive(
                         session,
                         prompt,
@@ -309,11 +361,22 @@ def run(
         if schema is not None and has_value(result.outcome):
             echo_json(result.value)
         err.print(valid_text(summary(result)), style="dim", markup=False)
+    if cancelled(result.outcome):
+        err.print("cancelled", markup=False)
+        raise SystemExit(130)
     if not answered(result.outcome):
         fail(stop_error(result.outcome), 1)
 
 
 # ------------------------------------------------------------------------------- chat
+
+#: What ``/help`` prints in ``lash chat``.
+CHAT_HELP = """commands:
+  /help             this list
+  /usage            this session's token usage by source and model
+  /compact [focus]  summarise the session into a new frame (needs a compaction plugin)
+  /exit, /quit      quit (so do Ctrl-D and Ctrl-C at the prompt)
+Ctrl-C while the model answers cancels that turn (it is still committed)."""
 
 
 def _tolerant_stdin() -> None:
@@ -346,6 +409,7 @@ def chat(
     model: str | None,
     db: Path | None,
     session_id: str | None,
+    continue_: bool,
     max_tokens: int | None,
     max_turns: int | None,
     system: str | None,
@@ -354,6 +418,7 @@ def chat(
 
     \b
     Commands:
+      /help    list these commands
       /usage   this session's token usage by source and model
       /compact [focus]   summarise the session into a new frame (needs a compaction plugin)
       /exit    quit (so do Ctrl-D and Ctrl-C at the prompt)
@@ -374,6 +439,7 @@ def chat(
         max_tokens=max_tokens,
         max_turns=max_turns,
         system=system,
+        continue_=continue_,
     )
     err = err_console()
     ctrl_c = _CtrlC()
@@ -381,13 +447,16 @@ def chat(
 
     async def go() -> None:
         async with _core(opts, err) as core:
-            session = core.session(opts.session)
-            err.print(f"lash chat · session {session.id} · /usage, /exit", style="dim", markup=False)
+            session = core.session(_session_to_open(core, opts, err))
+            err.print(f"lash chat · session {session.id} · /help, /exit", style="dim", markup=False)
             while True:
                 text = _read_line(err)
                 if text is None or text in ("/exit", "/quit"):
                     return
                 if not text:
+                    continue
+                if text in ("/help", "/?"):
+                    err.print(CHAT_HELP, markup=False)
                     continue
                 if text == "/usage":
                     out_console().print(usage_table(session.usage_report(), f"usage: session {session.id}"))
@@ -400,7 +469,7 @@ def chat(
                         report_error(exc)
                     continue
                 if text.startswith("/"):
-                    err.print(f"unknown command {text.split()[0]}; try /usage, /compact or /exit", style="yellow",
+                    err.print(f"unknown command {text.split()[0]}; try /help", style="yellow",
                               markup=False)
                     continue
                 view = LiveView(err)
@@ -416,7 +485,9 @@ def chat(
                     continue
                 view.end()
                 err.print(valid_text(summary(result)), style="dim", markup=False)
-                if not answered(result.outcome):
+                if cancelled(result.outcome):
+                    err.print("cancelled", markup=False)
+                elif not answered(result.outcome):
                     err.print(f"error: {one_line(stop_error(result.outcome))}", style="red", markup=False)
 
     with ctrl_c.installed():

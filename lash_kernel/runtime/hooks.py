@@ -477,6 +477,11 @@ class KernelHooks:
         out: list[PromptContribution] = []
         values = {"session_id": session_id, "tool_names": tool_names, "host": self.host}
         for plugin, result in self._call("lash_prompt_contributions", values):
+            if result is not None and not isinstance(result, (list, tuple)):
+                raise PluginHookError(
+                    plugin, "lash_prompt_contributions",
+                    TypeError(f"expected a list of PromptContribution or None, got {result!r}"),
+                )
             for item in result or ():
                 if not isinstance(item, PromptContribution):
                     raise PluginHookError(

@@ -12,6 +12,7 @@ implementations checked (``check_hookimpls``: misspelled hooks, wrappers, parame
 
 from __future__ import annotations
 
+import difflib
 import importlib.metadata
 from collections.abc import Iterable, Sequence
 
@@ -101,15 +102,21 @@ def load_plugins(
             see it); None makes one.
     Returns:
         A ``LoadReport``.
+    An installed (entry-point) plugin that fails to import, to register (a hook signature
+    that does not match its spec), in its ``lash_addhooks``, or the implementation checks (an
+    unknown or misspelled hook, a wrapper, a parameter default) is unregistered and reported
+    once in ``LoadReport.failed`` as a ``PluginLoadError`` naming it and its distribution.
+
     Raises:
-        PluginLoadError: in strict mode, for the first plugin that fails to import or register.
+        PluginLoadError: in strict mode, for the first installed plugin that fails as above.
         PluginError: a host plugin's name is taken or an implementation does not match its
             spec; an unknown hook (misspelled, or a published hook nobody published), a
-            wrapper, or a parameter with a default, in any plugin.
-        PluginHookError: a plugin's ``lash_addhooks`` failed.
+            wrapper, or a parameter with a default, in a host or built-in plugin.
+        PluginHookError: a host or built-in plugin's ``lash_addhooks`` failed.
         ConfigError: a host plugin without a stable name implements the state hooks.
     """
     dists: dict[str, tuple[str | None, str | None]] = {}
+    values: dict[str, str] = {}  # entry-point name -> its target, for the failure report
     failed: list[PluginLoadError] = []
     if builtins is None:
         builtins = default_builtins()
@@ -135,12 +142,29 @@ def load_plugins(
                 failed.append(error)
                 continue
             dists[ep.name] = (dist, version)
+            values[ep.name] = ep.value
     for plugin in plugins:
         name, stable = _plugin_name(plugin)
         _register(pm, plugin, name)
         if not stable:
             _require_stable_name(pm, plugin, name)
-    (hooks if hooks is not None else KernelHooks(pm)).addhooks()
+    hooks = hooks if hooks is not None else KernelHooks(pm)
+    # An installed plugin that fails its lash_addhooks or its hook checks is skipped (one
+    # PluginLoadError naming it and its distribution), never fatal unless strict.
+    for name in sorted(dists, reverse=True):  # call order
+        plugin = pm.get_plugin(name)
+        try:
+            hooks.addhooks([plugin])
+        except PluginError as exc:
+            _skip(pm, name, plugin, (dists, values), failed, exc, strict)
+    ep_plugins = {id(pm.get_plugin(name)) for name in dists}
+    hooks.addhooks([p for _, p in pm.list_name_plugin() if id(p) not in ep_plugins])
+    for name in sorted(dists, reverse=True):
+        plugin = pm.get_plugin(name)
+        problems = _hookimpl_problems(pm, plugin)
+        if problems:
+            text = "; ".join(p.removeprefix(f"plugin {name!r}: ") for p in problems)
+            _skip(pm, name, plugin, (dists, values), failed, PluginError(text), strict)
     check_hookimpls(pm)
     origins = {name: "builtin" for name, _ in builtins} | {name: "entry point" for name in dists}
     infos = tuple(
@@ -201,21 +225,55 @@ def check_hookimpls(pm: pluggy.PluginManager) -> None:
     """Reject unknown hooks, wrapper implementations and parameter defaults (lash supports none).
 
     Raises:
-        PluginError: naming the plugin and the hook.
+        PluginError: naming the plugin and the hook (the first problem found).
     """
-    try:
-        pm.check_pending()
-    except pluggy.PluginValidationError as exc:
-        raise PluginError(f"unknown hook: {exc}") from exc
-    for name, caller in vars(pm.hook).items():
+    problems = _hookimpl_problems(pm, None)
+    if problems:
+        raise PluginError(problems[0])
+
+
+def _hookimpl_problems(pm: pluggy.PluginManager, plugin: object | None) -> list[str]:
+    """What is wrong with ``plugin``'s hook implementations (None: every plugin's), one
+    sentence each naming the plugin and the hook: unknown hooks (with the nearest known hook
+    names), wrappers, parameter defaults."""
+    problems = []
+    callers = {name: c for name, c in vars(pm.hook).items() if not name.startswith("_")}
+    known = sorted(name for name, c in callers.items() if c.has_spec())
+    for name, caller in sorted(callers.items()):
         for impl in caller.get_hookimpls():
-            if impl.hookwrapper or impl.wrapper:
-                raise PluginError(f"plugin {impl.plugin_name!r}: wrappers are not supported on {name}")
-            if impl.kwargnames:
-                raise PluginError(
-                    f"plugin {impl.plugin_name!r}: {name} parameters must not have defaults "
+            if plugin is not None and impl.plugin is not plugin:
+                continue
+            who = f"plugin {impl.plugin_name!r}"
+            if not caller.has_spec() and not impl.optionalhook:
+                near = difflib.get_close_matches(name, known, n=2)
+                hint = f" (did you mean {' or '.join(near)}?)" if near else ""
+                problems.append(f"{who}: unknown hook {name!r}{hint}")
+            elif impl.hookwrapper or impl.wrapper:
+                problems.append(f"{who}: wrappers are not supported on {name}")
+            elif impl.kwargnames:
+                problems.append(
+                    f"{who}: {name} parameters must not have defaults "
                     f"({', '.join(impl.kwargnames)}); the kernel passes every argument you ask for"
                 )
+    return problems
+
+
+def _skip(
+    pm: pluggy.PluginManager,
+    name: str,
+    plugin: object,
+    found: tuple[dict[str, tuple[str | None, str | None]], dict[str, str]],
+    failed: list[PluginLoadError],
+    exc: PluginError,
+    strict: bool,
+) -> None:
+    """Unregister the installed plugin ``name`` and record (or, strict, raise) why."""
+    dists, values = found
+    error = PluginLoadError(name, values.pop(name), dists.pop(name)[0], exc)
+    pm.unregister(plugin, name=name)
+    if strict:
+        raise error from exc
+    failed.append(error)
 
 
 def plugin_infos(pm: pluggy.PluginManager, report: LoadReport) -> list[PluginInfo]:

@@ -316,6 +316,18 @@ class Store(Protocol):
         """All sessions, most recently updated first."""
         ...
 
+    def delete_session(self, session_id: str) -> list[str]:
+        """Delete the session, its child sessions (recursively) and everything stored for them
+        (nodes, turns, pending inputs, usage, frames, plugin state, lease), in one transaction.
+        Do not call it while a turn of one of them runs. Added in 0.3.
+
+        Returns:
+            The deleted session ids, ``session_id`` first.
+        Raises:
+            SessionNotFoundError: no such session (nothing is deleted).
+        """
+        ...
+
     def list_children(self, session_id: str) -> list[SessionInfo]:
         """The sessions whose parent is ``session_id``, oldest first (by ``created_at``, then
         id). Raises ``SessionNotFoundError``. Added in 0.2."""

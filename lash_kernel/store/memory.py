@@ -202,6 +202,25 @@ class MemoryStore:
             infos = [s.info for s in self._sessions.values()]
         return sorted(infos, key=lambda i: (-i.updated_at, i.session_id))
 
+    def delete_session(self, session_id: str) -> list[str]:
+        """Delete the session and its child sessions, recursively (see ``Store.delete_session``).
+
+        Returns:
+            The deleted session ids, ``session_id`` first.
+        Raises:
+            SessionNotFoundError: no such session.
+            StoreError: the store is closed.
+        """
+        with self._lock:
+            self._session(session_id)
+            doomed, i = [session_id], 0
+            while i < len(doomed):
+                doomed += sorted(k for k, v in self._sessions.items() if v.info.parent_session_id == doomed[i])
+                i += 1
+            for sid in doomed:
+                del self._sessions[sid]
+        return doomed
+
     def list_children(self, session_id: str) -> list[SessionInfo]:
         """The sessions opened with ``session_id`` as parent, oldest first (by ``created_at``,
         then session id).

@@ -162,6 +162,10 @@ CREATE TABLE leases (
 ) WITHOUT ROWID
 """
 
+#: Every table keyed by session id, children before ``sessions`` (``delete_session``).
+_SESSION_TABLES = (
+    "plugin_state", "maintenance", "frames", "leases", "nodes", "turns", "pending_inputs", "usage", "sessions",
+)
 _SESSIONS_BY_PARENT = "CREATE INDEX sessions_by_parent ON sessions (parent_session_id, created_at)"
 # Two partial indexes, so each node is in one: plugin nodes by kind (load_nodes_of_kind), and
 # message nodes by frame, in commit order (an index entry ends with its rowid): the fast path
@@ -872,6 +876,30 @@ class SqliteStore:
                 f"SELECT {_SESSION_COLUMNS} FROM sessions ORDER BY updated_at DESC, session_id"
             ).fetchall()
         return [_session_info(r) for r in rows]
+
+    def delete_session(self, session_id: str) -> list[str]:
+        """Delete the session and its child sessions, recursively, with every row stored for
+        them, in one transaction (see ``Store.delete_session``).
+
+        Returns:
+            The deleted session ids, ``session_id`` first.
+        Raises:
+            SessionNotFoundError: no such session.
+            StoreError: a database failure, or the store is closed.
+        """
+        with self._call("delete_session", write=True) as conn:
+            self._require_session(conn, session_id)
+            doomed, i = [session_id], 0
+            while i < len(doomed):
+                rows = conn.execute(
+                    "SELECT session_id FROM sessions WHERE parent_session_id = ? ORDER BY session_id", (doomed[i],)
+                ).fetchall()
+                doomed += [r[0] for r in rows]
+                i += 1
+            for sid in doomed:
+                for table in _SESSION_TABLES:
+                    conn.execute(f"DELETE FROM {table} WHERE session_id = ?", (sid,))
+        return doomed
 
     def list_children(self, session_id: str) -> list[SessionInfo]:
         """The sessions opened with ``session_id`` as parent, oldest first (by ``created_at``,

@@ -60,6 +60,7 @@ __all__ = [
     "check_commit_cas_conflict",
     "check_commit_clears_pending_input",
     "check_conflicting_recommit",
+    "check_delete_session",
     "check_frame_switch_in_maintenance",
     "check_frame_switch_in_turn",
     "check_get_turn",
@@ -908,6 +909,33 @@ def check_session_spec_and_children(store: Store) -> None:
     _expect_equal(listed.get(grandchild), g, "list_sessions holds child sessions with their link")
 
 
+def check_delete_session(store: Store) -> None:
+    """``delete_session`` removes a session with its turns, pending inputs, usage and child
+    sessions (recursively), returns their ids, leaves other sessions alone, and raises
+    ``SessionNotFoundError`` for an unknown id. Added in 0.3.
+
+    Raises:
+        AssertionError: the store deviates from the protocol.
+    """
+    root, child, other = _sid("del-root"), _sid("del-child"), _sid("del-other")
+    info = _open(store, root)
+    store.open_session(child, mode="standard", frame_id="frame-0", now=_T0 + 1, parent=info)
+    _open(store, other)
+    store.record_input(PendingInput(session_id=root, turn_id="t2", message=Message.user("later"), created_at=_T0))
+    store.commit_turn(_turn(root, "t1", 0, None))
+    store.commit_turn(_turn(other, "t1", 0, None))
+    _expect_equal(store.delete_session(root), [root, child], "delete_session's deleted ids")
+    for sid in (root, child):
+        _expect_raises(SessionNotFoundError, lambda sid=sid: store.get_session(sid), "get_session after delete")
+    listed = {s.session_id for s in store.list_sessions()}
+    _expect(root not in listed and child not in listed and other in listed, "list_sessions after delete")
+    _expect_equal(len(store.list_turns(other)), 1, "another session's turns after a delete")
+    _expect_raises(SessionNotFoundError, lambda: store.delete_session(root), "delete_session twice")
+    again = _open(store, root)  # the id is free again, with nothing left behind
+    _expect_equal((again.head_revision, store.pending_inputs(root), store.list_turns(root)), (0, [], []),
+                  "a session re-created under a deleted id")
+
+
 def check_lease_claim_renew_release(store: Store) -> None:
     """``claim_lease`` claims a free lease (fencing 1), renews it for its holder, refuses another
     writer while it is live (``SessionBusyError``, nothing changes); ``renew_lease`` extends it;
@@ -1320,6 +1348,7 @@ def check_frame_switch_in_maintenance(store: Store) -> None:
 
 CHECKS: tuple[Callable[[Store], None], ...] = (
     check_open_and_get_session,
+    check_delete_session,
     check_list_sessions_order,
     check_session_not_found,
     check_pending_inputs,
