@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import ClassVar, Literal
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar, Literal
 
 import attrs
 
@@ -20,8 +20,8 @@ def _check_slot(instance: object, attribute: object, value: object) -> None:
         raise ConfigError(f"PromptContribution slot must be one of {', '.join(SLOTS)}; got {value!r}")
 
 
-def _check_type(kind: type | tuple[type, ...], label: str) -> object:
-    def check(instance: object, attribute: attrs.Attribute[object], value: object) -> None:
+def _check_type(kind: type | tuple[type, ...], label: str) -> Callable[[object, attrs.Attribute[Any], Any], None]:
+    def check(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
         if not isinstance(value, kind) or isinstance(value, bool):
             raise ConfigError(f"PromptContribution {attribute.name} must be {label}; got {value!r}")
 

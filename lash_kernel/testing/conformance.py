@@ -926,7 +926,7 @@ def check_delete_session(store: Store) -> None:
     store.commit_turn(_turn(other, "t1", 0, None))
     _expect_equal(store.delete_session(root), [root, child], "delete_session's deleted ids")
     for sid in (root, child):
-        _expect_raises(SessionNotFoundError, lambda sid=sid: store.get_session(sid), "get_session after delete")
+        _expect_raises(SessionNotFoundError, functools.partial(store.get_session, sid), "get_session after delete")
     listed = {s.session_id for s in store.list_sessions()}
     _expect(root not in listed and child not in listed and other in listed, "list_sessions after delete")
     _expect_equal(len(store.list_turns(other)), 1, "another session's turns after a delete")
