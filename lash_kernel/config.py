@@ -7,7 +7,8 @@ network or the store. The same stack can be built in code with ``LashCore(...)``
 ```toml
 provider = "openai"          # openai | openai-responses | anthropic | openrouter
 model = "gpt-4o-mini"
-store = "lash.db"            # relative to this file; ":memory:" for none
+store = "lash.db"            # relative to this file; ":memory:" for none; or a URL:
+                             # "sqlite:///abs/lash.db", "postgresql://host/db" (lash-postgres)
 
 [plugins]
 disabled = ["mcp"]           # installed plugins are active unless disabled
@@ -46,6 +47,7 @@ __all__ = [
     "find_config",
     "load_config",
     "structure_config",
+    "store_scheme",
 ]
 
 #: The file ``find_config`` looks for in the working directory.
@@ -151,6 +153,24 @@ class _Settings:
             raise _InvalidValues(problems)
 
 
+_STORE_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):(.*)$", re.S)
+
+
+def store_scheme(target: str) -> str | None:
+    """The URL scheme of ``target`` (lower case), or None when it is a plain path.
+
+    A target is a URL when it starts ``scheme://`` or is a ``sqlite:`` or ``memory:`` URL;
+    anything else (``lash.db``, ``/var/lib/lash.db``, ``:memory:``, ``dir/a:b.db``) is a path.
+    """
+    match = _STORE_URL.match(target)
+    if match is None:
+        return None
+    scheme, rest = match.group(1).lower(), match.group(2)
+    if rest.startswith("//") or scheme in ("sqlite", "memory"):
+        return scheme
+    return None
+
+
 @attrs.frozen(kw_only=True)
 class LashConfig(_Settings):
     """A parsed ``lash.toml`` (or the defaults when there is none).
@@ -160,7 +180,8 @@ class LashConfig(_Settings):
         provider: provider name (``openai``, ``openai-responses``, ``anthropic``, ``openrouter``).
         model: model id.
         base_url: the provider's base URL override.
-        store: SQLite path (resolved against the file's directory) or ``:memory:``.
+        store: SQLite path (resolved against the file's directory), ``:memory:``, or a store URL
+            (``sqlite:///abs/path.db``, ``postgresql://…``; kept as written). URLs added in 0.3.
         prompt: the base system prompt.
         max_turns: model calls allowed per turn.
         max_output_tokens: per-call output cap, tokens.
@@ -287,7 +308,7 @@ def load_config(path: Path | str | None = None, *, cwd: Path | None = None) -> L
             )
         tables[name] = table
     store = top.store
-    if store and store != ":memory:" and not Path(store).expanduser().is_absolute():
+    if store and store != ":memory:" and store_scheme(store) is None and not Path(store).expanduser().is_absolute():
         store = str(path.parent / Path(store).expanduser())
     return LashConfig(
         **(attrs.asdict(top, recurse=False) | {"store": store}),

@@ -4,8 +4,8 @@ Rules for all hooks:
 - Implement them with ``@hookimpl`` (``from lash_kernel.plugin import hookimpl``) and accept
   only the arguments you use, by name; an implementation parameter with a default is rejected
   when the plugin loads.
-- Every hook a core calls (all but ``lash_addhooks``, ``lash_register_config`` and
-  ``lash_register_commands``) offers ``host``: the core's ``PluginHost``, the same object
+- Every hook a core calls (all but ``lash_addhooks``, ``lash_register_config``,
+  ``lash_register_stores`` and ``lash_register_commands``) offers ``host``: the core's ``PluginHost``, the same object
   ``lash_configure`` received. A module-level implementation keeps per-core data in
   ``host.stash`` and per-session data in ``host.session_stash(session_id)``.
 - Hooks are synchronous unless the docstring says "May be async"; those are awaited by the
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
         ModeRegistrar,
         PluginHost,
         RecordTypeRegistrar,
+        StoreRegistrar,
         ToolRegistrar,
         UsageSourceRegistrar,
     )
@@ -200,6 +201,29 @@ def lash_register_usage_sources(registry: UsageSourceRegistrar, host: PluginHost
         A source already declared by another plugin raises ``ConfigError``. Any exception
         fails ``LashCore`` construction with ``PluginHookError``.
     Added in 0.1.
+    """
+
+
+@_hookspec
+def lash_register_stores(registry: StoreRegistrar) -> None:
+    """Declare store URL schemes (``postgresql``) and how to open a store for each.
+
+    Called by: ``LashCore`` when its ``store`` argument is a URL string, and the ``lash`` CLI
+    when ``--db`` / ``LASH_DB`` / ``store`` in ``lash.toml`` is one; once per plugin, right
+    after plugins load (no core exists yet, so there is no ``host``). Sync; do not connect here.
+    Args:
+        registry: ``registry.add(scheme, opener, description=...)``: ``scheme`` is the URL's
+            scheme, lower case (``postgresql`` for ``postgresql://…``); ``opener(url)`` gets the
+            whole URL string and returns an open ``Store``, raising a ``StoreError`` (or
+            ``ConfigError`` for a malformed URL) when it cannot. The kernel's built-in
+            ``lash.stores`` declares ``sqlite`` (``sqlite:///abs/path.db``) and ``memory``.
+    Returns:
+        Nothing.
+    Raises:
+        A scheme another plugin declared raises ``ConfigError`` naming both plugins. Any
+        exception fails opening the store with ``PluginHookError``. A URL whose scheme no
+        plugin declared is a ``ConfigError`` naming the schemes known.
+    Added in 0.3.
     """
 
 

@@ -27,7 +27,13 @@ What is here:
 - the mode contract (``MachineProtocol``, ``MachineConfig``, ``TurnState``, effects, events,
   ``EffectContext``), for plugins that add an execution mode;
 - the records and tool API plugins build on (messages, tools, usage, errors, trace records
-  and ``TRACE_SCHEMA_VERSION``).
+  and ``TRACE_SCHEMA_VERSION``);
+- for store plugins (``lash_register_stores``, added in 0.3): the ``Store`` protocol and its
+  records, the store errors, ``serde`` (the one converter) and the shared commit and lease
+  rules every first-party store decides by (``plan_commit``, ``plan_claim``, ``plan_renew``,
+  ``releases``, ``commit_hash``, ``commit_key``, ``Head``, ``RecordedTurn``, ``CommitPlan``,
+  ``SessionReads``, from ``lash_kernel.store.rules``; the rules are written in
+  ``lash_kernel.store._commit``).
 
 Tests use ``lash_kernel.testing`` (``ScriptedModel``, ``HookRecorder`` and the pytest fixtures).
 
@@ -38,6 +44,7 @@ imports no part of the runtime engine (driver, session, core, loader).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -45,6 +52,7 @@ from typing import Any, Generic, Protocol, TypeVar, cast, runtime_checkable
 
 import attrs
 
+from lash_kernel import serde
 from lash_kernel.activity import ActivityEvent, TurnActivity
 from lash_kernel.directives import (
     AbortTurn,
@@ -54,7 +62,21 @@ from lash_kernel.directives import (
     InjectMessages,
     OpenFrame,
 )
-from lash_kernel.errors import ConfigError, LashError, PluginError, PluginHookError, ToolError
+from lash_kernel.errors import (
+    CommitConflictError,
+    ConfigError,
+    CorruptStoreError,
+    LashError,
+    LeaseLostError,
+    PluginError,
+    PluginHookError,
+    RecordDecodeError,
+    SchemaVersionError,
+    SessionBusyError,
+    SessionNotFoundError,
+    StoreError,
+    ToolError,
+)
 from lash_kernel.hookspecs import hookimpl, hookspec
 from lash_kernel.messages import (
     Attachment,
@@ -86,24 +108,53 @@ from lash_kernel.runtime.events import (
 )
 from lash_kernel.runtime.machine import MachineConfig, MachineProtocol, TurnMachine, TurnState
 from lash_kernel.spec import SessionSpec
-from lash_kernel.store.base import Frame, Node, SessionInfo
+from lash_kernel.store.base import (
+    MESSAGE_KIND,
+    CommitResult,
+    Frame,
+    Lease,
+    MaintenanceCommit,
+    Node,
+    PendingInput,
+    SessionInfo,
+    Store,
+    TurnCommit,
+    TurnRecord,
+)
+from lash_kernel.store.rules import (
+    CommitPlan,
+    Head,
+    RecordedTurn,
+    SessionReads,
+    commit_hash,
+    commit_key,
+    plan_claim,
+    plan_commit,
+    plan_renew,
+    releases,
+)
 from lash_kernel.tools import Tool, ToolContext, ToolOutput, ToolProvider, ToolRegistry, tool
 from lash_kernel.trace import TRACE_KINDS, TRACE_SCHEMA_VERSION, TraceRecord
-from lash_kernel.usage import TokenUsage, UsageKey, UsageLedger
+from lash_kernel.usage import BUCKETS, TokenUsage, UsageKey, UsageLedger
 
 __all__ = [
     "AbortTurn",
     "ActivityEvent",
     "Attachment",
+    "BUCKETS",
     "BlockToolCall",
     "CallModel",
     "CancelRequested",
     "Checkpoint",
     "CheckpointDirective",
     "CheckpointResolved",
+    "CommitConflictError",
+    "CommitPlan",
+    "CommitResult",
     "CompactionPlan",
     "ConfigError",
     "ConfigRegistrar",
+    "CorruptStoreError",
     "Effect",
     "EffectContext",
     "EffectPerformer",
@@ -112,11 +163,16 @@ __all__ = [
     "FinishTurn",
     "Finished",
     "Frame",
+    "Head",
     "HookspecRegistrar",
     "InjectMessages",
     "LashError",
+    "Lease",
+    "LeaseLostError",
+    "MESSAGE_KIND",
     "MachineConfig",
     "MachineProtocol",
+    "MaintenanceCommit",
     "Message",
     "ModeInfo",
     "ModeRegistrar",
@@ -128,19 +184,29 @@ __all__ = [
     "Node",
     "OpenFrame",
     "Outcome",
+    "PendingInput",
     "PluginError",
     "PluginHookError",
     "PluginHost",
     "PromptContribution",
     "ReasoningPart",
+    "RecordDecodeError",
     "RecordTypeRegistrar",
+    "RecordedTurn",
     "RunTools",
     "SLOTS",
+    "SchemaVersionError",
+    "SessionBusyError",
     "SessionInfo",
+    "SessionNotFoundError",
+    "SessionReads",
     "SessionSpec",
     "Stash",
     "StashKey",
     "Stopped",
+    "Store",
+    "StoreError",
+    "StoreRegistrar",
     "TRACE_KINDS",
     "TRACE_SCHEMA_VERSION",
     "TextPart",
@@ -159,15 +225,24 @@ __all__ = [
     "ToolSpec",
     "TraceRecord",
     "TurnActivity",
+    "TurnCommit",
     "TurnFailed",
     "TurnMachine",
+    "TurnRecord",
     "TurnState",
     "UsageKey",
     "UsageLedger",
     "UsageSourceRegistrar",
     "command_host",
+    "commit_hash",
+    "commit_key",
     "hookimpl",
     "hookspec",
+    "plan_claim",
+    "plan_commit",
+    "plan_renew",
+    "releases",
+    "serde",
     "tool",
 ]
 
@@ -687,6 +762,45 @@ class UsageSourceRegistrar(_Registrar):
                 f"usage source {name!r} from plugin {self.plugin!r} conflicts with plugin {self._sources[name][0]!r}"
             )
         self._sources[name] = (self.plugin, description)
+
+
+class StoreRegistrar(_Registrar):
+    """Handed to ``lash_register_stores``: declares store URL schemes.
+
+    Args:
+        stores: the scheme table being filled: scheme -> ``(plugin, opener, description)``.
+        plugin: the declaring plugin's name.
+    """
+
+    def __init__(self, stores: dict[str, tuple[str, Callable[[str], Any], str]], plugin: str) -> None:
+        super().__init__(plugin)
+        self._stores = stores
+
+    def add(self, scheme: str, opener: Callable[[str], Any], description: str = "") -> None:
+        """Declare ``scheme``: a URL ``scheme://…`` opens with ``opener(url)``, which returns a
+        ``Store`` (see ``lash_kernel.store.base.Store``).
+
+        Args:
+            scheme: the URL scheme, matched case-insensitively (stored lower case).
+            opener: called with the whole URL string each time a store is opened.
+            description: one line for listings and error messages.
+        Raises:
+            ConfigError: not a valid scheme name, ``opener`` not callable, or the scheme is
+                declared by another plugin.
+        """
+        name = scheme.lower()
+        if not _SCHEME.fullmatch(name):
+            raise ConfigError(f"plugin {self.plugin!r}: {scheme!r} is not a URL scheme (letters, digits, + - .)")
+        if not callable(opener):
+            raise ConfigError(f"plugin {self.plugin!r}: the opener of store scheme {scheme!r} must be callable")
+        if name in self._stores and self._stores[name][0] != self.plugin:
+            raise ConfigError(
+                f"store scheme {name!r} from plugin {self.plugin!r} conflicts with plugin {self._stores[name][0]!r}"
+            )
+        self._stores[name] = (self.plugin, opener, description)
+
+
+_SCHEME = re.compile(r"[a-z][a-z0-9+.-]*")
 
 
 # ------------------------------------------------------------------------------------ CLI commands

@@ -74,7 +74,7 @@ def test_docs_have_one_section_per_hookspec_with_its_summary():
 
 
 #: Hooks called where there is no core yet (or none at all): no ``host`` argument.
-NO_HOST = {"lash_addhooks", "lash_register_config", "lash_register_commands"}
+NO_HOST = {"lash_addhooks", "lash_register_config", "lash_register_commands", "lash_register_stores"}
 
 
 def test_every_hook_a_core_calls_offers_the_host():

@@ -3,7 +3,8 @@
 The standard mode uses the provider's native tool calling: ``TurnMachine``. Registered through
 the ordinary hooks, so ``lash plugins`` shows where the kernel's defaults come from. It also
 checks that every usage-ledger source a turn spent tokens under was declared
-(``lash_after_turn``).
+(``lash_after_turn``), and declares the kernel's store URL schemes, ``sqlite`` and ``memory``
+(``lash_register_stores``).
 """
 
 from __future__ import annotations
@@ -12,11 +13,17 @@ import logging
 
 from lash_kernel.hookspecs import hookimpl
 from lash_kernel.messages import Message
-from lash_kernel.plugin import ModeRegistrar, PluginHost, StashKey, UsageSourceRegistrar
+from lash_kernel.plugin import ModeRegistrar, PluginHost, StashKey, Store, StoreRegistrar, UsageSourceRegistrar
 from lash_kernel.runtime.machine import MachineConfig, TurnMachine
 from lash_kernel.usage import UsageLedger
 
-__all__ = ["lash_after_turn", "lash_register_modes", "lash_register_usage_sources", "standard_machine"]
+__all__ = [
+    "lash_after_turn",
+    "lash_register_modes",
+    "lash_register_stores",
+    "lash_register_usage_sources",
+    "standard_machine",
+]
 
 _log = logging.getLogger("lash")
 
@@ -48,6 +55,31 @@ def lash_register_usage_sources(registry: UsageSourceRegistrar) -> None:
     """Declare ``turn`` (the session's own model calls) and ``child`` (child sessions' default)."""
     registry.add("turn", "the session's own model calls")
     registry.add("child", "model calls of child sessions opened without a source of their own")
+
+
+def _open_sqlite(url: str) -> Store:
+    """``sqlite:///abs/path.db`` (or ``sqlite:rel.db``, ``sqlite://:memory:``): a ``SqliteStore``."""
+    from pathlib import Path
+
+    from lash_kernel.runtime.stores import sqlite_path
+    from lash_kernel.store.sqlite import SqliteStore
+
+    path = sqlite_path(url)
+    return SqliteStore(path if path == ":memory:" else Path(path).expanduser())
+
+
+def _open_memory(url: str) -> Store:
+    """``memory://``: a fresh ``MemoryStore`` (nothing is durable)."""
+    from lash_kernel.store.memory import MemoryStore
+
+    return MemoryStore()
+
+
+@hookimpl
+def lash_register_stores(registry: StoreRegistrar) -> None:
+    """Declare ``sqlite`` (a ``SqliteStore`` file) and ``memory`` (a ``MemoryStore``)."""
+    registry.add("sqlite", _open_sqlite, "SQLite file: sqlite:///absolute/path.db or sqlite:relative.db")
+    registry.add("memory", _open_memory, "in-process MemoryStore, not durable: memory://")
 
 
 @hookimpl

@@ -24,6 +24,7 @@ from lash_kernel.config import LashConfig, load_config
 from lash_kernel.errors import ConfigError
 from lash_kernel.plugin import PluginHost
 from lash_kernel.runtime.core import LashCore
+from lash_kernel.runtime.stores import store_scheme
 from lash_kernel.store.base import Store
 from lash_kernel.store.memory import MemoryStore
 
@@ -114,11 +115,12 @@ def core_options(config: LashConfig, env: Mapping[str, str]) -> dict[str, Any]:
     return options
 
 
-def config_db(config: LashConfig) -> Path | None:
-    """The SQLite file ``store`` names in ``lash.toml``, or None (unset or ``:memory:``)."""
+def config_db(config: LashConfig) -> Path | str | None:
+    """The store ``store`` names in ``lash.toml``: a SQLite file (``Path``), a store URL
+    (``str``, kept as written), or None (unset or ``:memory:``)."""
     if not config.store or config.store == ":memory:":
         return None
-    return Path(config.store)
+    return config.store if store_scheme(config.store) is not None else Path(config.store)
 
 
 def warn_once(errors: Iterable[BaseException | str], err: Console, ctx: click.Context | None = None) -> None:
@@ -217,14 +219,28 @@ class LashGroup(click.Group):
             raise click.exceptions.Exit(report.exit_code) from None
 
 
+class _StoreTarget(click.ParamType):
+    """``--db``'s value: a store URL stays a ``str``, anything else is a SQLite file ``Path``."""
+
+    name = "FILE|URL"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path | str:
+        """Return ``value`` as a URL string or a ``Path``."""
+        if isinstance(value, Path):
+            return value
+        text = str(value)
+        return text if store_scheme(text) is not None else Path(text)
+
+
 def db_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    """The ``--db FILE`` option (``LASH_DB``), passed as ``db: Path | None``."""
+    """The ``--db FILE|URL`` option (``LASH_DB``), passed as ``db: Path | str | None``."""
     return click.option(
         "--db",
-        type=click.Path(dir_okay=False, path_type=Path),
+        type=_StoreTarget(),
         envvar="LASH_DB",
         default=None,
-        help="SQLite database file [env LASH_DB; default $XDG_DATA_HOME/lash/lash.db, "
+        help="SQLite database file, or a store URL (sqlite:///abs/path.db; postgresql://… with "
+        "lash-postgres) [env LASH_DB; default $XDG_DATA_HOME/lash/lash.db, "
         "i.e. ~/.local/share/lash/lash.db].",
     )(f)
 

@@ -7,7 +7,7 @@ saying what to set, which the CLI turns into one line and exit code 2 or 1.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import attrs
@@ -187,24 +187,42 @@ def default_db_path(env: Mapping[str, str]) -> Path:
     return base / "lash" / "lash.db"
 
 
-def open_store(path: Path, *, create: bool = True) -> Store:
-    """Open the SQLite store at ``path``.
+def open_store(
+    path: Path | str,
+    *,
+    create: bool = True,
+    allow: Iterable[str] | None = None,
+    block: Iterable[str] = (),
+    strict: bool = False,
+) -> Store:
+    """Open the store at ``path``: a SQLite file, or a store URL (``sqlite:///abs/path.db``,
+    ``postgresql://…`` with lash-postgres installed).
 
     Args:
-        path: the database file; ``~`` is expanded.
+        path: the database file (``~`` is expanded), or a URL (a ``str``; see
+            ``lash_kernel.runtime.stores.store_scheme``).
         create: create the file (and its parent directories) if missing. With False a missing
             file opens as an empty, read-only-in-practice ``MemoryStore``, so read commands never
-            create files.
+            create files. A URL is opened as is (its store decides).
+        allow, block, strict: which installed plugins may declare URL schemes (as ``LashCore``'s;
+            the CLI passes ``core_options``' selection).
     Returns:
         The store; the caller closes it.
     Raises:
+        ConfigError: a URL whose scheme no loaded plugin declared (the known ones are named).
         SchemaVersionError: the file was written by a newer lash.
         CorruptStoreError: the file is not a (readable) lash database.
         StoreError: the file or its directory cannot be created or opened.
     """
-    from lash_kernel.store.sqlite import SqliteStore  # sqlite-utils: only when a store is opened
+    from lash_kernel.runtime.stores import open_store_target, sqlite_path, store_scheme
 
-    path = path.expanduser()
+    text = os.fspath(path)
+    scheme = store_scheme(text)
+    if scheme == "sqlite" and sqlite_path(text) != ":memory:":
+        path = Path(sqlite_path(text))  # the same file rules as a plain path
+    elif scheme is not None:
+        return open_store_target(text, allow=allow, block=block, strict=strict)
+    path = Path(path).expanduser()
     if not create and not path.exists():
         return MemoryStore()
     if create:
@@ -212,4 +230,4 @@ def open_store(path: Path, *, create: bool = True) -> Store:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create the directory for {path}: {exc}") from exc
-    return SqliteStore(path)
+    return open_store_target(path)

@@ -21,7 +21,7 @@ import attrs
 import click
 from rich.table import Table
 
-from lash_kernel.cli.context import LashGroup, config_db, current_config, db_option, json_option
+from lash_kernel.cli.context import LashGroup, config_db, core_options, current_config, db_option, json_option
 from lash_kernel.cli.output import (
     BUCKET_HEADERS,
     echo,
@@ -62,9 +62,14 @@ def sessions() -> None:
 
 
 @contextlib.contextmanager
-def _reading(db: Path | None) -> Iterator[Store]:
-    path = db or config_db(current_config()) or default_db_path(os.environ)
-    store = open_store(path, create=False)
+def _reading(db: Path | str | None) -> Iterator[Store]:
+    config = current_config()
+    path = db or config_db(config) or default_db_path(os.environ)
+    if isinstance(path, str):  # a store URL: its scheme comes from the plugins this command selects
+        options = core_options(config, os.environ)
+        store = open_store(path, create=False, allow=options["allow"], block=options["block"], strict=options["strict"])
+    else:
+        store = open_store(path, create=False)
     try:
         yield store
     finally:
@@ -189,7 +194,7 @@ def _tree_row_json(row: _Row) -> dict[str, Any]:
     "the root sessions, each also with {revision, depth, usage_source, parent_session_id, "
     "parent_turn_id, parent_call_id, children: [...]} (children nested the same way)."
 )
-def sessions_list(tree: bool, db: Path | None, as_json: bool) -> None:
+def sessions_list(tree: bool, db: Path | str | None, as_json: bool) -> None:
     """List sessions, most recently updated first.
 
     Shows each session's id, committed turns, last update and pending (uncommitted) inputs.
@@ -418,7 +423,7 @@ def _frames_table(frames: list[Frame], current: str, turn_ids: set[str]) -> Tabl
     "records, opened_frame}], frames, children: [{session_id, usage_source, usage, calls, ...}], "
     "pending_inputs}."
 )
-def sessions_show(session_id: str, db: Path | None, as_json: bool) -> None:
+def sessions_show(session_id: str, db: Path | str | None, as_json: bool) -> None:
     """Show session ID: each committed turn with its outcome and messages, then pending inputs,
     the agent frames opened in it and its child sessions.
 
@@ -554,7 +559,7 @@ def _maintenance_commits(
 @click.argument("session_id", metavar="[SESSION]", required=False)
 @db_option
 @json_option("Print the usage report as JSON: {total, by_source, by_model, by_source_model}.")
-def usage(session_id: str | None, db: Path | None, as_json: bool) -> None:
+def usage(session_id: str | None, db: Path | str | None, as_json: bool) -> None:
     """Show token usage by source and model: the five buckets and the number of model calls.
 
     Buckets: input (uncached), output (reasoning included), cache read, cache write, and

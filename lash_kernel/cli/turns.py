@@ -64,6 +64,7 @@ from lash_kernel.config import LashConfig
 from lash_kernel.errors import ConfigError
 from lash_kernel.runtime.core import LashCore
 from lash_kernel.runtime.session import Session, Turn, TurnResult
+from lash_kernel.store.base import Store
 from lash_kernel.text import valid_text
 
 __all__ = ["CHAT_HELP", "chat", "latest_session", "read_prompt", "run"]
@@ -140,7 +141,7 @@ class _TurnOptions:
     provider: str
     base_url: str | None
     model: str
-    db: Path
+    db: Path | str
     session: str | None
     max_tokens: int | None
     max_turns: int | None
@@ -154,7 +155,7 @@ def _resolve(
     provider: str | None,
     base_url: str | None,
     model: str | None,
-    db: Path | None,
+    db: Path | str | None,
     session: str | None,
     max_tokens: int | None,
     max_turns: int | None,
@@ -194,14 +195,16 @@ async def _core(opts: _TurnOptions, err: Console) -> AsyncIterator[LashCore]:
     """Provider + store + core for one command; everything is closed on exit."""
     client = build_provider(opts.provider, opts.base_url, os.environ)
     try:
-        store = open_store(opts.db, create=True)
+        # a store URL is opened by the core, once its plugins have declared their schemes
+        store: Store | str = opts.db if isinstance(opts.db, str) else open_store(opts.db, create=True)
         try:
             options = core_options(opts.config, os.environ) | {"prompt": opts.system}
             with LashCore(model_client=client, model=opts.model, store=store, **options) as core:
                 warn_failures(core, err)
                 yield core
         finally:
-            store.close()
+            if not isinstance(store, str):
+                store.close()
     finally:
         await client.aclose()
 
@@ -286,7 +289,7 @@ def run(
     provider: str | None,
     base_url: str | None,
     model: str | None,
-    db: Path | None,
+    db: Path | str | None,
     session_id: str | None,
     continue_: bool,
     max_tokens: int | None,
@@ -407,7 +410,7 @@ def chat(
     provider: str | None,
     base_url: str | None,
     model: str | None,
-    db: Path | None,
+    db: Path | str | None,
     session_id: str | None,
     continue_: bool,
     max_tokens: int | None,

@@ -35,6 +35,7 @@ from lash_kernel.runtime.loader import (
 )
 from lash_kernel.runtime.services import Services
 from lash_kernel.runtime.session import Session, SessionServices, TurnResult
+from lash_kernel.runtime.stores import open_store_target
 from lash_kernel.spec import SessionSpec
 from lash_kernel.store.base import SessionInfo, Store
 from lash_kernel.store.memory import MemoryStore
@@ -54,8 +55,12 @@ class LashCore:
         model_client: the provider (``OpenAIChatProvider``, ``ScriptedModel``, ...).
         model: model id sent with every call.
         context_window: the model's context window in tokens, or None if unknown.
-        store: where sessions live; default a fresh ``MemoryStore`` (not durable). The core
-            takes ownership: ``close()`` closes it.
+        store: where sessions live; default a fresh ``MemoryStore`` (not durable). A string is
+            opened by the core once its plugins have loaded: a plain path is a SQLite file, a
+            URL (``sqlite:///abs/path.db``, ``postgresql://…`` with lash-postgres) goes to the
+            plugin that declared its scheme (``lash_register_stores``); an unknown scheme is a
+            ``ConfigError`` naming the known ones. Added in 0.3 (strings). The core takes
+            ownership: ``close()`` closes it.
         tools: host tools: ``Tool`` objects or plain functions (wrapped with ``@tool``).
         plugins: host plugin objects; registered last, so their hooks run first.
         prompt: the base system prompt, or None.
@@ -108,7 +113,7 @@ class LashCore:
         model_client: ModelClient,
         model: str,
         context_window: int | None = None,
-        store: Store | None = None,
+        store: Store | str | None = None,
         tools: Iterable[Tool | Callable[..., Any]] = (),
         plugins: Iterable[object] = (),
         prompt: str | None = None,
@@ -145,7 +150,7 @@ class LashCore:
         self.max_turns = max_turns
         self.max_output_tokens = max_output_tokens
         self.temperature = temperature
-        self.store: Store = store if store is not None else MemoryStore()
+        self.store: Store = store if store is not None and not isinstance(store, str) else MemoryStore()
         self.config_source = config_source
         self._closers: list[Callable[[], None]] = []
         self._closed = False
@@ -165,6 +170,8 @@ class LashCore:
         self.usage_sources: dict[str, tuple[str, str]] = {}
         self.config_classes: dict[str, type] = {}
         try:
+            if isinstance(store, str):  # a URL or SQLite path, opened once plugins declared schemes
+                self.store = open_store_target(store, hooks=self.hooks)
             self.hooks.register_config(self.config_classes)
             self.plugin_configs = self._plugin_configs(plugin_config or {}, config_source, block)
             self._configure()

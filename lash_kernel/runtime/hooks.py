@@ -41,6 +41,7 @@ from lash_kernel.plugin import (
     ModeInfo,
     ModeRegistrar,
     RecordTypeRegistrar,
+    StoreRegistrar,
     ToolRegistrar,
     UsageSourceRegistrar,
 )
@@ -466,6 +467,11 @@ class KernelHooks:
     def register_usage_sources(self, sources: dict[str, tuple[str, str]]) -> None:
         """Run ``lash_register_usage_sources``; fills ``sources`` (name -> (plugin, description))."""
         self._per_plugin("lash_register_usage_sources", lambda p: UsageSourceRegistrar(sources, p))
+
+    def register_stores(self, stores: dict[str, tuple[str, Callable[[str], Any], str]]) -> None:
+        """Run ``lash_register_stores``; fills ``stores`` (scheme -> (plugin, opener, description))."""
+        for impl in self._order("lash_register_stores"):
+            self._invoke("lash_register_stores", impl, {"registry": StoreRegistrar(stores, impl.plugin_name)})
 
     def register_commands(self, cli: Any) -> list[PluginHookError]:
         """Run ``lash_register_commands`` on ``cli``; failures are returned, never raised."""
