@@ -21,11 +21,10 @@ import time
 import uuid
 from pathlib import Path
 
-from lash_postgres import PostgresStore
-from lash_postgres.cluster import throwaway_cluster
-
 from lash_kernel import SqliteStore
 from lash_kernel.plugin import Finished, Message, Node, Store, TextPart, TokenUsage, TurnCommit, UsageKey, UsageLedger
+from lash_postgres import PostgresStore
+from lash_postgres.cluster import throwaway_cluster
 
 
 def _commit(sid: str, i: int, leaf: str | None, lease: object | None) -> TurnCommit:

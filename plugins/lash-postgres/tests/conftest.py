@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
+
 from lash_postgres.cluster import find_server_bin, throwaway_cluster
 
 

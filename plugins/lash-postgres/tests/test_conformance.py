@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from lash_postgres import PostgresStore
-
 from lash_kernel.testing.conformance import check_store
+from lash_postgres import PostgresStore
 
 
 def test_postgres_store_conforms(pg_dsn: str) -> None:

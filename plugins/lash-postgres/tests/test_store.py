@@ -10,7 +10,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
-from lash_postgres import SCHEMA_VERSION, PostgresStore
 
 from lash_kernel import (
     CommitConflictError,
@@ -23,6 +22,7 @@ from lash_kernel import (
 )
 from lash_kernel.plugin import Finished, Message, Node, TurnCommit, UsageLedger
 from lash_kernel.testing import ScriptedModel
+from lash_postgres import SCHEMA_VERSION, PostgresStore
 
 
 def _open(store: PostgresStore) -> str:

@@ -202,6 +202,12 @@ CREATE TABLE lash_plugin_state (
 INSERT INTO lash_meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}')
 """
 
+#: Every table keyed by session, those that reference ``lash_sessions`` first.
+_SESSION_TABLES = (
+    "lash_nodes", "lash_turns", "lash_maintenance", "lash_frames", "lash_leases", "lash_pending_inputs",
+    "lash_usage", "lash_plugin_state", "lash_sessions",
+)
+
 _SESSION_COLUMNS = (
     "session_id, head_revision, leaf_id, frame_id, mode, created_at, updated_at, activity_seq, "
     "spec, parent_session_id, parent_turn_id, parent_call_id, depth"
@@ -580,6 +586,30 @@ class PostgresStore:
                 f"SELECT {_SESSION_COLUMNS} FROM lash_sessions ORDER BY updated_at DESC, session_id"
             ).fetchall()
         return [_session_info(r) for r in rows]
+
+    def delete_session(self, session_id: str) -> list[str]:
+        """Delete the session and its child sessions, recursively, with every row stored for
+        them, in one transaction (see ``Store.delete_session``).
+
+        Returns:
+            The deleted session ids, ``session_id`` first, then descendants breadth first.
+        Raises:
+            SessionNotFoundError: no such session.
+            StoreError: a database failure, or the store is closed.
+        """
+        with self._tx("delete_session") as cur:
+            self._require_session(cur, session_id)
+            doomed, i = [session_id], 0
+            while i < len(doomed):
+                rows = cur.execute(
+                    "SELECT session_id FROM lash_sessions WHERE parent_session_id = %s ORDER BY session_id",
+                    (doomed[i],),
+                ).fetchall()
+                doomed += [r[0] for r in rows]
+                i += 1
+            for table in _SESSION_TABLES:  # children of lash_sessions first (foreign keys)
+                cur.execute(f"DELETE FROM {table} WHERE session_id = ANY(%s)", (doomed,))
+        return doomed
 
     def list_children(self, session_id: str) -> list[SessionInfo]:
         """Sessions whose parent is ``session_id``, oldest first. Raises ``SessionNotFoundError``."""
