@@ -410,7 +410,6 @@ class TurnContext:
         self.others: dict[UsageKey, tuple[TokenUsage, int]] = {}
         self.plugin_nodes: list[tuple[str, str]] = []
         self.frame_switch: FrameSwitch | None = None
-        self.completions = 0
         self._others_total = TokenUsage()
         self._sink = sink
         self._hook_errors: list[str] = []

@@ -291,8 +291,8 @@ class Services:
         """Commit plugin records, a usage delta and/or a frame switch between turns.
 
         Waits while a turn holds the session's lease, then commits under it (compare-and-set
-        on the head revision, retried against the new head when nothing pins it). Open
-        handles of the session in this core reload their head on next use.
+        on the head revision, retried against the new head when nothing pins it). This core's
+        cached state of the session and its open handles advance in place (no reload).
 
         Args:
             session_id: the session.
@@ -339,8 +339,9 @@ class Services:
                         raise
         finally:
             release(rt, lease)
-        opened = frame_record.frame_id if frame_record is not None else None
-        self._after_maintenance(session_id, result, lease.fencing, opened, seed)
+        if not result.replayed:  # a replay changed nothing
+            opened = frame_record.frame_id if frame_record is not None else None
+            self._after_maintenance(session_id, result, lease.fencing, opened, seed)
         return result
 
 
