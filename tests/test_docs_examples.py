@@ -10,7 +10,10 @@ The plain ``python`` blocks are plugin snippets, checked by ``tests/test_plugin_
 from __future__ import annotations
 
 import ast
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -61,3 +64,73 @@ def test_every_capability_section_is_checked() -> None:
     titles = re.findall(r"^## (\d+\. .+)$", DOC.read_text(encoding="utf-8"), re.M)
     capability_titles = [t for t in titles if 7 <= int(t.split(".")[0]) <= 13]
     assert capability_titles == list(SECTIONS)
+
+
+MYFEATURE = '''
+"""The plugin docs/plugins.md's testing example exercises: deny some tools by config."""
+import attrs
+
+from lash_kernel.plugin import BlockToolCall, hookimpl
+
+
+@attrs.frozen(kw_only=True)
+class Config:
+    deny: tuple[str, ...] = ()
+
+
+@hookimpl
+def lash_register_config(registry):
+    registry.add(Config)
+
+
+@hookimpl
+def lash_configure(host, config):
+    host.stash[DENY] = config.deny
+
+
+@hookimpl
+def lash_register_tools(registry):
+    from lash_kernel.plugin import tool
+
+    @tool
+    def shell(cmd: str) -> str:
+        """Run a shell command."""
+        return cmd
+
+    registry.add(shell)
+
+
+@hookimpl
+def lash_before_tool_call(host, call):
+    if call.name in host.stash[DENY]:
+        return BlockToolCall(reason=f"{call.name} is denied")
+    return None
+
+
+from lash_kernel.plugin import StashKey  # noqa: E402
+
+DENY = StashKey()
+'''
+
+
+def test_the_testing_section_example_passes_as_written(tmp_path):
+    """docs/plugins.md §14's test, copied verbatim, passes under pytest against a real plugin."""
+    text = DOC.read_text()
+    section = text[text.index("## 14. Testing") :]
+    block = section[section.index("```python\n") + len("```python\n") :]
+    block = block[: block.index("```")]
+    package = tmp_path / "lash_myfeature"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "plugin.py").write_text(MYFEATURE)
+    (tmp_path / "test_example.py").write_text(block)
+    (tmp_path / "conftest.py").write_text(
+        "import pytest\n\n@pytest.fixture\ndef anyio_backend():\n    return 'asyncio'\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path / "test_example.py")],
+        cwd=tmp_path, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout

@@ -62,7 +62,9 @@ class LashCore:
             ``ConfigError`` naming the known ones. Added in 0.3 (strings). The core takes
             ownership: ``close()`` closes it.
         tools: host tools: ``Tool`` objects or plain functions (wrapped with ``@tool``).
-        plugins: host plugin objects; registered last, so their hooks run first.
+        plugins: host plugin objects; registered last, so their hooks run first. A mapping
+            ``{name: plugin}`` names each: give a plugin its entry-point name in tests and its
+            ``plugin_config`` key is the one ``lash.toml`` uses (``[plugins.<name>]``).
         prompt: the base system prompt, or None.
         max_turns: default model calls allowed per turn.
         max_output_tokens: default output-token cap per model call, or None.
@@ -115,7 +117,7 @@ class LashCore:
         context_window: int | None = None,
         store: Store | str | None = None,
         tools: Iterable[Tool | Callable[..., Any]] = (),
-        plugins: Iterable[object] = (),
+        plugins: Iterable[object] | Mapping[str, object] = (),
         prompt: str | None = None,
         max_turns: int = 16,
         max_output_tokens: int | None = None,
@@ -155,12 +157,13 @@ class LashCore:
         self._closers: list[Callable[[], None]] = []
         self._closed = False
         block = tuple(block)  # read twice: by the loader and by config validation
+        host_plugins = dict(plugins) if isinstance(plugins, Mapping) else tuple(plugins)
         self.pm = make_plugin_manager()
         self._host = CoreHost(self)
         trace_hooks = os.environ.get("LASH_TRACE_HOOKS", "").strip() not in ("", "0")
         self.hooks = KernelHooks(self.pm, host=self._host, trace=trace_hooks)
         self.load_report: LoadReport = load_plugins(
-            self.pm, plugins=tuple(plugins), entry_points=entry_points, allow=allow, block=block, strict=strict,
+            self.pm, plugins=host_plugins, entry_points=entry_points, allow=allow, block=block, strict=strict,
             hooks=self.hooks,
         )
         self.tools = ToolRegistry()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.metadata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import attrs
 import pluggy
@@ -79,7 +79,7 @@ def load_plugins(
     pm: pluggy.PluginManager,
     *,
     builtins: Sequence[tuple[str, object]] | None = None,
-    plugins: Sequence[object] = (),
+    plugins: Sequence[object] | Mapping[str, object] = (),
     entry_points: bool = True,
     allow: Iterable[str] | None = None,
     block: Iterable[str] = (),
@@ -93,7 +93,9 @@ def load_plugins(
         pm: a fresh manager with lash's hookspecs added.
         builtins: ``(name, plugin)`` pairs owned by the kernel; None registers the kernel's
             defaults (``lash_kernel._builtin.BUILTINS``).
-        plugins: host plugin objects (modules or instances), registered last so they run first.
+        plugins: host plugin objects (modules or instances), registered last so they run first;
+            or a mapping ``{name: plugin}`` registering each under that name (e.g. the
+            entry-point name it has when installed, so its ``plugin_config`` key is the same).
         entry_points: scan the ``lash.plugins`` entry-point group.
         allow: if given, only entry points with these names load (an empty set loads none).
         block: entry-point names never to load.
@@ -143,8 +145,9 @@ def load_plugins(
                 continue
             dists[ep.name] = (dist, version)
             values[ep.name] = ep.value
-    for plugin in plugins:
-        name, stable = _plugin_name(plugin)
+    named = plugins.items() if isinstance(plugins, Mapping) else ((None, p) for p in plugins)
+    for given, plugin in named:
+        name, stable = (given, True) if given is not None else _plugin_name(plugin)
         _register(pm, plugin, name)
         if not stable:
             _require_stable_name(pm, plugin, name)
