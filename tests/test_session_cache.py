@@ -19,9 +19,9 @@ class CountingStore(SqliteStore):
 
     loads = 0
 
-    def load_active_path(self, session_id):
+    def load_frame_messages(self, session_id):
         CountingStore.loads += 1
-        return super().load_active_path(session_id)
+        return super().load_frame_messages(session_id)
 
 
 def core_on(db, model, **kw) -> LashCore:

@@ -138,6 +138,8 @@ class _Wrapped:
         self._broken = broken
 
     def __getattr__(self, name: str) -> Any:
+        if name == "load_frame_messages" and self._broken == "frame_messages":
+            return lambda sid: tuple(reversed([n.message for n in self._inner.load_active_path(sid)]))
         return getattr(self._inner, name)
 
     def commit_turn(self, commit: TurnCommit) -> Any:
@@ -160,6 +162,7 @@ class _Wrapped:
     [
         ("no_cas", "check_commit_cas_conflict"),
         ("reversed_path", "check_active_path"),
+        ("frame_messages", "check_active_path"),
         ("usage", "check_usage_ledger_accumulates"),
     ],
 )

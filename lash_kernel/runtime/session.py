@@ -122,7 +122,11 @@ class SessionServices:
     def current_frame(self, session_id: str) -> tuple[Message, ...]:
         """The messages of ``session_id``'s current frame as committed (repaired: every tool
         call answered), read from the store."""
-        nodes = self.store.load_active_path(session_id)
+        store = self.store
+        fast = getattr(store, "load_frame_messages", None)  # optional store capability
+        if fast is not None:
+            return repair_history(fast(session_id))
+        nodes = store.load_active_path(session_id)
         return repair_history(tuple(n.message for n in nodes if n.kind == MESSAGE_KIND))
 
     @staticmethod

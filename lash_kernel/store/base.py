@@ -334,7 +334,13 @@ class Store(Protocol):
         ...
 
     def load_active_path(self, session_id: str) -> tuple[Node, ...]:
-        """Nodes on the active path of the current frame, oldest first (leaf last)."""
+        """Nodes on the active path of the current frame, oldest first (leaf last).
+
+        A store may also offer ``load_frame_messages(session_id) -> tuple[Message, ...]``, the
+        same path's messages without ``Node`` records (an optional capability, not part of
+        this protocol): the runtime loads sessions through it when present, which saves a few
+        µs a message. ``check_store`` checks that both agree.
+        """
         ...
 
     def record_input(self, pending: PendingInput) -> None:

@@ -311,6 +311,12 @@ SELECT {_NODE_COLUMNS} FROM nodes INDEXED BY nodes_by_frame
 WHERE session_id = ? AND kind = 'message' AND frame_id = ? ORDER BY rowid
 """
 
+# The same rows, only what loading a session's messages needs (the link check and the payload).
+_FRAME_PAYLOADS_SQL = """
+SELECT node_id, parent_id, payload FROM nodes INDEXED BY nodes_by_frame
+WHERE session_id = ? AND kind = 'message' AND frame_id = ? ORDER BY rowid
+"""
+
 
 def _is_chain(rows: Sequence[Sequence[Any]], leaf_id: str | None) -> bool:
     """True when ``rows`` (node rows: id first, parent second) link each to the one before and
@@ -938,6 +944,30 @@ class SqliteStore:
             if not _is_chain(rows, head[1]):
                 rows = conn.execute(_ACTIVE_PATH_SQL, {"sid": session_id}).fetchall()
         return _nodes(session_id, rows)
+
+    def load_frame_messages(self, session_id: str) -> tuple[Message, ...]:
+        """The messages of the current frame's active path, oldest first: what
+        ``load_active_path`` gives, without building ``Node`` records. The runtime loads a
+        session through this when a store has it (an optional capability, see ``Store``).
+        Added in 0.2.
+
+        Raises:
+            SessionNotFoundError: no such session.
+            RecordDecodeError: a stored message cannot be decoded.
+            StoreError: a database failure, or the store is closed.
+        """
+        with self._call("load_frame_messages") as conn:
+            head = conn.execute("SELECT frame_id, leaf_id FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
+            if head is None:
+                raise SessionNotFoundError(f"no session {session_id!r} in this store")
+            rows = conn.execute(_FRAME_PAYLOADS_SQL, (session_id, head[0])).fetchall()
+            if not _is_chain(rows, head[1]):
+                nodes = _nodes(session_id, conn.execute(_ACTIVE_PATH_SQL, {"sid": session_id}).fetchall())
+                return tuple(n.message for n in nodes if n.kind == MESSAGE_KIND)
+        try:
+            return tuple(serde.loads_messages([row[2] for row in rows]))
+        except RecordDecodeError:  # decode one by one, so the error names the bad node
+            return tuple(_decode(r[2], Message, f"session {session_id!r} node {r[0]!r}") for r in rows)
 
     # -- admitted input ------------------------------------------------------------------------
 

@@ -257,6 +257,14 @@ def _snapshot(store: Store, session_id: str) -> tuple[Any, ...]:
     )
 
 
+def _expect_frame_messages(store: Store, session_id: str, what: str) -> None:
+    """A store with the optional ``load_frame_messages`` gives the active path's messages."""
+    load = getattr(store, "load_frame_messages", None)
+    if load is not None:
+        path = store.load_active_path(session_id)
+        _expect_equal(load(session_id), tuple(n.message for n in path if n.kind == MESSAGE_KIND), what)
+
+
 def _expect_unchanged(store: Store, session_id: str, before: tuple[Any, ...], what: str) -> None:
     after = _snapshot(store, session_id)
     names = (
@@ -681,6 +689,7 @@ def check_active_path_follows_a_branch(store: Store) -> None:
         [n.node_id for n in path], [first.nodes[0].node_id, *(n.node_id for n in second.nodes)],
         "active path after a branch",
     )
+    _expect_frame_messages(store, sid, "load_frame_messages after a branch")
 
 
 def check_active_path(store: Store) -> None:
@@ -706,6 +715,7 @@ def check_active_path(store: Store) -> None:
     path = store.load_active_path(sid)
     _expect_equal([n.node_id for n in path], [n.node_id for n in expected], "active path node ids (oldest first)")
     _expect_equal(path, expected, "active path nodes (payloads round-trip)")
+    _expect_frame_messages(store, sid, "load_frame_messages across turns")
     _expect(path[0].parent_id is None, "the first node of the path has no parent")
     for prev, node in itertools.pairwise(path):
         _expect_equal(node.parent_id, prev.node_id, f"parent of {node.node_id}")
@@ -737,6 +747,7 @@ def check_active_path_stops_at_frame_boundary(store: Store) -> None:
     store.commit_turn(second)
     _expect_equal(store.get_session(sid).frame_id, "frame-1", "current frame after a frame switch")
     _expect_equal(store.load_active_path(sid), second.nodes, "active path after a frame switch")
+    _expect_frame_messages(store, sid, "load_frame_messages after a frame switch")
     third = _turn(sid, "t3", 2, second.nodes[-1].node_id, frame_id="frame-1", at=_T0 + 2)
     store.commit_turn(third)
     _expect_equal(store.load_active_path(sid), second.nodes + third.nodes, "active path in the new frame")
@@ -1166,6 +1177,7 @@ def check_plugin_nodes(store: Store) -> None:
     r1 = store.commit_turn(attrs.evolve(turn, nodes=nodes))
     _expect_equal(r1.leaf_id, turn.nodes[-1].node_id, "leaf of a turn whose last node is a plugin node")
     _expect_equal(store.load_active_path(sid), turn.nodes, "active path of a turn with plugin nodes")
+    _expect_frame_messages(store, sid, "load_frame_messages of a turn with plugin nodes")
     _expect_equal(store.load_nodes(sid, ("t1-p1", "t1-p0")), (last_note, first_note), "load_nodes of plugin nodes")
     only_notes = attrs.evolve(
         _turn(sid, "t2", 1, None, at=_T0 + 1),
