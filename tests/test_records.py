@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from lash_kernel.errors import ProviderHTTPError, RecordDecodeError
-from lash_kernel.messages import Message, ReasoningPart, TextPart, ToolCallPart, ToolResultPart, repair_history
+from lash_kernel.messages import Attachment, Message, ReasoningPart, TextPart, ToolCallPart, ToolResultPart, repair_history
 from lash_kernel.outcomes import Finished, Outcome, Stopped, outcome_json
 from lash_kernel.prompt import PromptContribution, assemble_prompt
-from lash_kernel.serde import dumps, loads
+from lash_kernel.serde import dumps, loads, loads_messages
 from lash_kernel.usage import TokenUsage, UsageKey, UsageLedger, diff_ledgers
 
 GOLDEN = Path(__file__).parent / "data" / "records"
@@ -48,6 +48,38 @@ def test_reading_is_lenient_about_unknown_keys_and_strict_about_unknown_kinds():
         loads('{"role": "user", "parts": [{"kind": "video"}]}', Message)
     with pytest.raises(RecordDecodeError, match="invalid JSON"):
         loads("{not json", Message)
+
+
+def test_batch_decoder_matches_the_record_classes_field_for_field():
+    """``loads_messages`` fills records without calling ``__init__``: the result must be equal,
+    hash alike and default every optional field exactly as the classes do."""
+    image = Attachment(media_type="image/png", data="iVBORw0KGgo=", name="plot")
+    messages = [
+        ASSISTANT,
+        Message(role="assistant", parts=(ReasoningPart(encrypted="e", item_id="rs_1"),)),
+        Message(role="tool", parts=(ToolResultPart(call_id="c1", name="f", output="o", is_error=True, attachments=(image,)),)),
+        Message(role="tool", parts=(ToolResultPart(call_id="c2", name="f", output="o"),)),
+        Message(role="system", parts=()),
+        Message.user("ünïcode ✓"),
+    ]
+    decoded = loads_messages([dumps(m, Message) for m in messages])
+    assert decoded == messages
+    assert [hash(m) for m in decoded] == [hash(m) for m in messages]
+    assert [repr(m) for m in decoded] == [repr(m) for m in messages]
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ('{"role": "user", "parts": [{"kind": "tool_call", "name": "f"}]}', "cannot decode message 1"),  # no id
+        ('{"role": "robot", "parts": []}', "unknown message role"),
+        ('{"role": "user", "parts": [{"kind": "video"}]}', "unknown message part kind"),
+        ("{not json", "invalid JSON"),
+    ],
+)
+def test_batch_decoder_refuses_bad_messages(text, error):
+    with pytest.raises(RecordDecodeError, match=error):
+        loads_messages([dumps(Message.user("fine"), Message), text])
 
 
 def test_repair_adds_interrupted_results_and_drops_strays():
