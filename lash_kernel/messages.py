@@ -171,6 +171,23 @@ def assistant_text(messages: tuple[Message, ...] | list[Message]) -> str:
 INTERRUPTED_OUTPUT = "error: the tool call was interrupted before it returned a result"
 
 
+def _is_consistent(messages: tuple[Message, ...]) -> bool:
+    """True when each assistant message's tool calls are answered by the very next message, a
+    tool message holding exactly their results in call order, and no other tool message
+    exists: the shape ``repair_history`` produces (and the turn machine commits)."""
+    expected: list[str] | None = None  # the call ids the next message must answer
+    for message in messages:
+        if expected is not None:
+            if message.role != "tool" or [getattr(p, "call_id", None) for p in message.parts] != expected:
+                return False
+            expected = None
+        elif message.role == "tool":
+            return False
+        elif message.role == "assistant":
+            expected = [p.id for p in message.parts if type(p) is ToolCallPart] or None
+    return expected is None
+
+
 def repair_history(messages: tuple[Message, ...]) -> tuple[Message, ...]:
     """Make a history safe to send to any provider.
 
@@ -181,20 +198,21 @@ def repair_history(messages: tuple[Message, ...]) -> tuple[Message, ...]:
     Args:
         messages: history, oldest first.
     Returns:
-        The same tuple object when nothing needed repair, else a repaired copy.
+        The same tuple object when it already has that shape (each call's results in the
+        one tool message right after it, in call order), else a repaired copy; results
+        spread over several tool messages or out of order are put in call order.
     """
+    if _is_consistent(messages):  # what every commit writes: one cheap pass, no copies
+        return messages
     out: list[Message] = []
-    changed = False
     i = 0
     n = len(messages)
     while i < n:
         msg = messages[i]
+        i += 1
         if msg.role == "tool":  # a result message not directly after its calls: stray
-            changed = True
-            i += 1
             continue
         out.append(msg)
-        i += 1
         calls = msg.tool_calls if msg.role == "assistant" else ()
         if not calls:
             continue
@@ -204,16 +222,10 @@ def repair_history(messages: tuple[Message, ...]) -> tuple[Message, ...]:
                 if isinstance(part, ToolResultPart):
                     results.setdefault(part.call_id, part)
             i += 1
-        ordered: list[ToolResultPart] = []
-        for call in calls:
-            result = results.pop(call.id, None)
-            if result is None:
-                changed = True
-                result = ToolResultPart(
-                    call_id=call.id, name=call.name, output=INTERRUPTED_OUTPUT, is_error=True
-                )
-            ordered.append(result)
-        if results:  # results answering calls this message did not make
-            changed = True
+        ordered = [  # results answering calls this message did not make are dropped
+            results.pop(call.id, None)
+            or ToolResultPart(call_id=call.id, name=call.name, output=INTERRUPTED_OUTPUT, is_error=True)
+            for call in calls
+        ]
         out.append(Message(role="tool", parts=tuple(ordered)))
-    return tuple(out) if changed else messages
+    return tuple(out)

@@ -100,6 +100,22 @@ def test_repair_adds_interrupted_results_and_drops_strays():
 def test_repair_returns_a_consistent_history_unchanged():
     history = (Message.user("q"), Message(role="assistant", parts=(TextPart(text="a"),)))
     assert repair_history(history) is history
+    calls = Message(role="assistant", parts=(ToolCallPart(id="a", name="f"), ToolCallPart(id="b", name="g")))
+    answered = Message(role="tool", parts=(ToolResultPart(call_id="a", name="f", output="A"), ToolResultPart(call_id="b", name="g", output="B")))
+    history = (Message.user("q"), calls, answered, Message(role="assistant", parts=(TextPart(text="done"),)))
+    assert repair_history(history) is history
+
+
+def test_repair_puts_results_spread_or_out_of_order_into_call_order():
+    calls = Message(role="assistant", parts=(ToolCallPart(id="a", name="f"), ToolCallPart(id="b", name="g")))
+    result_a = ToolResultPart(call_id="a", name="f", output="A")
+    result_b = ToolResultPart(call_id="b", name="g", output="B")
+    for answers in (
+        (Message(role="tool", parts=(result_b, result_a)),),
+        (Message(role="tool", parts=(result_b,)), Message(role="tool", parts=(result_a,))),
+    ):
+        repaired = repair_history((Message.user("q"), calls, *answers))
+        assert repaired == (Message.user("q"), calls, Message(role="tool", parts=(result_a, result_b)))
 
 
 def test_usage_arithmetic_and_reports():
