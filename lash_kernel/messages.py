@@ -216,7 +216,7 @@ def repair_history(messages: tuple[Message, ...]) -> tuple[Message, ...]:
         calls = msg.tool_calls if msg.role == "assistant" else ()
         if not calls:
             continue
-        results: dict[str, ToolResultPart] = {}
+        results: dict[str, ToolResultPart | None] = {}
         while i < n and messages[i].role == "tool":
             for part in messages[i].parts:
                 if isinstance(part, ToolResultPart):
