@@ -635,6 +635,22 @@ class PostgresStore:
             rows = cur.execute(_ACTIVE_PATH_SQL, {"sid": session_id}).fetchall()
         return tuple(_node(session_id, r) for r in rows)
 
+    def load_frame_messages(self, session_id: str) -> tuple[Message, ...]:
+        """The active path's messages, oldest first, decoded in one batch (no ``Node``
+        records): the optional capability the kernel loads sessions through.
+
+        Raises:
+            SessionNotFoundError: no such session.
+            RecordDecodeError: a stored message cannot be decoded.
+        """
+        with self._tx("load_frame_messages") as cur:
+            self._require_session(cur, session_id)
+            rows = cur.execute(_ACTIVE_PATH_SQL, {"sid": session_id}).fetchall()
+        try:
+            return tuple(serde.loads_messages([r[5] for r in rows]))
+        except RecordDecodeError:  # decode one by one, so the error names the bad node
+            return tuple(_node(session_id, r).message for r in rows)
+
     # -- admitted input ------------------------------------------------------------------------
 
     def record_input(self, pending: PendingInput) -> None:
