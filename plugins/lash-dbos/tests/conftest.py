@@ -56,12 +56,12 @@ class Workers:
     def start(self, *, concurrency: int = 4) -> subprocess.Popen[bytes]:
         """Start one worker; returns its process."""
         env = {**os.environ, **self.env, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
-        log = open(self.tmp / f"worker-{len(self.procs)}.log", "wb")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "lash_kernel", "dbos", "worker", "--store", self.dsn, "--factory",
-             "dbos_testapp:make_core", "--concurrency", str(concurrency), "--heartbeat", "0.5"],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
+        with open(self.tmp / f"worker-{len(self.procs)}.log", "wb") as log:  # the child keeps its own fd
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "lash_kernel", "dbos", "worker", "--store", self.dsn, "--factory",
+                 "dbos_testapp:make_core", "--concurrency", str(concurrency), "--heartbeat", "0.5"],
+                env=env, stdout=log, stderr=subprocess.STDOUT,
+            )
         self.procs.append(proc)
         return proc
 
