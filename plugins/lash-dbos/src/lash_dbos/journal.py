@@ -14,6 +14,7 @@ Outside a workflow both wrappers are transparent: the inner client or function i
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -131,11 +132,9 @@ def _journaled_fn(tool: Tool) -> Callable[..., Any]:
 
 
 def _is_async(fn: Any) -> bool:
-    import inspect
-
     while isinstance(fn, functools.partial):
         fn = fn.func
-    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(type(fn).__call__)
 
 
 def journal_tools(tools: ToolRegistry) -> int:

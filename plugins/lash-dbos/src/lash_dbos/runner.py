@@ -32,9 +32,9 @@ from typing import Any
 import anyio
 from dbos import DBOS, DBOSClient, DBOSConfig
 
-from lash_kernel import CommitConflictError, ConfigError, LashCore, LashError, SessionBusyError
 from lash_dbos.journal import JournaledModel, journal_tools
 from lash_dbos.leases import WorkerLeases
+from lash_kernel import CommitConflictError, ConfigError, LashCore, LashError, SessionBusyError
 
 __all__ = ["APP_NAME", "DEFAULT_APP_VERSION", "DEFAULT_QUEUE", "WORKFLOW_NAME", "DbosRunner", "TurnClient"]
 
@@ -199,7 +199,9 @@ class DbosRunner:
         self.dead_after_s = dead_after_s if dead_after_s is not None else 5 * heartbeat_s
         self.polling_interval_s, self.busy_retry_s = polling_interval_s, busy_retry_s
         self.core: LashCore | None = None
-        self.leases = WorkerLeases(dsn, worker_id=self.worker_id, app_version=app_version, dead_after_s=self.dead_after_s)
+        self.leases = WorkerLeases(
+            dsn, worker_id=self.worker_id, app_version=app_version, dead_after_s=self.dead_after_s
+        )
         self.recovered: list[str] = []  # worker ids this runner recovered
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -219,7 +221,9 @@ class DbosRunner:
         core = self.core_factory()
         if not isinstance(core.model_client, JournaledModel):
             core.close()
-            raise ConfigError("the core's model_client must be a JournaledModel (LashCore(model_client=JournaledModel(...)))")
+            raise ConfigError(
+                "the core's model_client must be a JournaledModel (LashCore(model_client=JournaledModel(...)))"
+            )
         journal_tools(core.tools)
         self.core = core
         _runner = self
