@@ -24,8 +24,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
-from lash_dbos import DbosRunner, JournaledModel
 
+from lash_dbos import DbosRunner, JournaledModel
 from lash_kernel import LashCore
 from lash_kernel.plugin import Message, ModelRequest, ModelResponse, TextPart, TokenUsage, ToolCallPart
 from lash_postgres import PostgresStore

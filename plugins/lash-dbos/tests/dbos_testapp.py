@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from lash_dbos import JournaledModel
 
+from lash_dbos import JournaledModel
 from lash_kernel import LashCore
 from lash_kernel.plugin import Message, ModelRequest, ModelResponse, TextPart, TokenUsage, ToolCallPart, ToolContext
 from lash_postgres import PostgresStore

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from lash_dbos import TurnClient
 
+from lash_dbos import TurnClient
 from lash_kernel.plugin import MESSAGE_KIND, TextPart, ToolCallPart
 from lash_postgres import PostgresStore
 

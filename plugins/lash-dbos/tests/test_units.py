@@ -8,10 +8,10 @@ import threading
 import anyio
 import pytest
 from click.testing import CliRunner
+
 from lash_dbos import DbosRunner, JournaledModel, WorkerLeases, journal_tools
 from lash_dbos.journal import _error_from, _error_record
 from lash_dbos.plugin import dbos_group, load_factory
-
 from lash_kernel import ConfigError, LashCore, ProviderConnectionError, ProviderHTTPError, ProviderStreamError
 from lash_kernel.testing import ScriptedModel
 
