@@ -12,7 +12,9 @@ from lash_kernel.trace import TRACE_SCHEMA_VERSION
 from lash_tracing import JsonlSink, TraceFileError, build_view, load_trace, render_html
 
 TICK_MS = 1000 / 64
-BUCKETS = ("input-tokens", "output-tokens", "cache-read-input-tokens", "cache-write-input-tokens", "reasoning-output-tokens")
+BUCKETS = (
+    "input-tokens", "output-tokens", "cache-read-input-tokens", "cache-write-input-tokens", "reasoning-output-tokens",
+)
 
 
 CELLS = ("name", "info", "duration", "track")

@@ -548,7 +548,7 @@ text-overflow:ellipsis}
 .session-head .meta{color:var(--muted);white-space:nowrap}
 .session-head button,.zoom{font:inherit;font-size:11px;cursor:pointer;background:#fff;border:1px solid var(--line);
 border-radius:4px;padding:0 5px}
-.row,.axis{display:grid;grid-template-columns:minmax(7rem,17rem) minmax(0,9rem) 4.6rem minmax(6rem,1fr);column-gap:8px;
+.row,.axis{display:grid;grid-template-columns:minmax(7rem,16rem) minmax(0,11rem) 4.6rem minmax(6rem,1fr);column-gap:8px;
 align-items:center;padding:0 8px;min-width:0}
 .axis{height:20px;border-bottom:1px solid var(--line);color:var(--muted);font-size:11px}
 .axis .scale{position:relative;height:100%;min-width:0}
@@ -603,8 +603,8 @@ function fmt(ms){
   if(a<60000)return (ms/1000).toFixed(2)+' s';
   return Math.floor(ms/60000)+' m '+((ms%60000)/1000).toFixed(1)+' s';
 }
-function tickLabel(ms,step){
-  if(ms===0)return '0';if(step>=1000)return +(ms/1000).toFixed(3)+' s';return +ms.toFixed(3)+' ms';}
+function tickLabel(ms){
+  if(ms===0)return '0';if(ms>=1000)return +(ms/1000).toFixed(3)+' s';return +ms.toFixed(3)+' ms';}
 function niceStep(span){
   var raw=span/6,p=Math.pow(10,Math.floor(Math.log10(raw||1))),m=raw/p;
   return (m<=1?1:m<=2?2:m<=5?5:10)*p;
@@ -622,7 +622,7 @@ function layout(sec){
   for(var t=Math.ceil(lo/step)*step;t<=hi+1e-9;t+=step){
     var pct=(t-lo)/span*100;if(pct>92)break;
     var tick=document.createElement('span');tick.className='tick';tick.style.left=pct.toFixed(3)+'%';
-    tick.textContent=tickLabel(t,step);scale.appendChild(tick);
+    tick.textContent=tickLabel(t);scale.appendChild(tick);
   }
 }
 function zoom(sec,from,to){sec.dataset.viewFrom=from;sec.dataset.viewTo=to;layout(sec);
