@@ -36,10 +36,11 @@ def trace_group() -> None:
 )
 @click.option("--open", "open_browser", is_flag=True, help="Open the page in a web browser.")
 def view(file: Path, output: Path | None, open_browser: bool) -> None:
-    """Render the JSONL trace FILE as a self-contained HTML timeline and print its path.
+    """Render the JSONL trace FILE as a self-contained HTML waterfall and print its path.
 
-    Sessions, turns, model calls and tool calls with their start offsets, durations, token
-    usage, finish reasons and errors.
+    One time axis per session: start-up and prepare phases, turns, model call attempts and
+    tool calls as bars; click one for its arguments, result, usage and error; search and
+    filter by session, turn, kind and status. Works offline; fits a 1280x800 window.
     """
     from lash_tracing._viewer import TraceFileError, build_view, load_trace, render_html
 

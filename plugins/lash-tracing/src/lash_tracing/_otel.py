@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from lash_kernel.plugin import TraceRecord
 from lash_tracing._redact import redact
-from lash_tracing._schema import usage_buckets
+from lash_tracing._schema import ERROR_STOP_REASONS, usage_buckets
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -35,11 +35,6 @@ __all__ = ["AGENT_NAME", "ERROR_STOP_REASONS", "OtelExporter", "build_span_expor
 #: ``gen_ai.agent.name`` of every turn span (and the suffix of its name).
 AGENT_NAME = "lash"
 
-#: ``Stopped`` reasons that mark a turn span as an error (``error.type`` = the reason).
-#: ``cancelled``, ``max_turns``, ``max_output_tokens`` and ``content_filter`` are not errors.
-ERROR_STOP_REASONS = frozenset(
-    {"provider_error", "tool_failure", "plugin_abort", "invalid_input", "runtime_error", "no_final_value"}
-)
 
 _END_KINDS = {"turn.finished", "model_call.completed", "model_call.failed", "tool_call.completed"}
 _START_KINDS = {"turn.started", "model_call.started", "tool_call.started"}

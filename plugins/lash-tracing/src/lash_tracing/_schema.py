@@ -15,13 +15,20 @@ from typing import Any
 
 from lash_kernel.plugin import TRACE_SCHEMA_VERSION, TraceRecord
 
-__all__ = ["LINE_FIELDS", "USAGE_BUCKETS", "record_to_line", "usage_buckets"]
+__all__ = ["ERROR_STOP_REASONS", "LINE_FIELDS", "USAGE_BUCKETS", "record_to_line", "usage_buckets"]
 
 #: Keys of every JSONL line, in the order they are written.
 LINE_FIELDS = ("v", "kind", "time_s", "session_id", "turn_id", "span_id", "parent_span_id", "attributes")
 
 #: The five token buckets of a ``usage`` attribute (``lash_kernel.trace`` names), in display order.
 USAGE_BUCKETS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_write_input_tokens", "reasoning_output_tokens")
+
+#: ``Stopped`` reasons that are errors: the OTel turn span gets ERROR status (``error.type`` =
+#: the reason) and the viewer colours the turn red. ``cancelled``, ``max_turns``,
+#: ``max_output_tokens`` and ``content_filter`` are normal stops, not errors.
+ERROR_STOP_REASONS = frozenset(
+    {"provider_error", "tool_failure", "plugin_abort", "invalid_input", "runtime_error", "no_final_value"}
+)
 
 
 def record_to_line(record: TraceRecord, attributes: Mapping[str, Any]) -> dict[str, Any]:
