@@ -136,8 +136,8 @@ class Worker:
         Args:
             handle_signals: treat SIGTERM and SIGINT as ``stop()``; a second one cancels the
                 running turns at once. Main thread only.
-            until_idle: return once a poll finds nothing to start and nothing is running (for
-                batch jobs and tests).
+            until_idle: return once no session has pending input (this worker's or another
+                writer's) and nothing runs here (for batch jobs and tests).
         Raises:
             LashError: the worker was already started.
         """
@@ -207,12 +207,19 @@ class Worker:
                     started += 1
                     if started == free:
                         break
-            if until_idle and not found and not self._running:
+            if until_idle and not found and not self._running and not self._pending_anywhere():
                 return
             if started:
                 await anyio.sleep(0)
             else:
                 await self._wait_wake(self.poll_interval_s)
+
+    def _pending_anywhere(self) -> bool:
+        """Whether any session has pending input, leased or not (a store failure says yes)."""
+        try:
+            return bool(self.core.store.sessions_with_pending_input(limit=1))
+        except StoreError:
+            return True
 
     def _handle(self, session_id: str) -> Session:
         session = self._handles.pop(session_id, None)

@@ -40,7 +40,16 @@ from lash_kernel.testing.hooks import HookRecorder, RecordedCall
 from lash_kernel.testing.wire import WireScript, sse_body
 from lash_kernel.usage import TokenUsage
 
-__all__ = ["EchoModel", "HookRecorder", "echo_model_from_env", "RecordedCall", "ScriptedModel", "ScriptedReply", "WireScript", "sse_body"]
+__all__ = [
+    "EchoModel",
+    "HookRecorder",
+    "RecordedCall",
+    "ScriptedModel",
+    "ScriptedReply",
+    "WireScript",
+    "echo_model_from_env",
+    "sse_body",
+]
 
 
 @attrs.frozen(kw_only=True)
