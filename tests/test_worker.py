@@ -145,6 +145,7 @@ async def test_stop_lets_running_turns_finish_then_cancels_after_grace(tmp_path:
 
 def test_worker_arguments_are_checked(tmp_path: Path) -> None:
     with _core(tmp_path / "w.db") as core:
+        assert Worker(core).running == ()  # built outside an event loop
         for bad in ({"concurrency": 0}, {"poll_interval_s": 0}, {"grace_s": -1}):
             with pytest.raises(ConfigError):
                 Worker(core, **bad)  # type: ignore[arg-type]

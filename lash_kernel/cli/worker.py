@@ -10,6 +10,7 @@ local model wrapper, or a scripted model in tests).
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import logging
 import os
@@ -187,7 +188,11 @@ def worker(
             lease_ttl=lease_ttl, system=system,
         ) as core:
             w = Worker(core, concurrency=concurrency, poll_interval_s=poll_interval, grace_s=grace)
-            await w.run(handle_signals=True, until_idle=until_idle)
+            async with anyio.create_task_group() as tg:
+                await tg.start(functools.partial(w.run, handle_signals=True, until_idle=until_idle))
+                err_console().print(
+                    f"worker ready: pid {os.getpid()}, concurrency {concurrency}", style="dim", markup=False
+                )
             await core.drain()
             s = w.stats
             err_console().print(

@@ -106,7 +106,7 @@ class Worker:
         self._running: dict[str, Turn | None] = {}  # session id -> its turn (None while preparing)
         self._handles: OrderedDict[str, Session] = OrderedDict()
         self._backoff: dict[str, tuple[int, float]] = {}  # session id -> (failures, retry after)
-        self._wake = anyio.Event()
+        self._wake: anyio.Event | None = None  # created in run(), inside the event loop
         self._stopping = False
         self._cancelling: str | None = None
         self._started = False
@@ -123,15 +123,25 @@ class Worker:
         self._stopping = True
         if cancel_running:
             self._cancel_running("the worker is stopping")
-        self._wake.set()
+        if self._wake is not None:
+            self._wake.set()
 
     @property
     def running(self) -> tuple[str, ...]:
         """Ids of the sessions whose turn this worker is running now."""
         return tuple(self._running)
 
-    async def run(self, *, handle_signals: bool = False, until_idle: bool = False) -> None:
+    async def run(
+        self,
+        *,
+        handle_signals: bool = False,
+        until_idle: bool = False,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
         """Serve submitted turns until ``stop()`` (or a signal) ends it.
+
+        With ``await task_group.start(worker.run)`` the caller resumes once the worker is
+        ready: signal handlers installed, about to poll for the first time.
 
         Args:
             handle_signals: treat SIGTERM and SIGINT as ``stop()``; a second one cancels the
@@ -144,11 +154,13 @@ class Worker:
         if self._started:
             raise LashError("this Worker was already started")
         self._started = True
+        self._wake = anyio.Event()
         try:
             async with anyio.create_task_group() as tg:
                 watcher = anyio.CancelScope()
                 if handle_signals:
-                    tg.start_soon(self._watch_signals, watcher)
+                    await tg.start(self._watch_signals, watcher)
+                task_status.started()
                 try:
                     await self._poll(tg, until_idle=until_idle)
                     with anyio.move_on_after(self.grace_s):
@@ -163,8 +175,11 @@ class Worker:
             self._handles.clear()
 
     # ---------------------------------------------------------------- internals
-    async def _watch_signals(self, scope: anyio.CancelScope) -> None:
+    async def _watch_signals(
+        self, scope: anyio.CancelScope, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
         with scope, anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            task_status.started()
             async for signum in signals:
                 if self._stopping:
                     _log.warning("worker: signal %s again: cancelling running turns", signum)
@@ -180,6 +195,7 @@ class Worker:
                 turn.cancel(reason)
 
     async def _wait_wake(self, timeout: float) -> None:
+        assert self._wake is not None
         with anyio.move_on_after(timeout):
             await self._wake.wait()
         self._wake = anyio.Event()
@@ -276,7 +292,8 @@ class Worker:
             _log.exception("worker: session %s turn %s failed (input stays pending)", session_id, turn_id)
         finally:
             self._running.pop(session_id, None)
-            self._wake.set()
+            if self._wake is not None:
+                self._wake.set()
 
 
 def _committed(core: LashCore, session_id: str, turn_id: str) -> bool:
