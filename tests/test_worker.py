@@ -19,6 +19,7 @@ from lash_kernel import LashCore, Worker
 from lash_kernel.errors import (
     ConfigError,
     SessionNotFoundError,
+    StoreError,
     TurnNotPendingError,
     TurnWaitTimeoutError,
 )
@@ -199,3 +200,31 @@ def test_a_worker_killed_mid_turn_leaves_it_to_another_that_commits_it_once(tmp_
     with SqliteStore(db) as store:
         assert [t.turn_id for t in store.list_turns("s1")] == [tid]
         assert store.pending_inputs("s1") == []
+
+
+class _FlakyStore(SqliteStore):
+    """A SQLite store whose first ``failures`` turn commits fail with ``StoreError``."""
+
+    def __init__(self, path: Path, failures: int) -> None:
+        super().__init__(path)
+        self.failures = failures
+
+    def commit_turn(self, commit):  # type: ignore[no-untyped-def]
+        if self.failures > 0:
+            self.failures -= 1
+            raise StoreError("the database went away (scripted)")
+        return super().commit_turn(commit)
+
+
+async def test_a_failed_turn_stays_pending_and_is_retried_with_backoff(tmp_path: Path) -> None:
+    log = tmp_path / "calls.log"
+    store = _FlakyStore(tmp_path / "w.db", failures=2)
+    with LashCore(model_client=EchoModel(log_path=log), model="echo", store=store, entry_points=False) as core:
+        tid = core.submit("s", "try again")
+        worker = Worker(core, poll_interval_s=0.01)
+        with anyio.fail_after(30):
+            await worker.run(until_idle=True)
+        assert (worker.stats.failed, worker.stats.committed) == (2, 1)
+        assert [t.turn_id for t in core.store.list_turns("s")] == [tid]
+        assert core.store.pending_inputs("s") == []
+    assert [c["turn_id"] for c in _calls(log)] == [tid] * 3  # each attempt called the model again
