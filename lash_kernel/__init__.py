@@ -54,6 +54,9 @@ if TYPE_CHECKING:
         SessionNotFoundError,
         StoreError,
         ToolError,
+        TurnNotPendingError,
+        TurnWaitError,
+        TurnWaitTimeoutError,
     )
     from lash_kernel.hookspecs import hookimpl
     from lash_kernel.messages import Attachment, Message, ReasoningPart, TextPart, ToolCallPart, ToolResultPart
@@ -63,8 +66,9 @@ if TYPE_CHECKING:
     from lash_kernel.runtime.core import LashCore
     from lash_kernel.runtime.driver import RetryPolicy
     from lash_kernel.runtime.session import Session, SessionGraph, Turn, TurnResult
+    from lash_kernel.runtime.worker import Worker, WorkerStats
     from lash_kernel.spec import SessionSpec
-    from lash_kernel.store.base import Frame, Store
+    from lash_kernel.store.base import Frame, Store, TurnRecord
     from lash_kernel.store.memory import MemoryStore
     from lash_kernel.store.sqlite import SqliteStore
     from lash_kernel.tools import Tool, ToolContext, ToolOutput, ToolProvider, ToolRegistry, tool
@@ -114,6 +118,9 @@ _EXPORTS: dict[str, str] = {
     "RetryStatus": "lash_kernel.activity",
     "SchemaVersionError": "lash_kernel.errors",
     "Session": "lash_kernel.runtime.session",
+    "Worker": "lash_kernel.runtime.worker",
+    "WorkerStats": "lash_kernel.runtime.worker",
+    "TurnRecord": "lash_kernel.store.base",
     "SessionBusyError": "lash_kernel.errors",
     "SessionGraph": "lash_kernel.runtime.session",
     "SessionNotFoundError": "lash_kernel.errors",
@@ -131,6 +138,9 @@ _EXPORTS: dict[str, str] = {
     "ToolCallStarted": "lash_kernel.activity",
     "ToolContext": "lash_kernel.tools",
     "ToolError": "lash_kernel.errors",
+    "TurnNotPendingError": "lash_kernel.errors",
+    "TurnWaitError": "lash_kernel.errors",
+    "TurnWaitTimeoutError": "lash_kernel.errors",
     "ToolOutput": "lash_kernel.tools",
     "ToolProvider": "lash_kernel.tools",
     "ToolRegistry": "lash_kernel.tools",

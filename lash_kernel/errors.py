@@ -22,6 +22,9 @@ LashError
 ├── LeaseError                       the single-writer lease of a session
 │   ├── SessionBusyError             another writer holds the live lease (before any model call)
 │   └── LeaseLostError               the lease was reclaimed; the commit wrote nothing
+├── TurnWaitError                    waiting for a submitted turn (``LashCore.wait_turn``) failed
+│   ├── TurnWaitTimeoutError(TimeoutError)  not committed in time (its input stays pending)
+│   └── TurnNotPendingError          neither committed nor pending: discarded or never submitted
 └── RecordDecodeError(ValueError)    a persisted record could not be decoded
 ```
 
@@ -56,6 +59,9 @@ __all__ = [
     "StoreFullError",
     "StorePermissionError",
     "ToolError",
+    "TurnNotPendingError",
+    "TurnWaitError",
+    "TurnWaitTimeoutError",
 ]
 
 
@@ -230,6 +236,20 @@ class SessionBusyError(LeaseError):
 class LeaseLostError(LeaseError):
     """This writer's lease was reclaimed by another writer (it expired and was claimed with a
     higher fencing number), so its commit was refused and wrote nothing. Added in 0.2."""
+
+
+class TurnWaitError(LashError):
+    """Base for failures of waiting on a submitted turn (``LashCore.wait_turn``). Added in 0.3."""
+
+
+class TurnWaitTimeoutError(TurnWaitError, TimeoutError):
+    """The turn was not committed within the wait's timeout. Nothing is undone: its input stays
+    pending and a worker may still run it; wait again or discard it. Added in 0.3."""
+
+
+class TurnNotPendingError(TurnWaitError):
+    """The awaited turn is neither committed nor pending: its input was discarded, or it was
+    never submitted to this session. Added in 0.3."""
 
 
 class SessionNotFoundError(StoreError, KeyError):

@@ -37,6 +37,7 @@ from lash_kernel.cli.errors import report_error
 from lash_kernel.cli.output import err_console
 from lash_kernel.cli.sessions import sessions, usage
 from lash_kernel.cli.turns import chat, run
+from lash_kernel.cli.worker import submit, worker
 from lash_kernel.config import LashConfig, load_config
 from lash_kernel.errors import ConfigError, LashError
 from lash_kernel.runtime.hooks import KernelHooks
@@ -129,6 +130,8 @@ cli.add_command(run)
 cli.add_command(chat)
 cli.add_command(sessions)
 cli.add_command(usage)
+cli.add_command(worker)
+cli.add_command(submit)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -15,10 +15,12 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import anyio
 import attrs
 
 from lash_kernel.config import structure_config
-from lash_kernel.errors import ConfigError, LashError, PluginHookError
+from lash_kernel.errors import ConfigError, LashError, PluginHookError, TurnNotPendingError, TurnWaitTimeoutError
+from lash_kernel.messages import Message
 from lash_kernel.model import ModelClient
 from lash_kernel.plugin import ModeInfo, PluginHost
 from lash_kernel.runtime._lease import owner_name
@@ -37,9 +39,9 @@ from lash_kernel.runtime.services import Services
 from lash_kernel.runtime.session import Session, SessionServices, TurnResult
 from lash_kernel.runtime.stores import open_store_target
 from lash_kernel.spec import SessionSpec
-from lash_kernel.store.base import SessionInfo, Store
+from lash_kernel.store.base import PendingInput, SessionInfo, Store, TurnRecord
 from lash_kernel.store.memory import MemoryStore
-from lash_kernel.text import valid_text
+from lash_kernel.text import valid_message, valid_text
 from lash_kernel.tools import Tool, ToolProvider, ToolRegistry, tool
 from lash_kernel.trace import TraceKind
 
@@ -398,6 +400,93 @@ class LashCore:
         """
         with self.session(session_id) as session:
             return session.run_sync(prompt, **kwargs)
+
+    def submit(
+        self,
+        session_id: str,
+        prompt: str | Message,
+        *,
+        turn_id: str | None = None,
+        spec: SessionSpec | None = None,
+        mode: str = "standard",
+    ) -> str:
+        """Submit a turn for a worker to run: record its input durably as pending input of
+        ``session_id`` (creating the session if needed) and return its turn id. Nothing runs
+        here; any process whose ``Worker`` serves the same store runs it (see
+        ``lash_kernel.runtime.worker``), and ``wait_turn`` awaits its commit. Added in 0.3.
+
+        Submitting again with the same ``turn_id`` is a no-op (the first input is kept; a
+        committed turn stays committed), so a client may retry a submission it is unsure of.
+
+        Args:
+            session_id: the session (created with ``mode`` and ``spec`` when new; an existing
+                one keeps its own).
+            prompt: the user's text, or a ``Message`` with role ``user``.
+            turn_id: the turn id; default a fresh unique id.
+            spec: settings for a new session (see ``session``).
+            mode: execution mode for a new session.
+        Returns:
+            The turn id.
+        Raises:
+            ConfigError: an unknown ``mode`` or an invalid ``spec`` (see ``session``).
+            StoreError: the store failed (then nothing may have been recorded: submit again).
+            LashError: the core is closed.
+        """
+        with self.session(session_id, mode=mode, spec=spec) as session:
+            message = valid_message(Message.user(prompt) if isinstance(prompt, str) else prompt)
+            tid = valid_text(turn_id) if turn_id else self._runtime.new_id()
+            self.store.record_input(
+                PendingInput(session_id=session.id, turn_id=tid, message=message, created_at=self._runtime.clock())
+            )
+        return tid
+
+    async def wait_turn(
+        self, session_id: str, turn_id: str, *, timeout: float | None = None, max_interval: float = 0.5
+    ) -> TurnRecord:
+        """Wait until the turn ``turn_id`` of ``session_id`` is committed (by any process) and
+        return its record. A turn that ended ``Stopped`` (cancelled, provider error, ...) is
+        committed too: check ``TurnRecord.outcome``. Its messages are
+        ``core.store.load_nodes(session_id, record.node_ids)``. Added in 0.3.
+
+        Polls ``Store.get_turn`` with backoff: 10 ms doubling up to ``max_interval`` seconds.
+
+        Args:
+            session_id: the session.
+            turn_id: the turn, as ``submit`` returned it.
+            timeout: longest wait in seconds; None waits for ever.
+            max_interval: longest pause between two polls, seconds.
+        Returns:
+            The committed turn.
+        Raises:
+            TurnWaitTimeoutError: not committed within ``timeout`` (its input stays pending).
+            TurnNotPendingError: the turn is neither committed nor pending (its input was
+                discarded, or it was never submitted).
+            SessionNotFoundError: no such session.
+            StoreError: the store failed.
+        """
+        store = self.store
+        deadline = None if timeout is None else anyio.current_time() + timeout
+        delay = 0.01
+        while True:
+            record = store.get_turn(session_id, turn_id)
+            if record is not None:
+                return record
+            if all(p.turn_id != turn_id for p in store.pending_inputs(session_id)):
+                record = store.get_turn(session_id, turn_id)  # committed since the first look?
+                if record is not None:
+                    return record
+                raise TurnNotPendingError(
+                    f"session {session_id!r}: turn {turn_id!r} is neither committed nor pending "
+                    "(its input was discarded, or it was never submitted)"
+                )
+            if deadline is not None and anyio.current_time() >= deadline:
+                raise TurnWaitTimeoutError(
+                    f"session {session_id!r}: turn {turn_id!r} was not committed within {timeout} s; "
+                    "its input stays pending"
+                )
+            pause = delay if deadline is None else min(delay, max(0.0, deadline - anyio.current_time()))
+            await anyio.sleep(pause)
+            delay = min(delay * 2, max_interval)
 
     async def drain(self) -> None:
         """Wait for the background work plugins started (``PluginHost.spawn``), including work

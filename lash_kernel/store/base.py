@@ -355,6 +355,19 @@ class Store(Protocol):
         """Drop a pending input (the host chose not to retry it). No-op if absent."""
         ...
 
+    def sessions_with_pending_input(self, *, limit: int, now: float | None = None) -> list[str]:
+        """Ids of sessions that have pending input, the session with the oldest pending input
+        first (ties: by session id); what a worker polls for work. Added in 0.3.
+
+        Args:
+            limit: at most this many ids (>= 1).
+            now: seconds since the epoch; when given, sessions whose lease is live at ``now``
+                (``expires_at > now``: another writer is running a turn) are left out.
+        Raises:
+            StoreError: the store failed.
+        """
+        ...
+
     def commit_turn(self, commit: TurnCommit) -> CommitResult:
         """Commit one turn atomically (see the module docstring).
 

@@ -297,6 +297,24 @@ class MemoryStore:
         with self._lock:
             self._session(session_id).pending.pop(turn_id, None)
 
+    def sessions_with_pending_input(self, *, limit: int, now: float | None = None) -> list[str]:
+        """Sessions with pending input, oldest pending input first; with ``now``, sessions
+        whose lease is live at ``now`` are left out (see ``Store.sessions_with_pending_input``).
+
+        Raises:
+            StoreError: the store is closed.
+        """
+        with self._lock:
+            if self._closed:
+                raise StoreError("the MemoryStore is closed")
+            found = [
+                (min(p.created_at for p in state.pending.values()), sid)
+                for sid, state in self._sessions.items()
+                if state.pending
+                and (now is None or state.lease_row is None or state.lease_row.expires_at <= now)
+            ]
+        return [sid for _, sid in sorted(found)[: max(limit, 0)]]
+
     # -- commits -------------------------------------------------------------------------------
 
     def commit_turn(self, commit: TurnCommit) -> CommitResult:

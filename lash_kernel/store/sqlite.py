@@ -1036,6 +1036,22 @@ class SqliteStore:
                 "DELETE FROM pending_inputs WHERE session_id = ? AND turn_id = ?", (session_id, turn_id)
             )
 
+    def sessions_with_pending_input(self, *, limit: int, now: float | None = None) -> list[str]:
+        """Sessions with pending input, oldest pending input first; with ``now``, sessions
+        whose lease is live at ``now`` are left out (see ``Store.sessions_with_pending_input``).
+
+        Raises:
+            StoreError: a database failure, or the store is closed.
+        """
+        with self._call("sessions_with_pending_input", tx=False) as conn:
+            rows = conn.execute(
+                "SELECT p.session_id FROM pending_inputs p LEFT JOIN leases l ON l.session_id = p.session_id "
+                "WHERE ? IS NULL OR l.session_id IS NULL OR l.expires_at <= ? "
+                "GROUP BY p.session_id ORDER BY MIN(p.created_at), p.session_id LIMIT ?",
+                (now, now, max(limit, 0)),
+            ).fetchall()
+        return [sid for (sid,) in rows]
+
     # -- commits -------------------------------------------------------------------------------
 
     def commit_turn(self, commit: TurnCommit) -> CommitResult:

@@ -2,6 +2,8 @@
 
 - ``ScriptedModel``: a ``ModelClient`` that answers from a queue of scripted replies (text,
   reasoning, tool calls, usage, errors) and records every ``ModelRequest`` it received.
+- ``EchoModel``: a ``ModelClient`` that answers every request (after an optional delay) and
+  can log each call to a file shared by several processes (workers, chaos tests, benches).
 - ``WireScript`` / ``sse_body``: replay recorded HTTP exchanges through the real provider code
   with ``httpx.MockTransport``.
 - ``HookRecorder``: record every hook implementation call of a core (``calls(name)``,
@@ -15,10 +17,13 @@
 from __future__ import annotations
 
 import json
+import os
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
 from typing import Any
 
+import anyio
 import attrs
 
 from lash_kernel.errors import LashError, ModelError
@@ -35,7 +40,16 @@ from lash_kernel.testing.hooks import HookRecorder, RecordedCall
 from lash_kernel.testing.wire import WireScript, sse_body
 from lash_kernel.usage import TokenUsage
 
-__all__ = ["HookRecorder", "RecordedCall", "ScriptedModel", "ScriptedReply", "WireScript", "sse_body"]
+__all__ = [
+    "EchoModel",
+    "HookRecorder",
+    "RecordedCall",
+    "ScriptedModel",
+    "ScriptedReply",
+    "WireScript",
+    "echo_model_from_env",
+    "sse_body",
+]
 
 
 @attrs.frozen(kw_only=True)
@@ -146,3 +160,97 @@ class ScriptedModel:
     async def aclose(self) -> None:
         """Nothing to release."""
 
+
+
+class EchoModel:
+    """A ``ModelClient`` that answers every request with ``echo: <last user text>``, for workers
+    and load tests where a queue of scripted replies cannot know which process gets which turn.
+    Added in 0.3.
+
+    Args:
+        delay_s: seconds to wait before answering (a model's latency), >= 0.
+        log_path: when given, every call appends one JSON line
+            ``{"request_id", "turn_id", "call", "text", "pid"}`` to this file before it
+            waits: ``turn_id`` and ``call`` (1-based model-call index within the turn) come from
+            ``ModelRequest.request_id``; ``text`` is the last user message. Each line is one
+            ``O_APPEND`` write, so several processes may share the file.
+        model: the model id it reports.
+        provider_name: the provider name it reports.
+        usage: usage reported for each call.
+
+    Attributes:
+        calls: the number of calls this instance answered or started.
+    """
+
+    def __init__(
+        self,
+        *,
+        delay_s: float = 0.0,
+        log_path: str | Path | None = None,
+        model: str = "echo",
+        provider_name: str = "echo",
+        usage: TokenUsage | None = None,
+    ) -> None:
+        self.delay_s = delay_s
+        self.log_path = Path(log_path) if log_path is not None else None
+        self.model = model
+        self.provider_name = provider_name
+        self.usage = usage if usage is not None else TokenUsage(input_tokens=10, output_tokens=5)
+        self.calls = 0
+
+    def _log(self, request: ModelRequest, text: str) -> None:
+        if self.log_path is None:
+            return
+        turn_id, _, call = request.request_id.rpartition(":m")
+        line = json.dumps(
+            {
+                "request_id": request.request_id,
+                "turn_id": turn_id,
+                "call": int(call) if call.isdigit() else call,
+                "text": text,
+                "pid": os.getpid(),
+            }
+        )
+        fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, (line + "\n").encode())
+        finally:
+            os.close(fd)
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelStreamItem]:
+        """Answer ``request`` (see ``ModelClient.stream``): log the call, wait ``delay_s``,
+        stream the answer in one delta, then the response."""
+        self.calls += 1
+        user = next((m for m in reversed(request.messages) if m.role == "user"), None)
+        text = "".join(p.text for p in user.parts if isinstance(p, TextPart)) if user is not None else ""
+        self._log(request, text)
+        if self.delay_s > 0:
+            await anyio.sleep(self.delay_s)
+        answer = f"echo: {text}"
+        yield TextDelta(text=answer)
+        yield ModelResponse(
+            message=Message(role="assistant", parts=(TextPart(text=answer),)),
+            usage=self.usage,
+            finish_reason="stop",
+            model=self.model,
+            provider=self.provider_name,
+            raw_finish_reason="stop",
+        )
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
+
+
+def echo_model_from_env() -> EchoModel:
+    """An ``EchoModel`` configured by the environment, for ``lash worker --model-client
+    lash_kernel.testing:echo_model_from_env`` in tests and benches: ``LASH_ECHO_DELAY_S``
+    (seconds per call, default 0) and ``LASH_ECHO_LOG`` (the call log file, default none).
+    Added in 0.3.
+
+    Raises:
+        ValueError: ``LASH_ECHO_DELAY_S`` is not a number.
+    """
+    return EchoModel(
+        delay_s=float(os.environ.get("LASH_ECHO_DELAY_S", "0") or 0),
+        log_path=os.environ.get("LASH_ECHO_LOG") or None,
+    )

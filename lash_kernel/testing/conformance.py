@@ -77,6 +77,7 @@ __all__ = [
     "check_session_not_found",
     "check_session_spec_and_children",
     "check_sessions_isolated",
+    "check_sessions_with_pending_input",
     "check_store",
     "check_text_that_is_not_valid_unicode",
     "check_unleased_commit_while_leased",
@@ -878,6 +879,57 @@ def check_get_turn(store: Store) -> None:
     _expect_raises(SessionNotFoundError, lambda: store.get_turn(_sid("missing"), "t1"), "get_turn, unknown session")
 
 
+def check_sessions_with_pending_input(store: Store) -> None:
+    """``sessions_with_pending_input`` lists sessions with pending input, the oldest pending
+    input first, honours ``limit``, and with ``now`` leaves out sessions whose lease is live.
+
+    The inputs are dated long before ``_T0`` so that they come first even in a store that
+    already holds pending inputs; the check discards them at the end.
+
+    Raises:
+        AssertionError: the store deviates from the protocol.
+    """
+    old = _T0 - 10_000_000.0
+    a, b, c = _sid("work-a"), _sid("work-b"), _sid("work-c")
+    for sid in (a, b, c):
+        _open(store, sid)
+    inputs = [
+        PendingInput(session_id=b, turn_id="b1", message=Message.user("b1"), created_at=old + 2),
+        PendingInput(session_id=a, turn_id="a1", message=Message.user("a1"), created_at=old + 1),
+        PendingInput(session_id=a, turn_id="a2", message=Message.user("a2"), created_at=old + 3),
+    ]
+    for pending in inputs:
+        store.record_input(pending)
+    try:
+        _expect_equal(store.sessions_with_pending_input(limit=2), [a, b], "oldest pending input first")
+        _expect_equal(store.sessions_with_pending_input(limit=1), [a], "limit=1")
+        lease = store.claim_lease(a, owner="w", token=_token(), ttl_s=10.0, now=_T0)
+        found = store.sessions_with_pending_input(limit=2, now=_T0 + 1)
+        _expect(a not in found, f"a session with a live lease is listed with now= ({found!r})")
+        _expect_equal(found[:1], [b], "first session with pending input and no live lease")
+        _expect_equal(
+            store.sessions_with_pending_input(limit=2)[:2], [a, b], "without now=, leases are not looked at"
+        )
+        _expect_equal(
+            store.sessions_with_pending_input(limit=2, now=_T0 + 10)[:2], [a, b], "an expired lease is no obstacle"
+        )
+        store.release_lease(lease)
+        _expect_equal(
+            store.sessions_with_pending_input(limit=2, now=_T0 + 1)[:2], [a, b], "a released lease is no obstacle"
+        )
+        store.commit_turn(_turn(a, "a1", 0, None, at=_T0 + 2))
+        _expect_equal(
+            store.sessions_with_pending_input(limit=2)[:2], [b, a], "after committing a1, b's input is the oldest"
+        )
+        store.discard_input(a, "a2")
+        found = store.sessions_with_pending_input(limit=2)
+        _expect(a not in found and c not in found, f"sessions without pending input are listed: {found!r}")
+        _expect_equal(found[:1], [b], "the remaining session with pending input")
+    finally:
+        for pending in inputs:
+            store.discard_input(pending.session_id, pending.turn_id)
+
+
 def check_session_spec_and_children(store: Store) -> None:
     """A session keeps the ``spec`` it was created with; a child session records its parent
     link and depth; ``list_children`` lists a session's children oldest first.
@@ -1369,6 +1421,7 @@ CHECKS: tuple[Callable[[Store], None], ...] = (
     check_replayed_commit,
     check_conflicting_recommit,
     check_get_turn,
+    check_sessions_with_pending_input,
     check_invalid_commit_writes_nothing,
     check_active_path,
     check_active_path_follows_a_branch,

@@ -695,6 +695,23 @@ class PostgresStore:
             self._require_session(cur, session_id)
             cur.execute("DELETE FROM lash_pending_inputs WHERE session_id = %s AND turn_id = %s", (session_id, turn_id))
 
+    def sessions_with_pending_input(self, *, limit: int, now: float | None = None) -> list[str]:
+        """Sessions with pending input, oldest pending input first; with ``now``, sessions
+        whose lease is live at ``now`` are left out (see ``Store.sessions_with_pending_input``).
+
+        Raises:
+            StoreError: a database failure, or the store is closed.
+        """
+        with self._tx("sessions_with_pending_input") as cur:
+            rows = cur.execute(
+                "SELECT p.session_id FROM lash_pending_inputs p "
+                "LEFT JOIN lash_leases l ON l.session_id = p.session_id "
+                "WHERE %(now)s::double precision IS NULL OR l.session_id IS NULL OR l.expires_at <= %(now)s "
+                "GROUP BY p.session_id ORDER BY MIN(p.created_at), p.session_id LIMIT %(limit)s",
+                {"now": now, "limit": max(limit, 0)},
+            ).fetchall()
+        return [sid for (sid,) in rows]
+
     # -- commits -------------------------------------------------------------------------------
 
     def commit_turn(self, commit: TurnCommit) -> CommitResult:
