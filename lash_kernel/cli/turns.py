@@ -59,6 +59,7 @@ from lash_kernel.cli.providers import (
     default_db_path,
     default_provider,
     open_store,
+    resolve_base_url,
 )
 from lash_kernel.config import LashConfig
 from lash_kernel.errors import ConfigError
@@ -162,14 +163,15 @@ def _resolve(
     system: str | None,
     continue_: bool = False,
 ) -> _TurnOptions:
-    """Flags win over ``lash.toml``, which wins over the environment's defaults. Every
-    configuration error is raised here, before anything is opened or sent."""
+    """Flags win over ``lash.toml``, which wins over the environment (the base URL:
+    ``--base-url`` > ``base_url`` > ``OPENAI_BASE_URL`` and co. > the provider's endpoint).
+    Every configuration error is raised here, before anything is opened or sent."""
     env = os.environ
     config = current_config()
     if base_url is not None:
         check_base_url(base_url)  # lash.toml's base_url was checked when it was read
-    base_url = base_url or config.base_url
-    name = provider or config.provider or default_provider(base_url, env)
+    name = provider or config.provider or default_provider(base_url or config.base_url, env)
+    base_url, _ = resolve_base_url(name, base_url, config.base_url, env, config_source=config.source)
     check_provider(name, base_url, env)
     model = model or config.model
     if not model:

@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from lash_kernel.config import structure_config
+from lash_kernel.config import env_var, structure_config
 from lash_kernel.errors import ConfigError, LashError, PluginHookError
 from lash_kernel.model import ModelClient
 from lash_kernel.plugin import ModeInfo, PluginHost
@@ -160,7 +160,7 @@ class LashCore:
         host_plugins = dict(plugins) if isinstance(plugins, Mapping) else tuple(plugins)
         self.pm = make_plugin_manager()
         self._host = CoreHost(self)
-        trace_hooks = os.environ.get("LASH_TRACE_HOOKS", "").strip() not in ("", "0")
+        trace_hooks = os.environ.get(env_var("LASH_TRACE_HOOKS"), "").strip() not in ("", "0")
         self.hooks = KernelHooks(self.pm, host=self._host, trace=trace_hooks)
         self.load_report: LoadReport = load_plugins(
             self.pm, plugins=host_plugins, entry_points=entry_points, allow=allow, block=block, strict=strict,
