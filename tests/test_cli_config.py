@@ -213,3 +213,35 @@ def test_the_generator_fails_on_an_undocumented_key(monkeypatch):
 def test_config_errors_name_the_environment(monkeypatch, tmp_path):
     with pytest.raises(ConfigError, match="ANTHROPIC_BASE_URL"):
         resolve_base_url("anthropic", None, None, {"ANTHROPIC_BASE_URL": "nope"})
+
+
+# ------------------------------------------------------------------------------- lash plugins: objects nested
+
+
+def test_objects_a_plugin_registers_are_nested_under_it():
+    from lash_kernel.cli.plugins import _plugins_json
+    from lash_kernel.plugin import PluginHost, hookimpl
+    from lash_kernel.runtime.core import LashCore
+    from lash_kernel.testing import ScriptedModel
+
+    class Sink:
+        @hookimpl
+        def lash_on_trace_record(self, record):
+            return None
+
+    class Owner:
+        @hookimpl
+        def lash_configure(self, host: PluginHost) -> None:
+            host.add_plugin(Sink(), name="owner.sink")
+
+    with LashCore(model_client=ScriptedModel(), model="m", entry_points=False, plugins={"owner": Owner()}) as core:
+        core.add_plugin(Sink(), name="loose")  # added outside lash_configure: no owner
+        infos = {p.name: p for p in core.plugins()}
+        assert infos["owner.sink"].added_by == "owner" and infos["loose"].added_by is None
+        data = _plugins_json(core)
+    top = {p["name"]: p for p in data["plugins"]}
+    assert "owner.sink" not in top and "loose" in top
+    (obj,) = top["owner"]["objects"]
+    assert obj["name"] == "owner.sink" and obj["hooks"] == ["lash_on_trace_record"]
+    assert obj["call_order"] != top["owner"]["call_order"]
+    assert top["loose"]["origin"] == "added" and top["loose"]["objects"] == []
