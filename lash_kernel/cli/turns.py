@@ -335,7 +335,8 @@ def run(
     PROMPT "-" (or none) reads the prompt from stdin; text piped on stdin with a PROMPT is
     sent first, then PROMPT after a space (as llm does). -c continues the latest session.
     Ctrl-C cancels the turn: it is committed as cancelled, "cancelled" and the usage spent
-    are printed on stderr, and the exit status is 130.
+    are printed on stderr, and the exit status is 130. A new session in which the model never
+    answered (the server is down, say) is not kept; one named with --session or -c is.
 
     Prose streams to stdout; tool calls, retries and a summary line (outcome, tokens, session
     id) go to stderr. With --output-schema FILE, stdout holds only the typed value, as one
