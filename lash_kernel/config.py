@@ -41,9 +41,12 @@ from lash_kernel.errors import ConfigError
 
 __all__ = [
     "CONFIG_FILE",
+    "ENVIRONMENT",
+    "EnvVar",
     "LashConfig",
     "PluginSelection",
     "base_url_problem",
+    "env_var",
     "find_config",
     "load_config",
     "structure_config",
@@ -56,6 +59,88 @@ CONFIG_FILE = "lash.toml"
 _RESERVED = frozenset({"enabled", "disabled", "strict"})
 
 
+# ------------------------------------------------------------------------------------- environment
+@attrs.frozen(kw_only=True)
+class EnvVar:
+    """One environment variable lash reads (a row of ``docs/configuration.md``).
+
+    Attributes:
+        name: the variable, e.g. ``LASH_DB``.
+        type: what its value is, in words (``path``, ``URL``, ``comma-separated names``, ...).
+        default: what applies when it is unset, in words.
+        example: a typical value.
+        description: what it does, one or two sentences.
+    """
+
+    name: str
+    type: str
+    default: str
+    example: str
+    description: str
+
+
+#: Every environment variable the kernel and its CLI read. Code names a variable through
+#: ``env_var`` (which looks it up here), so a variable cannot be read without being listed, and
+#: ``scripts/gen_config_doc.py`` documents exactly these.
+ENVIRONMENT: tuple[EnvVar, ...] = (
+    EnvVar(name="LASH_CONFIG", type="path", default="./lash.toml when present", example="~/agents/lash.toml",
+           description="The lash.toml to use, as `lash --config FILE`."),
+    EnvVar(name="LASH_DB", type="path or store URL", default="$XDG_DATA_HOME/lash/lash.db",
+           example="sqlite:///var/lib/lash/lash.db",
+           description="The session store, as `--db`; wins over `store` in lash.toml."),
+    EnvVar(name="LASH_MODEL", type="string", default="`model` in lash.toml", example="gpt-4o-mini",
+           description="Model id, as `--model`; wins over `model` in lash.toml."),
+    EnvVar(name="LASH_PLUGINS", type="comma-separated plugin names", default="every installed plugin",
+           example="tracing,mcp",
+           description="Allow-list of installed plugins to load; replaces `[plugins] enabled`. Empty loads none."),
+    EnvVar(name="LASH_DISABLE_PLUGINS", type="comma-separated plugin names", default="none", example="mcp",
+           description="Installed plugins never to load; added to `[plugins] disabled`."),
+    EnvVar(name="LASH_STRICT_PLUGINS", type="flag (1/0)", default="0", example="1",
+           description="A plugin that fails to load is an error instead of a warning (`[plugins] strict`)."),
+    EnvVar(name="LASH_DEBUG", type="flag (1/0)", default="0", example="1",
+           description="Print a traceback after every `error:` line."),
+    EnvVar(name="LASH_TRACE_HOOKS", type="flag (1/0)", default="0", example="1",
+           description="Print one stderr line per plugin hook call (read when a core is built)."),
+    EnvVar(name="OPENAI_API_KEY", type="secret", default="none", example="sk-...",
+           description="API key of the `openai` and `openai-responses` providers; never printed."),
+    EnvVar(name="ANTHROPIC_API_KEY", type="secret", default="none", example="sk-ant-...",
+           description="API key of the `anthropic` provider; never printed."),
+    EnvVar(name="OPENROUTER_API_KEY", type="secret", default="none", example="sk-or-...",
+           description="API key of the `openrouter` provider; when set (and no base URL is given) "
+           "`openrouter` is the default provider."),
+    EnvVar(name="OPENAI_BASE_URL", type="http(s) URL", default="https://api.openai.com/v1",
+           example="http://127.0.0.1:8080/v1",
+           description="API root of the `openai` and `openai-responses` providers, below `--base-url` "
+           "and `base_url` in lash.toml. With a base URL the key is optional."),
+    EnvVar(name="ANTHROPIC_BASE_URL", type="http(s) URL", default="https://api.anthropic.com",
+           example="https://proxy.example.com",
+           description="API root of the `anthropic` provider, below `--base-url` and `base_url` in lash.toml."),
+    EnvVar(name="OPENROUTER_BASE_URL", type="http(s) URL", default="https://openrouter.ai/api/v1",
+           example="https://openrouter.ai/api/v1",
+           description="API root of the `openrouter` provider, below `--base-url` and `base_url` in lash.toml."),
+    EnvVar(name="XDG_DATA_HOME", type="absolute path", default="~/.local/share", example="/srv/data",
+           description="The default store is `$XDG_DATA_HOME/lash/lash.db` (a relative value is ignored)."),
+    EnvVar(name="XDG_STATE_HOME", type="absolute path", default="~/.local/state", example="/srv/state",
+           description="lash-mcp writes each MCP server's stderr to `$XDG_STATE_HOME/lash/mcp/<server>.log` "
+           "(unless `[plugins.mcp] log_dir` says otherwise)."),
+    EnvVar(name="COLUMNS", type="integer", default="the terminal's width (200 when stdout is not a terminal)",
+           example="120", description="Width of the tables the CLI prints."),
+)
+
+_ENV_NAMES = frozenset(v.name for v in ENVIRONMENT)
+
+
+def env_var(name: str) -> str:
+    """``name``, after checking it is listed in ``ENVIRONMENT`` (code reads variables through this).
+
+    Raises:
+        KeyError: ``name`` is not in ``ENVIRONMENT`` (add it there, with its documentation).
+    """
+    if name not in _ENV_NAMES:
+        raise KeyError(f"environment variable {name!r} is not listed in lash_kernel.config.ENVIRONMENT")
+    return name
+
+
 @attrs.frozen(kw_only=True)
 class PluginSelection:
     """Which installed plugins load (``[plugins]`` in ``lash.toml``).
@@ -66,9 +151,9 @@ class PluginSelection:
         strict: a plugin that fails to import or register is an error instead of a warning.
     """
 
-    enabled: tuple[str, ...] | None = None
-    disabled: tuple[str, ...] = ()
-    strict: bool = False
+    enabled: tuple[str, ...] | None = attrs.field(default=None, metadata={"example": ["tracing", "mcp"]})
+    disabled: tuple[str, ...] = attrs.field(default=(), metadata={"example": ["mcp"]})
+    strict: bool = attrs.field(default=False, metadata={"example": True})
 
 
 class _InvalidValues(ConfigError):
@@ -120,18 +205,19 @@ def base_url_problem(url: str) -> str | None:
 class _Settings:
     """The top-level keys of ``lash.toml`` (``LashConfig`` documents them)."""
 
-    provider: str | None = None
-    model: str | None = None
-    base_url: str | None = None
-    store: str | None = None
-    prompt: str | None = None
-    max_turns: int | None = None
-    max_output_tokens: int | None = None
-    temperature: float | None = None
-    context_window: int | None = None
-    tool_timeout_s: float | None = None
-    request_timeout_s: float | None = None
-    stream_idle_timeout_s: float | None = None
+    # ``metadata["example"]`` is the example docs/configuration.md shows (scripts/gen_config_doc.py)
+    provider: str | None = attrs.field(default=None, metadata={"example": "anthropic"})
+    model: str | None = attrs.field(default=None, metadata={"example": "gpt-4o-mini"})
+    base_url: str | None = attrs.field(default=None, metadata={"example": "http://127.0.0.1:8080/v1"})
+    store: str | None = attrs.field(default=None, metadata={"example": "lash.db"})
+    prompt: str | None = attrs.field(default=None, metadata={"example": "You are a terse assistant."})
+    max_turns: int | None = attrs.field(default=None, metadata={"example": 8})
+    max_output_tokens: int | None = attrs.field(default=None, metadata={"example": 1024})
+    temperature: float | None = attrs.field(default=None, metadata={"example": 0.2})
+    context_window: int | None = attrs.field(default=None, metadata={"example": 128000})
+    tool_timeout_s: float | None = attrs.field(default=None, metadata={"example": 30})
+    request_timeout_s: float | None = attrs.field(default=None, metadata={"example": 120})
+    stream_idle_timeout_s: float | None = attrs.field(default=None, metadata={"example": 60})
 
     def __attrs_post_init__(self) -> None:
         problems: list[tuple[str, str]] = []
@@ -177,13 +263,18 @@ class LashConfig(_Settings):
 
     Attributes:
         path: the file it came from, or None.
-        provider: provider name (``openai``, ``openai-responses``, ``anthropic``, ``openrouter``).
-        model: model id.
-        base_url: the provider's base URL override.
+        provider: provider name (``openai``, ``openai-responses``, ``anthropic``, ``openrouter``);
+            unset: ``openrouter`` when ``OPENROUTER_API_KEY`` is set and no base URL is given,
+            else ``openai``. ``--provider`` wins.
+        model: model id; ``--model`` and ``LASH_MODEL`` win. Unset with a base URL: ``default``.
+        base_url: the provider's API root (a local server, a proxy). ``--base-url`` wins; it
+            wins over the provider's ``*_BASE_URL`` variable. Another provider's official host
+            (``api.openai.com`` with ``provider = "anthropic"``) is an error.
         store: SQLite path (resolved against the file's directory), ``:memory:``, or a store URL
             (``sqlite:///abs/path.db``, ``postgresql://…``; kept as written). URLs added in 0.3.
-        prompt: the base system prompt.
-        max_turns: model calls allowed per turn.
+            ``--db`` and ``LASH_DB`` win; unset: ``$XDG_DATA_HOME/lash/lash.db``.
+        prompt: the base system prompt; ``--system`` wins.
+        max_turns: model calls allowed per turn (the core's default: 16).
         max_output_tokens: per-call output cap, tokens.
         temperature: sampling temperature.
         context_window: the model's context window, tokens.
@@ -192,13 +283,13 @@ class LashConfig(_Settings):
         stream_idle_timeout_s: seconds a model stream may stay silent (no bytes) before the
             attempt fails and is retried like any stream fault; unset means the core's
             default, 60.
+        plugins: which plugins load.
+        plugin_tables: raw ``[plugins.<name>]`` tables by plugin name (validated when a core
+            is built, against each plugin's config class).
 
     Counts (``max_turns``, ``max_output_tokens``, ``context_window``) must be >= 1, timeouts
     finite and > 0, ``temperature`` >= 0, ``base_url`` an http(s) URL; anything else is a
     ``ConfigError`` naming the key and the value.
-        plugins: which plugins load.
-        plugin_tables: raw ``[plugins.<name>]`` tables by plugin name (validated when a core
-            is built, against each plugin's config class).
     """
 
     path: Path | None = None

@@ -256,7 +256,7 @@ def test_pragmas_and_schema_version(store: SqliteStore, db_path: Path) -> None:
     assert conn.execute("PRAGMA busy_timeout").fetchone()[0] > 0
     assert _raw(db_path, "PRAGMA journal_mode")[0][0] == "wal"  # persistent, seen by others
     assert _raw(db_path, "SELECT value FROM lash_meta WHERE key = 'schema_version'") == [(str(SCHEMA_VERSION),)]
-    assert SCHEMA_VERSION == 3
+    assert SCHEMA_VERSION == 4
 
 
 def test_version_1_file_is_migrated_on_open(db_path: Path) -> None:

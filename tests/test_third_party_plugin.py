@@ -71,8 +71,9 @@ def test_lash_plugins_shows_the_installed_plugin_and_names_the_broken_one(site, 
     assert audit["usage_sources"] == []
     standard = {p["name"]: p for p in data["plugins"]}["lash.standard"]
     assert standard["origin"] == "builtin" and standard["usage_sources"] == ["child", "turn"]
-    added = {p["name"]: p for p in data["plugins"]}["audit.auditor"]
-    assert added["origin"] == "added" and added["call_order"] < audit["call_order"]
+    assert "audit.auditor" not in {p["name"] for p in data["plugins"]}  # listed once, under its plugin
+    (added,) = audit["objects"]
+    assert added["name"] == "audit.auditor" and added["call_order"] < audit["call_order"]
     (failed,) = data["failed"]
     assert failed["name"] == "broken" and failed["distribution"] == "lash-broken"
     assert "plugin 'broken' (lash_broken.plugin) from distribution 'lash-broken' failed to load" in failed["error"]

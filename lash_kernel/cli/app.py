@@ -38,7 +38,7 @@ from lash_kernel.cli.output import err_console
 from lash_kernel.cli.sessions import sessions, usage
 from lash_kernel.cli.turns import chat, run
 from lash_kernel.cli.worker import submit, worker
-from lash_kernel.config import LashConfig, load_config
+from lash_kernel.config import LashConfig, env_var, load_config
 from lash_kernel.errors import ConfigError, LashError
 from lash_kernel.runtime.hooks import KernelHooks
 from lash_kernel.runtime.loader import load_plugins, make_plugin_manager
@@ -103,7 +103,7 @@ class RootGroup(LashGroup):
 @click.option(
     "--config",
     type=click.Path(dir_okay=False, path_type=Path),
-    envvar="LASH_CONFIG",
+    envvar=env_var("LASH_CONFIG"),
     default=None,
     is_eager=True,
     help="lash.toml to use [env LASH_CONFIG; default ./lash.toml when present]. It sets the "

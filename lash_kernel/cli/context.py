@@ -20,7 +20,7 @@ from rich.console import Console
 from lash_kernel.cli.errors import report_error
 from lash_kernel.cli.output import err_console, one_line
 from lash_kernel.cli.providers import PROVIDERS
-from lash_kernel.config import LashConfig, load_config
+from lash_kernel.config import LashConfig, env_var, load_config
 from lash_kernel.errors import ConfigError
 from lash_kernel.plugin import PluginHost
 from lash_kernel.runtime.core import LashCore
@@ -106,11 +106,11 @@ def core_options(config: LashConfig, env: Mapping[str, str]) -> dict[str, Any]:
         Keyword arguments for ``LashCore`` (no model client, model or store).
     """
     options = config.core_options()
-    allow = _env_names(env, "LASH_PLUGINS")
+    allow = _env_names(env, env_var("LASH_PLUGINS"))
     if allow is not None:
         options["allow"] = allow
-    options["block"] = (*options["block"], *(_env_names(env, "LASH_DISABLE_PLUGINS") or ()))
-    if env.get("LASH_STRICT_PLUGINS", "") not in ("", "0", "false"):
+    options["block"] = (*options["block"], *(_env_names(env, env_var("LASH_DISABLE_PLUGINS")) or ()))
+    if env.get(env_var("LASH_STRICT_PLUGINS"), "") not in ("", "0", "false"):
         options["strict"] = True
     return options
 
@@ -237,7 +237,7 @@ def db_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--db",
         type=_StoreTarget(),
-        envvar="LASH_DB",
+        envvar=env_var("LASH_DB"),
         default=None,
         help="SQLite database file, or a store URL (sqlite:///abs/path.db; postgresql://… with "
         "lash-postgres) [env LASH_DB; default $XDG_DATA_HOME/lash/lash.db, "
@@ -271,7 +271,7 @@ def turn_options(f: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--model",
-            envvar="LASH_MODEL",
+            envvar=env_var("LASH_MODEL"),
             default=None,
             help="Model id [env LASH_MODEL; required unless --base-url is given, then 'default'].",
         ),

@@ -28,13 +28,14 @@ from collections.abc import Iterator, Mapping
 import attrs
 import click
 
+from lash_kernel.config import env_var
 from lash_kernel.errors import CommitConflictError, ConfigError, LashError, LeaseLostError, SessionBusyError
 from lash_kernel.text import valid_text
 
 __all__ = ["DEBUG_ENV", "ErrorReport", "debug_enabled", "describe_error", "leaf_errors", "report_error"]
 
 #: Set to ``1`` to print the traceback of every error the CLI reports.
-DEBUG_ENV = "LASH_DEBUG"
+DEBUG_ENV = env_var("LASH_DEBUG")
 
 _DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 _PERMISSION = frozenset({errno.EACCES, errno.EPERM})

@@ -28,6 +28,7 @@ from lash_kernel.activity import (
     ToolCallStarted,
     TurnActivity,
 )
+from lash_kernel.config import env_var
 from lash_kernel.messages import Message, ReasoningPart, ToolResultPart
 from lash_kernel.outcomes import Finished, Outcome, Stopped, outcome_json
 from lash_kernel.text import SurrogateJoiner, valid_text
@@ -157,7 +158,7 @@ def err_console() -> Console:
 def out_console() -> Console:
     """The rich console for stdout (tables); 200 columns wide when piped."""
     console = Console(highlight=False)
-    if not console.is_terminal and not os.environ.get("COLUMNS"):
+    if not console.is_terminal and not os.environ.get(env_var("COLUMNS")):
         console.width = 200  # piped: do not fold table cells at rich's 80-column default
     return console
 

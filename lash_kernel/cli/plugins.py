@@ -24,19 +24,38 @@ __all__ = ["plugins_command", "tools_group"]
 
 
 def _plugins_json(core: LashCore) -> dict[str, Any]:
+    """``{plugins, failed}``: each plugin once, with the objects it registered while it was
+    configured (``added_by``) nested under it as ``objects``; in call order."""
+    rows: list[dict[str, Any]] = []
+    by_name: dict[str, dict[str, Any]] = {}
+    infos = list(enumerate(core.plugins(), start=1))
+    for position, info in infos:
+        if info.added_by is not None:
+            continue
+        row = {
+            "name": info.name,
+            "distribution": info.distribution,
+            "version": info.version,
+            "origin": info.origin,
+            "call_order": position,
+            "hooks": list(info.hooks),
+            "usage_sources": list(info.usage_sources),
+            "objects": [],
+        }
+        rows.append(row)
+        by_name[info.name] = row
+    for position, info in infos:
+        if info.added_by is None:
+            continue
+        obj = {"name": info.name, "call_order": position, "hooks": list(info.hooks),
+               "usage_sources": list(info.usage_sources)}
+        owner = by_name.get(info.added_by)
+        if owner is not None:
+            owner["objects"].append(obj)
+        else:  # its owner is gone from the listing: show it on its own
+            rows.append({**obj, "distribution": None, "version": None, "origin": "added", "objects": []})
     return {
-        "plugins": [
-            {
-                "name": info.name,
-                "distribution": info.distribution,
-                "version": info.version,
-                "origin": info.origin,
-                "call_order": position,
-                "hooks": list(info.hooks),
-                "usage_sources": list(info.usage_sources),
-            }
-            for position, info in enumerate(core.plugins(), start=1)
-        ],
+        "plugins": rows,
         "failed": [
             {"name": e.plugin, "value": e.value, "distribution": e.distribution, "error": str(e)}
             for e in core.load_report.failed
@@ -44,16 +63,27 @@ def _plugins_json(core: LashCore) -> dict[str, Any]:
     }
 
 
+def _hooks_text(hooks: list[str]) -> str:
+    return ", ".join(h.removeprefix("lash_") for h in hooks) or "-"
+
+
 @click.command("plugins")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: {plugins: [...], failed: [...]}.")
+@click.option(
+    "--json", "as_json", is_flag=True,
+    help="Print one JSON object: {plugins: [{name, distribution, version, origin, call_order, hooks, "
+    "usage_sources, objects: [{name, call_order, hooks, usage_sources}]}], failed: [...]}.",
+)
 def plugins_command(as_json: bool) -> None:
     """List the plugins a core would load: name, distribution, version, hooks, call order,
     and the usage-ledger sources each declared (lash usage groups tokens by them).
 
-    Call order 1 runs first (host plugins, then installed plugins in reverse name order, then
-    the kernel's built-ins). Plugins that failed to load are listed with their error.
-    The stack comes from lash.toml ([plugins] enabled / disabled / strict) and the
-    LASH_PLUGINS, LASH_DISABLE_PLUGINS and LASH_STRICT_PLUGINS variables.
+    Each plugin is listed once; the objects it registered on the core while being configured
+    (e.g. lash-mcp's "mcp-tools", lash-tracing's "tracing.sink") are nested under it, each
+    with its own hooks and call order. Call order 1 runs first (host plugins, then installed
+    plugins in reverse name order, then the kernel's built-ins). Plugins that failed to load
+    are listed with their error. The stack comes from lash.toml ([plugins] enabled /
+    disabled / strict) and the LASH_PLUGINS, LASH_DISABLE_PLUGINS and LASH_STRICT_PLUGINS
+    variables.
 
     \b
     Examples:
@@ -72,11 +102,16 @@ def plugins_command(as_json: bool) -> None:
     for column in ("#", "plugin", "distribution", "version", "origin", "usage sources", "hooks"):
         table.add_column(column, overflow="fold")
     for p in data["plugins"]:
-        hooks = ", ".join(h.removeprefix("lash_") for h in p["hooks"]) or "-"
         sources = ", ".join(p["usage_sources"]) or "-"
         table.add_row(
-            str(p["call_order"]), p["name"], p["distribution"] or "-", p["version"] or "-", p["origin"], sources, hooks
+            str(p["call_order"]), p["name"], p["distribution"] or "-", p["version"] or "-", p["origin"], sources,
+            _hooks_text(p["hooks"]),
         )
+        for obj in p["objects"]:
+            table.add_row(
+                str(obj["call_order"]), f"└ {obj['name']}", "", "", "registered by it",
+                ", ".join(obj["usage_sources"]) or "-", _hooks_text(obj["hooks"]),
+            )
     out_console().print(table)
     for failure in data["failed"]:
         err_console().print(f"failed: {one_line(failure['error'])}", style="red", markup=False)

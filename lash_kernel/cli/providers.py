@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import attrs
 
-from lash_kernel.config import base_url_problem
+from lash_kernel.config import base_url_problem, env_var
 from lash_kernel.errors import ConfigError, StoreError
 from lash_kernel.model import ModelClient
 from lash_kernel.store.base import Store
@@ -32,12 +33,22 @@ class ProviderChoice:
         factory: ``(api_key, base_url) -> ModelClient``; ``api_key`` may be None only when
             ``base_url`` is set; ``base_url`` None means the provider's official endpoint.
         description: one line for ``--help``.
+        base_url_env: environment variable holding its base URL (below ``--base-url`` and
+            ``base_url`` in ``lash.toml``).
+        default_base_url: the official endpoint used when no base URL is given.
+        hosts: host names of this provider's official endpoints; a base URL on another
+            provider's official host is refused (``check_base_url_owner``).
+        compatible_hosts: other providers' official hosts this one can talk to as well.
     """
 
     key_env: str
     missing_key: str
     factory: Callable[[str | None, str | None], ModelClient]
     description: str
+    base_url_env: str
+    default_base_url: str
+    hosts: frozenset[str] = frozenset()
+    compatible_hosts: frozenset[str] = frozenset()
 
 
 def _openai_chat(api_key: str | None, base_url: str | None) -> ModelClient:
@@ -73,30 +84,117 @@ def _anthropic(api_key: str | None, base_url: str | None) -> ModelClient:
 #: Every ``--provider`` value, in ``--help`` order. Add a provider here and nowhere else.
 PROVIDERS: Mapping[str, ProviderChoice] = {
     "openai": ProviderChoice(
-        key_env="OPENAI_API_KEY",
+        key_env=env_var("OPENAI_API_KEY"),
         missing_key="set OPENAI_API_KEY, or pass --base-url for a local OpenAI-compatible server",
         factory=_openai_chat,
         description="OpenAI Chat Completions, or any OpenAI-compatible server with --base-url",
+        base_url_env=env_var("OPENAI_BASE_URL"),
+        default_base_url="https://api.openai.com/v1",
+        hosts=frozenset({"api.openai.com"}),
+        compatible_hosts=frozenset({"openrouter.ai"}),  # OpenRouter speaks Chat Completions
     ),
     "openai-responses": ProviderChoice(
-        key_env="OPENAI_API_KEY",
+        key_env=env_var("OPENAI_API_KEY"),
         missing_key="set OPENAI_API_KEY, or pass --base-url for a Responses-compatible server",
         factory=_openai_responses,
         description="the OpenAI Responses API",
+        base_url_env=env_var("OPENAI_BASE_URL"),
+        default_base_url="https://api.openai.com/v1",
+        hosts=frozenset({"api.openai.com"}),
     ),
     "anthropic": ProviderChoice(
-        key_env="ANTHROPIC_API_KEY",
+        key_env=env_var("ANTHROPIC_API_KEY"),
         missing_key="set ANTHROPIC_API_KEY, or pass --base-url for an Anthropic-compatible proxy",
         factory=_anthropic,
         description="the Anthropic Messages API",
+        base_url_env=env_var("ANTHROPIC_BASE_URL"),
+        default_base_url="https://api.anthropic.com",
+        hosts=frozenset({"api.anthropic.com"}),
     ),
     "openrouter": ProviderChoice(
-        key_env="OPENROUTER_API_KEY",
+        key_env=env_var("OPENROUTER_API_KEY"),
         missing_key="set OPENROUTER_API_KEY, or choose another --provider",
         factory=_openrouter,
         description="OpenRouter (OpenAI-compatible)",
+        base_url_env=env_var("OPENROUTER_BASE_URL"),
+        default_base_url="https://openrouter.ai/api/v1",
+        hosts=frozenset({"openrouter.ai"}),
     ),
 }
+
+
+def base_url_owners(url: str) -> list[str]:
+    """The providers whose official host ``url`` is on, or ``[]`` for any other (custom) host.
+
+    Args:
+        url: a base URL that passed ``check_base_url``.
+    Returns:
+        Provider names in ``PROVIDERS`` order, e.g. ``["openai", "openai-responses"]`` for
+        ``https://api.openai.com/v1``.
+    """
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    return [name for name, choice in PROVIDERS.items() if host in choice.hosts]
+
+
+def check_base_url_owner(provider: str, url: str, *, source: str = "--base-url") -> str:
+    """Refuse a base URL on another provider's official host (``api.openai.com`` with
+    ``anthropic``, ``api.anthropic.com`` with ``openai``, ...). Custom hosts are accepted.
+
+    Args:
+        provider: the chosen provider (a key of ``PROVIDERS``).
+        url: the base URL.
+        source: where the URL came from, for the message (``--base-url``,
+            ``lash.toml key 'base_url'``, ``ANTHROPIC_BASE_URL``).
+    Returns:
+        ``url`` unchanged.
+    Raises:
+        ConfigError: one line naming both providers, e.g. ``base_url 'https://api.openai.com/v1'
+        (from lash.toml ...) is the openai API, but the provider is anthropic; ...``.
+    """
+    owners = base_url_owners(url)
+    choice = PROVIDERS.get(provider)
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    if owners and provider not in owners and not (choice is not None and host in choice.compatible_hosts):
+        raise ConfigError(
+            f"base_url {url!r} (from {source}) is the {' / '.join(owners)} API, but the provider is "
+            f"{provider}: pass --provider {owners[0]}, or remove or change the base URL"
+        )
+    return url
+
+
+def resolve_base_url(
+    provider: str, flag: str | None, config_url: str | None, env: Mapping[str, str], *, config_source: str = "lash.toml"
+) -> tuple[str | None, str]:
+    """The base URL to use and where it came from: ``--base-url`` > ``base_url`` in
+    ``lash.toml`` > the provider's ``*_BASE_URL`` variable > None (its official endpoint).
+
+    Args:
+        provider: the chosen provider (a key of ``PROVIDERS``).
+        flag: ``--base-url``, or None.
+        config_url: ``base_url`` from ``lash.toml``, or None.
+        env: the environment.
+        config_source: how to name the config file in messages.
+    Returns:
+        ``(url, source)``; ``url`` None means the provider's default, then ``source`` is
+        ``"default"``.
+    Raises:
+        ConfigError: the environment's URL is not an http(s) URL, or the URL chosen is another
+            provider's official endpoint (``check_base_url_owner``).
+    """
+    choice = PROVIDERS.get(provider)
+    env_name = choice.base_url_env if choice is not None else ""
+    if flag:
+        url, source = flag, "--base-url"
+    elif config_url:
+        url, source = config_url, f"{config_source} key 'base_url'"
+    elif env_name and env.get(env_name):
+        url, source = env[env_name], env_name
+        check_base_url(url, source=source)
+    else:
+        return None, "default"
+    if choice is not None:
+        check_base_url_owner(provider, url, source=source)
+    return url, source
 
 
 def default_provider(base_url: str | None, env: Mapping[str, str]) -> str:
@@ -182,7 +280,7 @@ def default_db_path(env: Mapping[str, str]) -> Path:
     Returns:
         The path (not created).
     """
-    xdg = env.get("XDG_DATA_HOME", "")
+    xdg = env.get(env_var("XDG_DATA_HOME"), "")
     base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".local" / "share"
     return base / "lash" / "lash.db"
 

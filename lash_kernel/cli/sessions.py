@@ -42,7 +42,16 @@ from lash_kernel.errors import ConfigError
 from lash_kernel.messages import Message, ReasoningPart, TextPart, ToolCallPart, ToolResultPart
 from lash_kernel.outcomes import Finished, Outcome, Stopped
 from lash_kernel.spec import SessionSpec
-from lash_kernel.store.base import MESSAGE_KIND, Frame, Node, PendingInput, SessionInfo, Store, TurnRecord
+from lash_kernel.store.base import (
+    MESSAGE_KIND,
+    Frame,
+    MessageHit,
+    Node,
+    PendingInput,
+    SessionInfo,
+    Store,
+    TurnRecord,
+)
 from lash_kernel.text import valid_text
 from lash_kernel.usage import BUCKETS, UsageLedger
 
@@ -647,35 +656,59 @@ def sessions_export(session_id: str, fmt: str, db: Path | None) -> None:
     })
 
 
+def _snippet(body: str, needle: str) -> str:
+    """``body`` from a little before the first case-insensitive match of any word of ``needle``
+    (from its start when none matches), shortened to one line of 120 characters."""
+    folded = body.casefold()
+    positions = [folded.find(word) for word in needle.casefold().split()]
+    at = min((p for p in positions if p >= 0), default=0)
+    start = max(0, at - 40)
+    return short(("…" if start else "") + body[start:], 120)
+
+
+def _scan(store: Store, text: str, limit: int) -> list[MessageHit]:
+    """``search_messages`` for a store without it: every committed message, substring match."""
+    needle = text.casefold()
+    hits: list[MessageHit] = []
+    for info in store.list_sessions():
+        for rec, messages in _turn_messages(store, info.session_id):
+            for message in messages:
+                if needle in message.text.casefold():
+                    hit = MessageHit(session_id=info.session_id, turn_id=rec.turn_id, node_id="", message=message)
+                    hits.append(hit)
+                    if len(hits) >= limit:
+                        return hits
+    return hits
+
+
 @sessions.command("search")
 @click.argument("text")
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Show at most this many hits.")
 @db_option
 @json_option("Print a JSON array of {session_id, turn_id, role, snippet}.")
-def sessions_search(text: str, db: Path | None, as_json: bool) -> None:
-    """Find committed messages containing TEXT (case-insensitive), most recent session first.
+def sessions_search(text: str, limit: int, db: Path | None, as_json: bool) -> None:
+    """Find committed messages containing TEXT, most recently updated session first.
 
-    A plain scan of every session's message text (no full-text index): fine for thousands
-    of sessions, slower beyond.
+    A SQLite store answers from its full-text index (kept in step with every commit): the
+    words of TEXT match whole words, in order, ignoring case and accents, and the last word
+    may be the start of one ("rate lim" finds "Rate limited"). Tool calls and results are not
+    searched. Other stores scan every message for TEXT as a substring.
 
     \b
     Examples:
       lash sessions search "rate limit"
       lash sessions search oslo --json | jq '.[].session_id'
     """
-    needle = valid_text(text).casefold()
-    hits: list[dict[str, Any]] = []
+    text = valid_text(text)
     with _reading(db) as store:
-        for info in store.list_sessions():
-            for rec, messages in _turn_messages(store, info.session_id):
-                for message in messages:
-                    body = message.text
-                    at = body.casefold().find(needle)
-                    if needle and at >= 0:
-                        start = max(0, at - 40)
-                        hits.append({
-                            "session_id": info.session_id, "turn_id": rec.turn_id, "role": message.role,
-                            "snippet": short(("…" if start else "") + body[start:], 120),
-                        })
+        search = getattr(store, "search_messages", None)
+        found: list[MessageHit] = search(text, limit=limit) if search is not None else _scan(store, text, limit)
+    hits = [
+        {"session_id": h.session_id, "turn_id": h.turn_id, "role": h.message.role,
+         "snippet": _snippet(h.message.text, text)}
+        for h in found
+    ]
     if as_json:
         echo_json(hits)
         return

@@ -59,15 +59,17 @@ from lash_kernel.cli.providers import (
     default_db_path,
     default_provider,
     open_store,
+    resolve_base_url,
 )
 from lash_kernel.config import LashConfig
 from lash_kernel.errors import ConfigError
+from lash_kernel.outcomes import Stopped
 from lash_kernel.runtime.core import LashCore
 from lash_kernel.runtime.session import Session, Turn, TurnResult
 from lash_kernel.store.base import Store
 from lash_kernel.text import valid_text
 
-__all__ = ["CHAT_HELP", "chat", "latest_session", "read_prompt", "run"]
+__all__ = ["CHAT_HELP", "chat", "latest_session", "never_answered", "read_prompt", "run"]
 
 
 class _CtrlC:
@@ -162,14 +164,15 @@ def _resolve(
     system: str | None,
     continue_: bool = False,
 ) -> _TurnOptions:
-    """Flags win over ``lash.toml``, which wins over the environment's defaults. Every
-    configuration error is raised here, before anything is opened or sent."""
+    """Flags win over ``lash.toml``, which wins over the environment (the base URL:
+    ``--base-url`` > ``base_url`` > ``OPENAI_BASE_URL`` and co. > the provider's endpoint).
+    Every configuration error is raised here, before anything is opened or sent."""
     env = os.environ
     config = current_config()
     if base_url is not None:
         check_base_url(base_url)  # lash.toml's base_url was checked when it was read
-    base_url = base_url or config.base_url
-    name = provider or config.provider or default_provider(base_url, env)
+    name = provider or config.provider or default_provider(base_url or config.base_url, env)
+    base_url, _ = resolve_base_url(name, base_url, config.base_url, env, config_source=config.source)
     check_provider(name, base_url, env)
     model = model or config.model
     if not model:
@@ -261,6 +264,35 @@ def latest_session(core: LashCore) -> str | None:
     return next((s.session_id for s in core.store.list_sessions() if s.parent_session_id is None), None)
 
 
+def never_answered(store: Store, session_id: str) -> bool:
+    """True when no model ever answered in ``session_id``: it has no child sessions, no model
+    call in its usage ledger, and every committed turn (there may be none) stopped for a reason
+    other than ``cancelled`` (a turn the user cancelled may have streamed text: it is kept).
+
+    The CLI deletes such a session when it created it itself (``lash run`` without
+    ``--session`` / ``-c``, or ``lash chat`` the same way), so a run against a dead server
+    leaves nothing behind.
+    """
+    if store.list_children(session_id):
+        return False
+    if any(calls for _key, _usage, calls in store.usage_ledger(session_id).entries):
+        return False
+    return all(
+        isinstance(rec.outcome, Stopped) and rec.outcome.reason != "cancelled" for rec in store.list_turns(session_id)
+    )
+
+
+def _discard_unanswered(core: LashCore, session_id: str, err: Console, *, quiet: bool = False) -> bool:
+    """Delete ``session_id`` (created by this command) when ``never_answered``; say so on
+    stderr unless ``quiet``. Returns whether it was deleted."""
+    if not never_answered(core.store, session_id):
+        return False
+    core.store.delete_session(session_id)
+    if not quiet:
+        err.print(f"session {session_id} not kept: the model never answered", style="dim", markup=False)
+    return True
+
+
 def _session_to_open(core: LashCore, opts: _TurnOptions, err: Console) -> str | None:
     """``--session``, else with ``-c`` the latest session, else None (a new one)."""
     if opts.session or not opts.continue_:
@@ -303,7 +335,8 @@ def run(
     PROMPT "-" (or none) reads the prompt from stdin; text piped on stdin with a PROMPT is
     sent first, then PROMPT after a space (as llm does). -c continues the latest session.
     Ctrl-C cancels the turn: it is committed as cancelled, "cancelled" and the usage spent
-    are printed on stderr, and the exit status is 130.
+    are printed on stderr, and the exit status is 130. A new session in which the model never
+    answered (the server is down, say) is not kept; one named with --session or -c is.
 
     Prose streams to stdout; tool calls, retries and a summary line (outcome, tokens, session
     id) go to stderr. With --output-schema FILE, stdout holds only the typed value, as one
@@ -339,12 +372,14 @@ def run(
     err = err_console()
     view = LiveView(err, prose=not as_json and schema is None, details=not as_json)
     ctrl_c = _CtrlC()
+    created: list[bool] = []
 
     async def go() -> TurnResult:
         async with _core(opts, err) as core:
             try:
-                with core.session(_session_to_open(core, opts, err)) as session:
-                    return await _drive(
+                opened = _session_to_open(core, opts, err)
+                with core.session(opened) as session:
+                    result = await _drive(
                         session,
                         prompt,
                         max_turns=opts.max_turns,
@@ -355,15 +390,22 @@ def run(
                     )
             finally:
                 view.end()
+            if opened is None and never_answered(core.store, result.session_id):
+                core.store.delete_session(result.session_id)  # a new session the model never answered in
+                created.append(False)
+            return result
 
     with ctrl_c.installed():
         result = anyio.run(go, backend="asyncio")
+    discarded = created == [False]
     if as_json:
-        echo_json(turn_json(result, with_value=schema is not None))
+        echo_json(turn_json(result, with_value=schema is not None) | ({"session_kept": False} if discarded else {}))
     else:
         if schema is not None and has_value(result.outcome):
             echo_json(result.value)
         err.print(valid_text(summary(result)), style="dim", markup=False)
+        if discarded:
+            err.print(f"session {result.session_id} not kept: the model never answered", style="dim", markup=False)
     if cancelled(result.outcome):
         err.print("cancelled", markup=False)
         raise SystemExit(130)
@@ -450,48 +492,57 @@ def chat(
 
     async def go() -> None:
         async with _core(opts, err) as core:
-            session = core.session(_session_to_open(core, opts, err))
+            opened = _session_to_open(core, opts, err)
+            session = core.session(opened)
             err.print(f"lash chat · session {session.id} · /help, /exit", style="dim", markup=False)
-            while True:
-                text = _read_line(err)
-                if text is None or text in ("/exit", "/quit"):
-                    return
-                if not text:
-                    continue
-                if text in ("/help", "/?"):
-                    err.print(CHAT_HELP, markup=False)
-                    continue
-                if text == "/usage":
-                    out_console().print(usage_table(session.usage_report(), f"usage: session {session.id}"))
-                    continue
-                if text == "/compact" or text.startswith("/compact "):  # a compaction plugin (lash-compaction)
-                    try:
-                        opened = await session.compact(text[len("/compact"):].strip() or None)
-                        err.print("compacted into a new frame" if opened else "nothing to compact", style="dim")
-                    except Exception as exc:  # one line, then the next prompt
-                        report_error(exc)
-                    continue
-                if text.startswith("/"):
-                    err.print(f"unknown command {text.split()[0]}; try /help", style="yellow",
-                              markup=False)
-                    continue
-                view = LiveView(err)
+            try:
+                await _chat_loop(core, session)
+            finally:
+                if opened is None:  # a session this chat created, and the model never answered in it
+                    with contextlib.suppress(Exception):
+                        _discard_unanswered(core, session.id, err, quiet=not core.store.list_turns(session.id))
+
+    async def _chat_loop(core: LashCore, session: Session) -> None:
+        while True:
+            text = _read_line(err)
+            if text is None or text in ("/exit", "/quit"):
+                return
+            if not text:
+                continue
+            if text in ("/help", "/?"):
+                err.print(CHAT_HELP, markup=False)
+                continue
+            if text == "/usage":
+                out_console().print(usage_table(session.usage_report(), f"usage: session {session.id}"))
+                continue
+            if text == "/compact" or text.startswith("/compact "):  # a compaction plugin (lash-compaction)
                 try:
-                    result = await _drive(
-                        session, text, max_turns=opts.max_turns, max_tokens=opts.max_tokens, view=view, ctrl_c=ctrl_c
-                    )
-                except Exception as exc:  # one line, then the next prompt (bugs included)
-                    view.end()
+                    opened = await session.compact(text[len("/compact"):].strip() or None)
+                    err.print("compacted into a new frame" if opened else "nothing to compact", style="dim")
+                except Exception as exc:  # one line, then the next prompt
                     report_error(exc)
-                    with contextlib.suppress(Exception):  # if the store fails again, the next turn says so
-                        session = core.session(session.id)  # reload the head from the store
-                    continue
+                continue
+            if text.startswith("/"):
+                err.print(f"unknown command {text.split()[0]}; try /help", style="yellow",
+                          markup=False)
+                continue
+            view = LiveView(err)
+            try:
+                result = await _drive(
+                    session, text, max_turns=opts.max_turns, max_tokens=opts.max_tokens, view=view, ctrl_c=ctrl_c
+                )
+            except Exception as exc:  # one line, then the next prompt (bugs included)
                 view.end()
-                err.print(valid_text(summary(result)), style="dim", markup=False)
-                if cancelled(result.outcome):
-                    err.print("cancelled", markup=False)
-                elif not answered(result.outcome):
-                    err.print(f"error: {one_line(stop_error(result.outcome))}", style="red", markup=False)
+                report_error(exc)
+                with contextlib.suppress(Exception):  # if the store fails again, the next turn says so
+                    session = core.session(session.id)  # reload the head from the store
+                continue
+            view.end()
+            err.print(valid_text(summary(result)), style="dim", markup=False)
+            if cancelled(result.outcome):
+                err.print("cancelled", markup=False)
+            elif not answered(result.outcome):
+                err.print(f"error: {one_line(stop_error(result.outcome))}", style="red", markup=False)
 
     with ctrl_c.installed():
         anyio.run(go, backend="asyncio")

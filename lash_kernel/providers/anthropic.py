@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from lash_kernel.config import env_var
 from lash_kernel.errors import (
     ConfigError,
     ProviderConnectionError,
@@ -121,7 +122,7 @@ class AnthropicProvider:
         Raises:
             ConfigError: ``ANTHROPIC_API_KEY`` is missing or empty.
         """
-        key = (os.environ if env is None else env).get("ANTHROPIC_API_KEY")
+        key = (os.environ if env is None else env).get(env_var("ANTHROPIC_API_KEY"))
         if not key:
             raise ConfigError("ANTHROPIC_API_KEY is not set: set ANTHROPIC_API_KEY to your Anthropic API key")
         return cls(api_key=key, **kw)

@@ -21,6 +21,7 @@ from typing import Any, final
 import attrs
 import httpx
 
+from lash_kernel.config import env_var
 from lash_kernel.errors import ConfigError, ProviderStreamError
 from lash_kernel.messages import Message, ReasoningPart, TextPart, ToolCallPart, ToolResultPart
 from lash_kernel.model import (
@@ -113,7 +114,7 @@ class OpenAIChatProvider:
             ConfigError: the official API was chosen and ``OPENAI_API_KEY`` is unset or empty.
         """
         env = os.environ if env is None else env
-        api_key = env.get("OPENAI_API_KEY") or None
+        api_key = env.get(env_var("OPENAI_API_KEY")) or None
         url = base_url or OPENAI_BASE_URL
         if api_key is None and url.rstrip("/") == OPENAI_BASE_URL:
             raise ConfigError(
@@ -138,7 +139,7 @@ class OpenAIChatProvider:
             ConfigError: no key was passed and ``OPENROUTER_API_KEY`` is unset or empty.
         """
         env = os.environ if env is None else env
-        api_key = api_key or env.get("OPENROUTER_API_KEY") or None
+        api_key = api_key or env.get(env_var("OPENROUTER_API_KEY")) or None
         if api_key is None:
             raise ConfigError("set OPENROUTER_API_KEY (or pass api_key=) to use OpenRouter")
         kw.setdefault("base_url", OPENROUTER_BASE_URL)

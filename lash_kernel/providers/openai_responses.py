@@ -46,6 +46,7 @@ from typing import Any, final
 import attrs
 import httpx
 
+from lash_kernel.config import env_var
 from lash_kernel.errors import ConfigError, ModelError, ProviderStreamError
 from lash_kernel.messages import Message, Part, ReasoningPart, TextPart, ToolCallPart, ToolResultPart
 from lash_kernel.model import (
@@ -133,7 +134,7 @@ class OpenAIResponsesProvider:
             ConfigError: the official API was chosen and ``OPENAI_API_KEY`` is unset or empty.
         """
         env = os.environ if env is None else env
-        api_key = env.get("OPENAI_API_KEY") or None
+        api_key = env.get(env_var("OPENAI_API_KEY")) or None
         url = base_url or _OPENAI_BASE_URL
         if api_key is None and url.rstrip("/") == _OPENAI_BASE_URL:
             raise ConfigError("set OPENAI_API_KEY to use the OpenAI Responses API")

@@ -18,7 +18,7 @@ from typing import Any
 import anyio
 import attrs
 
-from lash_kernel.config import structure_config
+from lash_kernel.config import env_var, structure_config
 from lash_kernel.errors import ConfigError, LashError, PluginHookError, TurnNotPendingError, TurnWaitTimeoutError
 from lash_kernel.messages import Message
 from lash_kernel.model import ModelClient
@@ -161,8 +161,9 @@ class LashCore:
         block = tuple(block)  # read twice: by the loader and by config validation
         host_plugins = dict(plugins) if isinstance(plugins, Mapping) else tuple(plugins)
         self.pm = make_plugin_manager()
+        self._added_by: dict[str, str] = {}  # an added plugin -> the plugin that added it
         self._host = CoreHost(self)
-        trace_hooks = os.environ.get("LASH_TRACE_HOOKS", "").strip() not in ("", "0")
+        trace_hooks = os.environ.get(env_var("LASH_TRACE_HOOKS"), "").strip() not in ("", "0")
         self.hooks = KernelHooks(self.pm, host=self._host, trace=trace_hooks)
         self.load_report: LoadReport = load_plugins(
             self.pm, plugins=host_plugins, entry_points=entry_points, allow=allow, block=block, strict=strict,
@@ -271,7 +272,9 @@ class LashCore:
             ConfigError: no ``name`` and no stable name of its own, but it implements the state
                 hooks.
         """
-        register_plugin(self.pm, self.hooks, plugin, name)
+        registered = register_plugin(self.pm, self.hooks, plugin, name)
+        if self.hooks.configuring is not None and self.hooks.configuring != registered:
+            self._added_by[registered] = self.hooks.configuring
 
     @property
     def plugin_host(self) -> PluginHost:
@@ -301,7 +304,11 @@ class LashCore:
         for source, (plugin, _) in self.usage_sources.items():
             sources.setdefault(plugin, []).append(source)
         return [
-            attrs.evolve(info, usage_sources=tuple(sorted(sources.get(info.name, ()))))
+            attrs.evolve(
+                info,
+                usage_sources=tuple(sorted(sources.get(info.name, ()))),
+                added_by=self._added_by.get(info.name) if info.origin == "added" else None,
+            )
             for info in reversed(plugin_infos(self.pm, self.load_report))
         ]
 

@@ -171,12 +171,15 @@ class KernelHooks:
 
     Attributes:
         published: hooks published by plugins through ``lash_addhooks``: hook name -> plugin.
+        configuring: the plugin whose ``lash_configure`` is running, else None (a plugin object
+            it registers with ``add_plugin`` is shown nested under it by ``lash plugins``).
     """
 
     def __init__(self, pm: pluggy.PluginManager, *, host: PluginHost | None = None, trace: bool = False) -> None:
         self.pm = pm
         self.host = host
         self.published: dict[str, str] = {}
+        self.configuring: str | None = None
         self._monitors: tuple[_Monitor, ...] = ()
         self._counter = pm if isinstance(pm, LashPluginManager) else None
         if trace:
@@ -449,7 +452,11 @@ class KernelHooks:
     def configure(self, host: PluginHost, configs: Mapping[str, object]) -> None:
         """Run ``lash_configure``; each plugin gets ``host`` and its own entry of ``configs`` (or None)."""
         for impl in self._order("lash_configure"):
-            self._invoke("lash_configure", impl, {"host": host, "config": configs.get(impl.plugin_name)})
+            self.configuring = impl.plugin_name
+            try:
+                self._invoke("lash_configure", impl, {"host": host, "config": configs.get(impl.plugin_name)})
+            finally:
+                self.configuring = None
 
     def register_tools(self, registry: ToolRegistry, providers: list[tuple[str, ToolProvider]] | None = None) -> None:
         """Run ``lash_register_tools`` with a registrar bound to each plugin in turn."""

@@ -57,6 +57,9 @@ class PluginInfo:
             ``added`` (registered later, e.g. by another plugin's ``lash_configure``).
         usage_sources: the usage-ledger sources it declared (``lash_register_usage_sources``),
             sorted; filled by ``LashCore.plugins()`` (empty in a bare ``LoadReport``).
+        added_by: for origin ``added``, the plugin whose ``lash_configure`` registered it (a
+            plugin's internal object, e.g. lash-mcp's ``mcp-tools``), else None. Filled by
+            ``LashCore.plugins()``. Added in 0.3.
     """
 
     name: str
@@ -65,6 +68,7 @@ class PluginInfo:
     hooks: tuple[str, ...]
     origin: str = "host"
     usage_sources: tuple[str, ...] = ()
+    added_by: str | None = None
 
 
 @attrs.frozen(kw_only=True)

@@ -37,6 +37,7 @@ __all__ = [
     "Frame",
     "Lease",
     "MaintenanceCommit",
+    "MessageHit",
     "Node",
     "PendingInput",
     "SessionInfo",
@@ -262,6 +263,27 @@ class SessionInfo:
     parent_turn_id: str | None = None
     parent_call_id: str | None = None
     depth: int = 0
+
+
+@attrs.frozen(kw_only=True)
+class MessageHit:
+    """One committed message found by a store's optional ``search_messages(text, *, limit)``.
+
+    Not part of the ``Store`` protocol: a store that offers full-text search has the method
+    (``SqliteStore`` does, from schema 4); callers test for it with ``hasattr`` and scan
+    ``list_sessions`` / ``list_turns`` / ``load_nodes`` otherwise. Added in 0.3.
+
+    Attributes:
+        session_id: the session holding it.
+        turn_id: the turn (or maintenance commit key) that committed it.
+        node_id: its node.
+        message: the message.
+    """
+
+    session_id: str
+    turn_id: str
+    node_id: str
+    message: Message
 
 
 @attrs.frozen(kw_only=True)

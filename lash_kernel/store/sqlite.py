@@ -23,6 +23,9 @@ Schema (version ``SCHEMA_VERSION``, recorded in ``lash_meta``)::
     pending_inputs (session_id, turn_id, message, created_at)  PK (session_id, turn_id)
     usage          (session_id, source, model, <five buckets>, calls)  PK (session_id, source, model)
     plugin_state   (session_id, plugin, turn_id, payload)  PK (session_id, plugin)
+    message_fts    FTS5 (body), contentless; rowid = the message node's rowid, body = its text
+                   parts. Two triggers on ``nodes`` keep it in step inside every write
+                   transaction (``search_messages``).
 
 Turns and maintenance commits share the session's revisions (each commit is one revision) and
 its key namespace; each row records the leaf right after it (``leaf_id``), so a replay answers
@@ -82,6 +85,7 @@ from lash_kernel.store.base import (
     Frame,
     Lease,
     MaintenanceCommit,
+    MessageHit,
     Node,
     PendingInput,
     SessionInfo,
@@ -92,12 +96,13 @@ from lash_kernel.usage import BUCKETS, TokenUsage, UsageKey, UsageLedger
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The schema version this lash-kernel writes and reads (``lash_meta.schema_version``).
 
 History: 1 = first release; 2 adds ``plugin_state``; 3 (0.2) adds session specs and parent
-links, plugin nodes, ``maintenance``, ``frames``, ``leases`` and each commit's leaf. Older files
-are migrated on open.
+links, plugin nodes, ``maintenance``, ``frames``, ``leases`` and each commit's leaf; 4 adds the
+full-text index of message text (``message_fts`` and its triggers, back-filled on migration).
+Older files are migrated on open.
 """
 
 _TABLES = (
@@ -111,6 +116,7 @@ _TABLES = (
     "maintenance",
     "frames",
     "leases",
+    "message_fts",
 )
 
 _PLUGIN_STATE_TABLE = """
@@ -175,6 +181,47 @@ _NODES_BY_KIND = "CREATE INDEX nodes_by_kind ON nodes (session_id, kind) WHERE k
 _NODES_BY_FRAME = "CREATE INDEX nodes_by_frame ON nodes (session_id, frame_id) WHERE kind = 'message'"
 
 
+# Full-text search over message text (schema 4). The index is contentless (it keeps no copy of
+# the text): each message node's text parts, joined by spaces, are indexed under the node's
+# rowid by a trigger, in the transaction that inserts the node, and removed the same way (a
+# contentless FTS5 delete must repeat the indexed text: nodes are never updated, so the trigger
+# recomputes it from the payload).
+def _message_text_sql(payload: str) -> str:
+    return (
+        f"(SELECT group_concat(json_extract(p.value, '$.text'), ' ') FROM json_each({payload}, '$.parts') AS p "
+        "WHERE json_extract(p.value, '$.kind') = 'text')"
+    )
+
+
+_MESSAGE_FTS = (
+    "CREATE VIRTUAL TABLE message_fts USING fts5(body, content='', tokenize='unicode61 remove_diacritics 2')",
+    "CREATE TRIGGER message_fts_insert AFTER INSERT ON nodes WHEN new.kind = 'message' BEGIN "
+    f"INSERT INTO message_fts (rowid, body) VALUES (new.rowid, {_message_text_sql('new.payload')}); END",
+    "CREATE TRIGGER message_fts_delete AFTER DELETE ON nodes WHEN old.kind = 'message' BEGIN "
+    "INSERT INTO message_fts (message_fts, rowid, body) "
+    f"VALUES ('delete', old.rowid, {_message_text_sql('old.payload')}); END",
+)
+_FILL_MESSAGE_FTS = (
+    f"INSERT INTO message_fts (rowid, body) SELECT rowid, {_message_text_sql('payload')} FROM nodes "
+    "WHERE kind = 'message'"
+)
+
+
+def fts_query(text: str) -> str:
+    """An FTS5 query matching ``text`` as a phrase whose last word may be a prefix
+    (``rate lim`` finds "Rate limited"); case and diacritics are ignored. Never a syntax error.
+
+    Args:
+        text: what the user typed.
+    Returns:
+        The MATCH expression, or "" when ``text`` has no word characters.
+    """
+    words = re.findall(r"\w+", text)
+    if not words:
+        return ""
+    return '"' + " ".join(words) + '" *'
+
+
 def _fill_turn_leaves(conn: sqlite3.Connection) -> None:
     """Migration 2 -> 3: record each turn's leaf (before 3 every node was a message, so the leaf
     after a turn is the last node of the latest turn so far that added nodes)."""
@@ -212,6 +259,7 @@ _MIGRATIONS: dict[int, tuple[_Migration, ...]] = {
         _LEASES_TABLE,
         "UPDATE lash_meta SET value = '3' WHERE key = 'schema_version'",
     ),
+    3: (*_MESSAGE_FTS, _FILL_MESSAGE_FTS, "UPDATE lash_meta SET value = '4' WHERE key = 'schema_version'"),
 }
 
 _SCHEMA = f"""
@@ -672,6 +720,8 @@ class SqliteStore:
                         for statement in _SCHEMA.split(";"):
                             if statement.strip():
                                 conn.execute(statement)
+                        for statement in _MESSAGE_FTS:  # trigger bodies hold ";": one by one
+                            conn.execute(statement)
             missing = [t for t in _TABLES if t not in self._schema_objects()]
             if missing:
                 raise CorruptStoreError(f"{name} is a damaged lash database: missing tables {missing}")
@@ -1434,3 +1484,39 @@ class SqliteStore:
                 "SELECT plugin, payload FROM plugin_state WHERE session_id = ?", (session_id,)
             ).fetchall()
         return {plugin: payload for plugin, payload in rows}
+
+    # -- search --------------------------------------------------------------------------------
+
+    def search_messages(self, text: str, *, limit: int = 100) -> list[MessageHit]:
+        """Committed messages whose text parts contain ``text``, through the FTS5 index.
+
+        Words match whole, case- and diacritic-insensitively, in order as a phrase; the last
+        word may be a prefix (``fjord mus`` finds "Fjord museum"). Tool calls and results are
+        not indexed.
+
+        Args:
+            text: what to find; punctuation is ignored.
+            limit: at most this many hits.
+        Returns:
+            Hits, most recently updated session first, then in commit order; ``[]`` when ``text``
+            has no word characters.
+        Raises:
+            StoreError: a database failure, or the store is closed.
+        """
+        query = fts_query(text)
+        if not query or limit < 1:
+            return []
+        with self._call("search_messages", tx=False) as conn:
+            rows = conn.execute(
+                "SELECT n.session_id, n.turn_id, n.node_id, n.payload FROM message_fts AS f "
+                "JOIN nodes AS n ON n.rowid = f.rowid JOIN sessions AS s ON s.session_id = n.session_id "
+                "WHERE message_fts MATCH ? ORDER BY s.updated_at DESC, s.session_id, n.rowid LIMIT ?",
+                (query, limit),
+            ).fetchall()
+        return [
+            MessageHit(
+                session_id=sid, turn_id=tid, node_id=nid,
+                message=_decode(payload, Message, f"session {sid!r} node {nid!r}"),
+            )
+            for sid, tid, nid, payload in rows
+        ]

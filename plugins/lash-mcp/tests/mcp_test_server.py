@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import base64
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -155,7 +156,10 @@ def main() -> None:
     parser.add_argument("--bad-schema", action="store_true")
     parser.add_argument("--only-generated", action="store_true")
     parser.add_argument("--collide", action="store_true")
+    parser.add_argument("--stderr-line", default=None, help="write this line to stderr at start-up")
     args = parser.parse_args()
+    if args.stderr_line is not None:
+        print(args.stderr_line, file=sys.stderr, flush=True)
     server = build(args.many, args.bad_schema, args.only_generated, args.collide)
     if args.transport == "stdio":
         server.run("stdio")

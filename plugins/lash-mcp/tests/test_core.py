@@ -236,3 +236,16 @@ def test_mcp_is_not_imported_by_the_plugin_module() -> None:
     code = "import sys, lash_mcp.plugin; print(any(m == 'mcp' or m.startswith('mcp.') for m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_cli_plugins_lists_mcp_once_with_its_tool_object(project: Path) -> None:
+    from lash_kernel.cli import cli
+
+    result = CliRunner().invoke(cli, ["plugins", "--json"], env={"LASH_PLUGINS": "mcp"}, prog_name="lash")
+    assert result.exit_code == 0, result.output
+    rows = {row["name"]: row for row in json.loads(result.stdout)["plugins"]}
+    assert "mcp-tools" not in rows  # not a plugin of its own with distribution "-"
+    assert rows["mcp"]["distribution"] == "lash-mcp"
+    assert [(o["name"], o["hooks"]) for o in rows["mcp"]["objects"]] == [("mcp-tools", ["lash_register_tools"])]
+    table = CliRunner().invoke(cli, ["plugins"], env={"LASH_PLUGINS": "mcp", "COLUMNS": "200"}, prog_name="lash")
+    assert "└ mcp-tools" in table.stdout

@@ -11,7 +11,7 @@ manager lives in the core's plugin stash under ``MANAGER``). Each tool
 appears as ``mcp__<server>__<tool>``. Importing this package does not import the ``mcp`` SDK.
 """
 
-from lash_mcp._config import DEFAULT_CALL_TIMEOUT_S, DEFAULT_INIT_TIMEOUT_S, MCPConfig, ServerConfig
+from lash_mcp._config import DEFAULT_CALL_TIMEOUT_S, DEFAULT_INIT_TIMEOUT_S, MCPConfig, ServerConfig, default_log_dir
 from lash_mcp._manager import MCPManager, MCPServerError, ServerStatus
 from lash_mcp._naming import tool_name
 from lash_mcp.plugin import MANAGER, MCPPlugin, get_manager
@@ -26,6 +26,7 @@ __all__ = [
     "MCPServerError",
     "ServerConfig",
     "ServerStatus",
+    "default_log_dir",
     "get_manager",
     "tool_name",
 ]

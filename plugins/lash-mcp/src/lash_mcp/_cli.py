@@ -28,6 +28,7 @@ def _status_json(statuses: list[Any]) -> list[dict[str, Any]]:
             "error": s.error,
             "tools": s.tool_count,
             "problems": list(s.problems),
+            "log": s.log_path,
         }
         for s in statuses
     ]
@@ -47,14 +48,16 @@ def mcp_group() -> None:
 @mcp_group.command("list")
 @click.option(
     "--json", "as_json", is_flag=True,
-    help="Print a JSON array of {name, transport, target, state, error, tools, problems}.",
+    help="Print a JSON array of {name, transport, target, state, error, tools, problems, log}.",
 )
 @click.option("--no-connect", is_flag=True, help="Show the configuration only; do not start or contact servers.")
 def mcp_list(as_json: bool, no_connect: bool) -> None:
-    """List configured MCP servers: transport, state (connected / failed + reason), tool count.
+    """List configured MCP servers: transport, state (connected / failed + reason), tool count,
+    and the log file a stdio server's stderr is appended to ([plugins.mcp] log_dir; default
+    $XDG_STATE_HOME/lash/mcp/<server>.log).
 
     Every enabled server is started (stdio) or contacted (HTTP) in parallel, within its init
-    timeout, then closed again. Exit status 1 when a server failed.
+    timeout, then closed again. Exit status 1 when a server failed (its log often says why).
     """
     from lash_mcp.plugin import get_manager
 
@@ -81,7 +84,7 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
     from rich.text import Text
 
     table = Table(title=f"MCP servers ({len(rows)})", title_justify="left")
-    for column in ("server", "transport", "state", "tools", "target / reason"):
+    for column in ("server", "transport", "state", "tools", "target / reason", "log"):
         table.add_column(column, overflow="fold")
     styles = {"connected": "green", "failed": "red", "disabled": "dim"}
     for row in rows:
@@ -94,5 +97,6 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
             Text(row["state"], style=styles.get(row["state"], "")),
             str(row["tools"]),
             Text(detail),
+            Text(row["log"] or "-"),
         )
     Console(soft_wrap=False).print(table)

@@ -13,17 +13,33 @@ args = ["-m", "mcp_server_time"]
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Literal
 
 import attrs
 
-__all__ = ["DEFAULT_CALL_TIMEOUT_S", "DEFAULT_INIT_TIMEOUT_S", "MCPConfig", "ServerConfig"]
+__all__ = ["DEFAULT_CALL_TIMEOUT_S", "DEFAULT_INIT_TIMEOUT_S", "MCPConfig", "ServerConfig", "default_log_dir"]
 
 #: Seconds a server may take to start, initialise and list its tools.
 DEFAULT_INIT_TIMEOUT_S = 30.0
 #: Seconds one ``tools/call`` may take before it is cancelled and reported as a tool error.
 DEFAULT_CALL_TIMEOUT_S = 60.0
+
+
+def default_log_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Where stdio servers' stderr logs go by default: ``$XDG_STATE_HOME/lash/mcp``, or
+    ``~/.local/state/lash/mcp`` when ``XDG_STATE_HOME`` is unset or relative (as the XDG spec says).
+
+    Args:
+        env: the environment; None reads ``os.environ``.
+    Returns:
+        The directory (not created).
+    """
+    xdg = (os.environ if env is None else env).get("XDG_STATE_HOME", "")
+    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".local" / "state"
+    return base / "lash" / "mcp"
 
 
 def _check_timeout(_inst: Any, attribute: attrs.Attribute[Any], value: float | None) -> None:
@@ -117,8 +133,13 @@ class MCPConfig:
             middle part of each tool's catalog name, ``mcp__<name>__<tool>``.
         init_timeout_s: default seconds a server may take to start, initialise and list tools.
         call_timeout_s: default seconds per tool call.
+        log_dir: directory of the stdio servers' stderr logs, one ``<server>.log`` each
+            (appended to; ``lash mcp list`` shows the path), so a server's own log lines never
+            reach the terminal. ``~`` is expanded; a relative path is relative to the
+            ``lash.toml`` directory. Unset: ``$XDG_STATE_HOME/lash/mcp`` (``~/.local/state/lash/mcp``).
     """
 
     servers: dict[str, ServerConfig] = attrs.field(factory=dict)
     init_timeout_s: float = attrs.field(default=DEFAULT_INIT_TIMEOUT_S, validator=_check_timeout)
     call_timeout_s: float = attrs.field(default=DEFAULT_CALL_TIMEOUT_S, validator=_check_timeout)
+    log_dir: str | None = attrs.field(default=None, metadata={"example": "logs/mcp"})

@@ -30,6 +30,7 @@ import os
 import shutil
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
@@ -38,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import anyio
 import attrs
 
-from lash_mcp._config import DEFAULT_CALL_TIMEOUT_S, DEFAULT_INIT_TIMEOUT_S, ServerConfig
+from lash_mcp._config import DEFAULT_CALL_TIMEOUT_S, DEFAULT_INIT_TIMEOUT_S, ServerConfig, default_log_dir
 from lash_mcp._naming import find_collisions, sanitize
 
 if TYPE_CHECKING:
@@ -96,6 +97,8 @@ class ServerStatus:
         problems: per-tool problems (a schema lash cannot use, a name collision); those tools
             are left out of the catalog.
         target: the command line or URL, for display.
+        log_path: the file a stdio server's stderr is appended to (``MCPManager.log_dir``);
+            None for an HTTP server.
     """
 
     name: str
@@ -105,6 +108,7 @@ class ServerStatus:
     tool_count: int = 0
     problems: tuple[str, ...] = ()
     target: str = ""
+    log_path: str | None = None
 
 
 def _describe(exc: BaseException) -> str:
@@ -176,9 +180,17 @@ class _Connection:
     def call_timeout_s(self) -> float:
         return self.config.call_timeout_s or self.manager.call_timeout_s
 
+    @property
+    def log_path(self) -> Path | None:
+        """Where this server's stderr goes: ``<log_dir>/<name>.log`` for stdio, else None."""
+        if self.config.command is None:
+            return None
+        return self.manager.log_dir / f"{sanitize(self.name)}.log"
+
     def status(self) -> ServerStatus:
         cfg = self.config
         target = " ".join([cfg.command or "", *cfg.args]).strip() if cfg.command else (cfg.url or "")
+        log_path = self.log_path
         return ServerStatus(
             name=self.name,
             transport=cfg.transport,
@@ -187,7 +199,26 @@ class _Connection:
             tool_count=len(set(self.originals) - self.excluded) if self.state == "connected" else 0,
             problems=self.problems,
             target=target,
+            log_path=None if log_path is None else str(log_path),
         )
+
+    def _open_log(self, stack: contextlib.AsyncExitStack, target: str) -> Any:
+        """Open (append) this server's stderr log, closed with ``stack``; on failure warn once
+        and return ``sys.stderr`` (the server still starts)."""
+        path = self.log_path
+        assert path is not None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(path, "a", encoding="utf-8")  # closed by the stack
+        except OSError as exc:
+            log.warning("MCP server %r: cannot write its log %s (%s); its stderr goes to the terminal",
+                        self.name, path, exc.strerror or exc)
+            return sys.stderr
+        stack.callback(handle.close)
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        handle.write(f"--- {stamp} lash-mcp starts server {self.name!r}: {target}\n")
+        handle.flush()
+        return handle
 
     # ------------------------------------------------------------------ lifecycle (manager loop)
     async def ensure(self) -> None:
@@ -289,10 +320,13 @@ class _Connection:
         cfg = self.config
         if cfg.command is not None:
             from mcp import StdioServerParameters
+            from mcp.client.stdio import stdio_client
 
-            return StdioServerParameters(
+            params = StdioServerParameters(
                 command=_resolve_command(cfg.command), args=list(cfg.args), env=dict(cfg.env) or None, cwd=cfg.cwd
             )
+            # the server's stderr (its own log lines) goes to its log file, not the terminal
+            return stdio_client(params, errlog=self._open_log(stack, " ".join([params.command, *params.args])))
         import httpx2
         from mcp.client.streamable_http import streamable_http_client
 
@@ -466,6 +500,9 @@ class MCPManager:
         servers: initial servers by name (``ServerConfig`` or a mapping of its fields).
         init_timeout_s: default seconds a server may take to start, initialise and list tools.
         call_timeout_s: default seconds per tool call (the SDK then cancels the request).
+        log_dir: directory of the stdio servers' stderr logs (``<server>.log``, appended to;
+            created on first start); None for ``default_log_dir()``. The attribute may be
+            changed before servers start.
     Raises:
         ValueError: a bad server name or config (see ``attach_server``), or a bad timeout.
     """
@@ -476,7 +513,9 @@ class MCPManager:
         *,
         init_timeout_s: float = DEFAULT_INIT_TIMEOUT_S,
         call_timeout_s: float = DEFAULT_CALL_TIMEOUT_S,
+        log_dir: str | os.PathLike[str] | None = None,
     ) -> None:
+        self.log_dir = Path(log_dir).expanduser() if log_dir is not None else default_log_dir()
         for label, value in (("init_timeout_s", init_timeout_s), ("call_timeout_s", call_timeout_s)):
             if not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
                 raise ValueError(f"{label} must be a positive number of seconds, got {value!r}")

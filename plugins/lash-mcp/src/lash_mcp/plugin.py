@@ -12,6 +12,7 @@ first for that core, together with a per-core plugin object that registers the m
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -94,6 +95,9 @@ def lash_configure(host: PluginHost, config: MCPConfig) -> None:
     manager = _manager_for(host)
     manager.init_timeout_s = config.init_timeout_s
     manager.call_timeout_s = config.call_timeout_s
+    if config.log_dir is not None:
+        log_dir = Path(config.log_dir).expanduser()
+        manager.log_dir = log_dir if log_dir.is_absolute() else (host.config_dir or Path.cwd()) / log_dir
     for name, server in config.servers.items():
         manager.attach_server(name, server)
 
