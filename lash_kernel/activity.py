@@ -125,7 +125,11 @@ class ToolCallProgress:
 
 @attrs.frozen(kw_only=True)
 class UsageReported:
-    """Usage of one model call, and the turn's cumulative own usage after it (tokens)."""
+    """Usage of one model call, and the turn's cumulative own usage after it (tokens).
+
+    ``model`` is the requested model; ``served_model`` the one the provider reported, when it
+    differs ("" otherwise; added in 0.3), as in ``UsageKey``.
+    """
 
     KIND: ClassVar[str] = "usage"
     request_id: str
@@ -133,6 +137,7 @@ class UsageReported:
     model: str
     usage: TokenUsage
     cumulative: TokenUsage
+    served_model: str = ""
 
 
 @attrs.frozen(kw_only=True)
@@ -143,10 +148,12 @@ class ChildUsage:
         session_id: the child session that made the call (a grandchild's id for calls made
             deeper down: every call reaches every ancestor's stream once).
         source: the usage source the call is attributed to (``child``, ``subagent``, ...).
-        model: the model that served it.
+        model: the model that was asked for (changed in 0.3: it was the served one).
         usage: the call's tokens.
         cumulative: everything spent by children and direct completions during this turn so
             far, this call included (tokens). Added in 0.2.
+        served_model: the model the provider reported, when it differs from ``model`` (else
+            ""). Added in 0.3.
     """
 
     KIND: ClassVar[str] = "child_usage"
@@ -155,6 +162,7 @@ class ChildUsage:
     model: str
     usage: TokenUsage
     cumulative: TokenUsage = attrs.field(factory=TokenUsage)
+    served_model: str = ""
 
 
 @attrs.frozen(kw_only=True)

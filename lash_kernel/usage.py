@@ -17,7 +17,7 @@ from typing import ClassVar
 
 import attrs
 
-__all__ = ["BUCKETS", "TokenUsage", "UsageKey", "UsageLedger", "UsageReport", "diff_ledgers"]
+__all__ = ["BUCKETS", "TokenUsage", "UsageKey", "UsageLedger", "UsageReport", "diff_ledgers", "usage_key"]
 
 BUCKETS = (
     "input_tokens",
@@ -74,10 +74,28 @@ class TokenUsage:
 
 @attrs.frozen(kw_only=True)
 class UsageKey:
-    """Ledger key: who spent the tokens (``source``, e.g. ``turn``) on which ``model``."""
+    """Ledger key: who spent the tokens, on which model.
+
+    Attributes:
+        source: the usage source (``turn``, ``child``, ``compaction``, ...).
+        model: the model that was asked for (the request's model id): what tables show.
+            Changed in 0.3: it used to be the model the provider reported.
+        served_model: the model the provider reported serving, when that differs from
+            ``model`` (a dated snapshot, a router's pick, a local server's file path), else "".
+            Added in 0.3.
+    """
 
     source: str
     model: str
+    served_model: str = ""
+
+
+def usage_key(source: str, requested: str, served: str) -> UsageKey:
+    """The ledger key of a model call: ``requested`` is the request's model id, ``served`` the
+    one the provider reported ("" if none). Either may be "", not both usefully: with no
+    requested id the served one is the key's model."""
+    model = requested or served
+    return UsageKey(source=source, model=model, served_model=served if served and served != model else "")
 
 
 @attrs.frozen(kw_only=True)
@@ -99,7 +117,8 @@ class UsageLedger:
             merged[key] = (usage, calls) if prev is None else (prev[0] + usage, prev[1] + calls)
         return cls(
             entries=tuple(
-                (k, u, c) for k, (u, c) in sorted(merged.items(), key=lambda kv: (kv[0].source, kv[0].model))
+                (k, u, c)
+                for k, (u, c) in sorted(merged.items(), key=lambda kv: (kv[0].source, kv[0].model, kv[0].served_model))
             )
         )
 
@@ -114,11 +133,12 @@ class UsageLedger:
         return out
 
     def get(self, source: str, model: str) -> TokenUsage:
-        """Usage for one key, zero if absent."""
+        """Usage of ``source`` on the requested ``model`` (whatever served it), zero if absent."""
+        out = TokenUsage()
         for key, usage, _ in self.entries:
             if key.source == source and key.model == model:
-                return usage
-        return TokenUsage()
+                out = out + usage
+        return out
 
     def report(self) -> UsageReport:
         """Aggregate into a ``UsageReport`` (by source, by model, by both)."""
@@ -135,6 +155,10 @@ class UsageReport:
         by_source_model: (source, model) -> usage.
         calls: (source, model) -> number of model calls.
         total: everything summed.
+        served: (source, model) -> the other models the provider reported serving for it,
+            sorted (absent when it always reported the requested one). Added in 0.3.
+
+    ``model`` is always the requested model (``UsageKey.model``).
     """
 
     by_source: Mapping[str, TokenUsage]
@@ -142,6 +166,7 @@ class UsageReport:
     by_source_model: Mapping[tuple[str, str], TokenUsage]
     calls: Mapping[tuple[str, str], int]
     total: TokenUsage
+    served: Mapping[tuple[str, str], tuple[str, ...]] = attrs.field(factory=dict)
 
     @classmethod
     def from_ledger(cls, ledger: UsageLedger) -> UsageReport:
@@ -150,29 +175,39 @@ class UsageReport:
         by_model: dict[str, TokenUsage] = {}
         both: dict[tuple[str, str], TokenUsage] = {}
         calls: dict[tuple[str, str], int] = {}
+        served: dict[tuple[str, str], set[str]] = {}
         for key, usage, n in ledger.entries:
+            pair = (key.source, key.model)
             by_source[key.source] = by_source.get(key.source, TokenUsage()) + usage
             by_model[key.model] = by_model.get(key.model, TokenUsage()) + usage
-            both[(key.source, key.model)] = usage
-            calls[(key.source, key.model)] = n
+            both[pair] = both.get(pair, TokenUsage()) + usage
+            calls[pair] = calls.get(pair, 0) + n
+            if key.served_model:
+                served.setdefault(pair, set()).add(key.served_model)
         return cls(
             by_source=dict(sorted(by_source.items())),
             by_model=dict(sorted(by_model.items())),
             by_source_model=dict(sorted(both.items())),
             calls=dict(sorted(calls.items())),
             total=ledger.total(),
+            served={pair: tuple(sorted(models)) for pair, models in sorted(served.items())},
         )
 
     def to_json(self) -> dict[str, object]:
-        """A JSON-ready dict: ``{total, by_source, by_model, by_source_model: [{source, model, calls, ...}]}``."""
+        """A JSON-ready dict: ``{total, by_source, by_model, by_source_model: [{source, model,
+        calls, ..., served_models?}]}`` (``served_models`` only where the provider reported
+        other models than the requested one)."""
+        rows = []
+        for (s, m), u in self.by_source_model.items():
+            row: dict[str, object] = {"source": s, "model": m, "calls": self.calls.get((s, m), 0), **u.as_dict()}
+            if (s, m) in self.served:
+                row["served_models"] = list(self.served[(s, m)])
+            rows.append(row)
         return {
             "total": self.total.as_dict(),
             "by_source": {k: v.as_dict() for k, v in self.by_source.items()},
             "by_model": {k: v.as_dict() for k, v in self.by_model.items()},
-            "by_source_model": [
-                {"source": s, "model": m, "calls": self.calls.get((s, m), 0), **u.as_dict()}
-                for (s, m), u in self.by_source_model.items()
-            ],
+            "by_source_model": rows,
         }
 
 

@@ -505,6 +505,22 @@ def test_read_commands_on_a_missing_database_create_nothing(db: Path) -> None:
 # ------------------------------------------------------------------------------- usage
 
 
+def test_usage_shows_the_requested_model_and_the_served_one_as_a_detail(server: FakeOpenAI, db: Path) -> None:
+    """The server reports serving ``fake-model`` (like a dated snapshot, or llama.cpp's file path)
+    for a request that asked for ``my-alias``: the ledger is keyed by what was asked for."""
+    server.text("a", prompt=30, completion=7)
+    result = lash("run", "--base-url", server.url, "--model", "my-alias", "--db", str(db), "--json", "hi")
+    assert result.exit_code == 0, result.stderr
+    sid = json.loads(result.stdout)["session_id"]
+    report = json.loads(lash("usage", sid, "--db", str(db), "--json").stdout)
+    (row,) = report["by_source_model"]
+    assert (row["model"], row["served_models"], row["calls"]) == ("my-alias", [MODEL], 1)
+    assert list(report["by_model"]) == ["my-alias"]
+    lines = lash("usage", sid, "--db", str(db)).stdout.splitlines()
+    (at,) = [i for i, line in enumerate(lines) if "my-alias" in line]
+    assert f"served: {MODEL}" in lines[at + 1]
+
+
 def test_usage_table_and_json(server: FakeOpenAI, db: Path) -> None:
     server.text("a", prompt=30, completion=7, cached=10, reasoning=2).text("b", prompt=5, completion=1)
     server.text("c", prompt=100, completion=50)

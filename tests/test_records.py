@@ -12,7 +12,7 @@ from lash_kernel.messages import Attachment, Message, ReasoningPart, TextPart, T
 from lash_kernel.outcomes import Finished, Outcome, Stopped, outcome_json
 from lash_kernel.prompt import PromptContribution, assemble_prompt
 from lash_kernel.serde import dumps, loads, loads_messages
-from lash_kernel.usage import TokenUsage, UsageKey, UsageLedger, diff_ledgers
+from lash_kernel.usage import TokenUsage, UsageKey, UsageLedger, diff_ledgers, usage_key
 
 GOLDEN = Path(__file__).parent / "data" / "records"
 
@@ -116,6 +116,28 @@ def test_repair_puts_results_spread_or_out_of_order_into_call_order():
     ):
         repaired = repair_history((Message.user("q"), calls, *answers))
         assert repaired == (Message.user("q"), calls, Message(role="tool", parts=(result_a, result_b)))
+
+
+def test_usage_is_keyed_by_the_requested_model_with_served_models_as_detail():
+    assert usage_key("turn", "gpt-4o", "gpt-4o-2024-08-06") == UsageKey(source="turn", model="gpt-4o", served_model="gpt-4o-2024-08-06")
+    assert usage_key("turn", "gpt-4o", "gpt-4o") == UsageKey(source="turn", model="gpt-4o")
+    assert usage_key("turn", "", "served-only") == UsageKey(source="turn", model="served-only")
+    assert usage_key("turn", "asked", "") == UsageKey(source="turn", model="asked")
+    ledger = UsageLedger.of(
+        [
+            (usage_key("turn", "auto", "model-b"), TokenUsage(input_tokens=2), 1),
+            (usage_key("turn", "auto", "model-a"), TokenUsage(input_tokens=3), 2),
+            (usage_key("turn", "auto", "auto"), TokenUsage(input_tokens=5), 1),
+        ]
+    )
+    report = ledger.report()
+    assert report.by_source_model == {("turn", "auto"): TokenUsage(input_tokens=10)}
+    assert report.calls == {("turn", "auto"): 4}
+    assert report.served == {("turn", "auto"): ("model-a", "model-b")}
+    assert ledger.get("turn", "auto") == TokenUsage(input_tokens=10)
+    assert report.to_json()["by_source_model"][0]["served_models"] == ["model-a", "model-b"]
+    # a key without a served model serialises as before, so earlier commits' hashes still match
+    assert json.loads(dumps(UsageKey(source="turn", model="m"), UsageKey)) == {"source": "turn", "model": "m"}
 
 
 def test_usage_arithmetic_and_reports():

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from lash_kernel.activity import (
     AssistantProseDelta,
@@ -230,8 +231,10 @@ BUCKET_HEADERS = {  # column titles of the five usage buckets
 
 
 def usage_table(report: UsageReport, title: str) -> Table:
-    """A rich table of ``report``: one row per (source, model), the five buckets and calls,
-    plus a total row when there is not exactly one row."""
+    """A rich table of ``report``: one row per (source, requested model), the five buckets and
+    calls, plus a total row when there is not exactly one row. Where the provider reported
+    serving another model (a dated snapshot, a local server's file path), it follows the
+    requested one, dimmed."""
     table = Table(title=title, title_justify="left")
     table.add_column("source")
     table.add_column("model", overflow="fold")
@@ -239,9 +242,12 @@ def usage_table(report: UsageReport, title: str) -> Table:
         table.add_column(BUCKET_HEADERS[bucket], justify="right", no_wrap=True)
     table.add_column("calls", justify="right", no_wrap=True)
     for (source, model), usage in report.by_source_model.items():
+        cell = Text(valid_text(model))
+        for served in report.served.get((source, model), ()):
+            cell.append(f"\nserved: {valid_text(served)}", style="dim")
         table.add_row(
             source,
-            model,
+            cell,
             *(str(getattr(usage, b)) for b in BUCKETS),
             str(report.calls.get((source, model), 0)),
         )

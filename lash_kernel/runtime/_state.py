@@ -415,25 +415,26 @@ class TurnContext:
         self._hook_errors: list[str] = []
         self.tracing = rt.hooks.implemented("lash_on_trace_record")
 
-    def spent(self, source: str, model: str, usage: TokenUsage, *, child: str | None = None) -> None:
+    def spent(self, key: UsageKey, usage: TokenUsage, *, child: str | None = None) -> None:
         """Record one model call made on this turn's behalf by someone else, and pass it up.
 
         Args:
-            source: its usage source.
-            model: the model that served it.
+            key: its ledger key (usage source, requested and served model).
             usage: its tokens.
             child: the child session that made it (a ``child_usage`` activity is published),
                 or None for a direct completion of this turn.
         """
-        key = UsageKey(source=source, model=model)
         prev, calls = self.others.get(key, (TokenUsage(), 0))
         self.others[key] = (prev + usage, calls + 1)
         self._others_total = self._others_total + usage
         if child is not None:
-            event = ChildUsage(session_id=child, source=source, model=model, usage=usage, cumulative=self._others_total)
+            event = ChildUsage(
+                session_id=child, source=key.source, model=key.model, served_model=key.served_model, usage=usage,
+                cumulative=self._others_total,
+            )
             self.emit(event, child)
         if self.parent is not None:
-            self.parent.spent(source, model, usage, child=child or self.session_id)
+            self.parent.spent(key, usage, child=child or self.session_id)
 
     def open_frame(self, frame: OpenFrame, *, at: int) -> None:
         """Open ``frame`` after the turn's first ``at`` messages (at most one frame per turn: a
@@ -475,7 +476,8 @@ class TurnContext:
         A child turn's own model usage is passed up to its parent turn here."""
         self.activity(event, correlation_id)
         if self.parent is not None and isinstance(event, UsageReported):
-            self.parent.spent(event.source, event.model, event.usage, child=self.session_id)
+            key = UsageKey(source=event.source, model=event.model, served_model=event.served_model)
+            self.parent.spent(key, event.usage, child=self.session_id)
         while self._hook_errors:
             message = self._hook_errors.pop(0)
             self.activity(ErrorReported(kind="plugin", message=message), self.turn_id, observe=False)

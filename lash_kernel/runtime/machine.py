@@ -78,7 +78,7 @@ from lash_kernel.runtime.events import (
     ToolCallFinished,
     TurnFailed,
 )
-from lash_kernel.usage import TokenUsage, UsageKey, UsageLedger
+from lash_kernel.usage import TokenUsage, UsageKey, UsageLedger, usage_key
 
 __all__ = ["START_TARGETS", "MachineConfig", "MachineProtocol", "TurnMachine", "TurnState"]
 
@@ -269,7 +269,7 @@ class TurnMachine:
         response = event.response
         message = response.message
         self.messages.append(message)
-        key = UsageKey(source=self.config.source, model=response.model or self.config.model)
+        key = usage_key(self.config.source, self.config.model, response.model)
         prev, calls = self._ledger.get(key, (TokenUsage(), 0))
         self._ledger[key] = (prev + response.usage, calls + 1)
         self._cumulative = self._cumulative + response.usage
@@ -279,6 +279,7 @@ class TurnMachine:
                     request_id=event.request_id,
                     source=key.source,
                     model=key.model,
+                    served_model=key.served_model,
                     usage=response.usage,
                     cumulative=self._cumulative,
                 ),

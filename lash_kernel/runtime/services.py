@@ -29,7 +29,7 @@ from lash_kernel.serde import encode_plugin_record
 from lash_kernel.spec import SessionSpec
 from lash_kernel.store.base import MESSAGE_KIND, CommitResult, Frame, MaintenanceCommit, Node, SessionInfo
 from lash_kernel.text import valid_message, valid_text
-from lash_kernel.usage import UsageKey, UsageLedger
+from lash_kernel.usage import UsageLedger, usage_key
 
 __all__ = ["Background", "Services"]
 
@@ -251,11 +251,11 @@ class Services:
         if model_id != request.model:
             request = attrs.evolve(request, model=model_id)
         response = await complete(rt, rt.client_named(client if client is not None else spec.client), request)
-        served_by = response.model or model_id
+        key = usage_key(source, model_id, response.model)
         if turn is not None:
-            turn.spent(source, served_by, response.usage)
+            turn.spent(key, response.usage)
         else:
-            ledger = UsageLedger.of([(UsageKey(source=source, model=served_by), response.usage, 1)])
+            ledger = UsageLedger.of([(key, response.usage, 1)])
             await self.maintenance_commit(session_id or "", usage=ledger)
         return response
 

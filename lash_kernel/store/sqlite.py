@@ -21,7 +21,8 @@ Schema (version ``SCHEMA_VERSION``, recorded in ``lash_meta``)::
                     revision, created_at)  PK (session_id, frame_id), UNIQUE (session_id, revision)
     leases         (session_id PK, owner, token, fencing, expires_at)
     pending_inputs (session_id, turn_id, message, created_at)  PK (session_id, turn_id)
-    usage          (session_id, source, model, <five buckets>, calls)  PK (session_id, source, model)
+    usage          (session_id, source, model, served_model, <five buckets>, calls)
+                   PK (session_id, source, model, served_model)
     plugin_state   (session_id, plugin, turn_id, payload)  PK (session_id, plugin)
     message_fts    FTS5 (body), contentless; rowid = the message node's rowid, body = its text
                    parts. Two triggers on ``nodes`` keep it in step inside every write
@@ -239,6 +240,24 @@ def _fill_turn_leaves(conn: sqlite3.Connection) -> None:
 
 _Migration = str | Callable[[sqlite3.Connection], None]
 
+# Usage per (source, requested model, served model): schema 4 added ``served_model`` to the key.
+_USAGE_TABLE = f"""CREATE TABLE {{name}} (
+    session_id TEXT NOT NULL REFERENCES sessions (session_id),
+    source TEXT NOT NULL,
+    model TEXT NOT NULL,
+    served_model TEXT NOT NULL DEFAULT '',
+    {", ".join(f"{b} INTEGER NOT NULL DEFAULT 0" for b in BUCKETS)},
+    calls INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (session_id, source, model, served_model)
+) WITHOUT ROWID"""
+_REKEY_USAGE = (  # the key grew a column: rebuild the table (SQLite cannot alter a primary key)
+    _USAGE_TABLE.format(name="usage_v4"),
+    f"INSERT INTO usage_v4 (session_id, source, model, {', '.join(BUCKETS)}, calls) "
+    f"SELECT session_id, source, model, {', '.join(BUCKETS)}, calls FROM usage",
+    "DROP TABLE usage",
+    "ALTER TABLE usage_v4 RENAME TO usage",
+)
+
 #: Steps (SQL statements, or functions run in the same transaction) that bring a file from
 #: version ``n`` to ``n + 1``.
 _MIGRATIONS: dict[int, tuple[_Migration, ...]] = {
@@ -259,7 +278,12 @@ _MIGRATIONS: dict[int, tuple[_Migration, ...]] = {
         _LEASES_TABLE,
         "UPDATE lash_meta SET value = '3' WHERE key = 'schema_version'",
     ),
-    3: (*_MESSAGE_FTS, _FILL_MESSAGE_FTS, "UPDATE lash_meta SET value = '4' WHERE key = 'schema_version'"),
+    3: (
+        *_MESSAGE_FTS,
+        _FILL_MESSAGE_FTS,
+        *_REKEY_USAGE,
+        "UPDATE lash_meta SET value = '4' WHERE key = 'schema_version'",
+    ),
 }
 
 _SCHEMA = f"""
@@ -315,14 +339,7 @@ CREATE TABLE pending_inputs (
     created_at REAL NOT NULL,
     PRIMARY KEY (session_id, turn_id)
 );
-CREATE TABLE usage (
-    session_id TEXT NOT NULL REFERENCES sessions (session_id),
-    source TEXT NOT NULL,
-    model TEXT NOT NULL,
-    {", ".join(f"{b} INTEGER NOT NULL DEFAULT 0" for b in BUCKETS)},
-    calls INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (session_id, source, model)
-) WITHOUT ROWID;
+{_USAGE_TABLE.format(name="usage")};
 {_PLUGIN_STATE_TABLE};
 {_MAINTENANCE_TABLE};
 {_FRAMES_TABLE};
@@ -406,9 +423,9 @@ ON CONFLICT (session_id) DO UPDATE SET
 _NODE_INSERT_SQL = f"INSERT INTO nodes (session_id, {_NODE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 
 _USAGE_UPSERT_SQL = f"""
-INSERT INTO usage (session_id, source, model, {", ".join(BUCKETS)}, calls)
-VALUES (?, ?, ?, {", ".join("?" for _ in BUCKETS)}, ?)
-ON CONFLICT (session_id, source, model) DO UPDATE SET
+INSERT INTO usage (session_id, source, model, served_model, {", ".join(BUCKETS)}, calls)
+VALUES (?, ?, ?, ?, {", ".join("?" for _ in BUCKETS)}, ?)
+ON CONFLICT (session_id, source, model, served_model) DO UPDATE SET
     {", ".join(f"{b} = {b} + excluded.{b}" for b in BUCKETS)}, calls = calls + excluded.calls
 """
 
@@ -1162,7 +1179,7 @@ class SqliteStore:
             conn.executemany(
                 _USAGE_UPSERT_SQL,
                 [
-                    (sid, k.source, k.model, *(getattr(usage, b) for b in BUCKETS), calls)
+                    (sid, k.source, k.model, k.served_model, *(getattr(usage, b) for b in BUCKETS), calls)
                     for k, usage, calls in commit.usage.entries
                 ],
             )
@@ -1459,13 +1476,13 @@ class SqliteStore:
         with self._call("usage_ledger") as conn:
             self._require_session(conn, session_id)
             rows = conn.execute(
-                f"SELECT source, model, {', '.join(BUCKETS)}, calls FROM usage WHERE session_id = ?",
+                f"SELECT source, model, served_model, {', '.join(BUCKETS)}, calls FROM usage WHERE session_id = ?",
                 (session_id,),
             ).fetchall()
         return UsageLedger.of(
             (
-                UsageKey(source=r[0], model=r[1]),
-                TokenUsage(**dict(zip(BUCKETS, r[2 : 2 + len(BUCKETS)], strict=True))),
+                UsageKey(source=r[0], model=r[1], served_model=r[2]),
+                TokenUsage(**dict(zip(BUCKETS, r[3 : 3 + len(BUCKETS)], strict=True))),
                 r[-1],
             )
             for r in rows

@@ -755,7 +755,7 @@ def check_active_path_stops_at_frame_boundary(store: Store) -> None:
 
 
 def check_usage_ledger_accumulates(store: Store) -> None:
-    """The usage ledger adds every commit's delta per (source, model), calls included.
+    """The usage ledger adds every commit's delta per (source, model, served model), calls included.
 
     Raises:
         AssertionError: the store deviates from the protocol.
@@ -783,6 +783,7 @@ def check_usage_ledger_accumulates(store: Store) -> None:
                         2,
                     ),
                     (UsageKey(source="turn", model="m2"), TokenUsage(output_tokens=4), 1),
+                    (UsageKey(source="turn", model="m2", served_model="m2-2026"), TokenUsage(output_tokens=6), 1),
                 ]
             ),
         )
@@ -803,9 +804,10 @@ def check_usage_ledger_accumulates(store: Store) -> None:
                 3,
             ),
             (UsageKey(source="turn", model="m2"), TokenUsage(output_tokens=4), 1),
+            (UsageKey(source="turn", model="m2", served_model="m2-2026"), TokenUsage(output_tokens=6), 1),
         ]
     )
-    _expect_equal(store.usage_ledger(sid), expected, "cumulative usage ledger")
+    _expect_equal(store.usage_ledger(sid), expected, "cumulative usage ledger (served models kept apart)")
 
 
 def check_sessions_isolated(store: Store) -> None:

@@ -20,7 +20,7 @@ from lash_kernel import (
     SessionBusyError,
     StoreError,
 )
-from lash_kernel.plugin import Finished, Message, Node, TurnCommit, UsageLedger
+from lash_kernel.plugin import Finished, Message, Node, TokenUsage, TurnCommit, UsageKey, UsageLedger
 from lash_kernel.testing import ScriptedModel
 from lash_postgres import SCHEMA_VERSION, PostgresStore
 
@@ -34,8 +34,9 @@ def _open(store: PostgresStore) -> str:
 def _commit(sid: str, turn: str, expected: int, parent: str | None, **kw: object) -> TurnCommit:
     node = Node(node_id=f"{turn}-n", parent_id=parent, frame_id="f0", turn_id=turn, kind="message",
                 payload=Message.user(turn), created_at=2.0)
+    kw.setdefault("usage", UsageLedger())
     return TurnCommit(session_id=sid, turn_id=turn, expected_head_revision=expected, nodes=(node,),
-                      usage=UsageLedger(), outcome=Finished(text=turn), committed_at=2.0, **kw)  # type: ignore[arg-type]
+                      outcome=Finished(text=turn), committed_at=2.0, **kw)  # type: ignore[arg-type]
 
 
 def test_core_opens_the_postgresql_url_and_a_second_core_sees_its_turns(pg_dsn: str) -> None:
@@ -71,6 +72,26 @@ def test_a_newer_schema_is_refused_and_left_alone(pg_dsn: str) -> None:
         PostgresStore(pg_dsn)
     with psycopg.connect(pg_dsn) as conn:
         assert conn.execute("SELECT value FROM lash_meta").fetchone() == (str(SCHEMA_VERSION + 1),)
+
+
+def test_a_version_1_database_is_migrated_in_place_keeping_its_usage(pg_dsn: str) -> None:
+    """Schema 1 keyed usage by (session, source, model); 2 adds the served model to the key."""
+    with PostgresStore(pg_dsn) as store:
+        sid = _open(store)
+        ledger = UsageLedger.of([(UsageKey(source="turn", model="m"), TokenUsage(input_tokens=7), 2)])
+        store.commit_turn(_commit(sid, "t1", 0, None, usage=ledger))
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:  # back to what version 1 wrote
+        conn.execute("ALTER TABLE lash_usage DROP CONSTRAINT lash_usage_pkey")
+        conn.execute("ALTER TABLE lash_usage DROP COLUMN served_model")
+        conn.execute("ALTER TABLE lash_usage ADD PRIMARY KEY (session_id, source, model)")
+        conn.execute("UPDATE lash_meta SET value = '1' WHERE key = 'schema_version'")
+    with PostgresStore(pg_dsn) as store:
+        assert store.usage_ledger(sid) == ledger
+        served = UsageLedger.of([(UsageKey(source="turn", model="m", served_model="m-0613"), TokenUsage(input_tokens=1), 1)])
+        store.commit_turn(_commit(sid, "t2", 1, "t1-n", usage=served))
+        assert store.usage_ledger(sid) == ledger + served
+    with psycopg.connect(pg_dsn) as conn:
+        assert conn.execute("SELECT value FROM lash_meta").fetchone() == (str(SCHEMA_VERSION),)
 
 
 def test_an_empty_database_without_create_and_an_unreachable_server_are_store_errors(pg_dsn: str) -> None:

@@ -36,7 +36,7 @@ advisory lock so that many processes opening a fresh database at once create it 
                           seed_node_ids, revision, created_at)
     lash_leases          (session_id PK, owner, token, fencing, expires_at)
     lash_pending_inputs  (id, session_id, turn_id, message, created_at)
-    lash_usage           (session_id, source, model, <five buckets>, calls)
+    lash_usage           (session_id, source, model, served_model, <five buckets>, calls)
     lash_plugin_state    (session_id, plugin, turn_id, payload)
 
 Text PostgreSQL cannot hold (a lone surrogate, a NUL) inside JSON text is stored as its JSON
@@ -94,8 +94,18 @@ from lash_kernel.plugin import (
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The schema version this lash-postgres writes and reads (``lash_meta.schema_version``)."""
+
+# Statements that bring a database from version ``n`` to ``n + 1``, run under the schema lock.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (  # 2: usage is keyed by the served model too (lash-kernel 0.3)
+        "ALTER TABLE lash_usage ADD COLUMN served_model TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE lash_usage DROP CONSTRAINT lash_usage_pkey",
+        "ALTER TABLE lash_usage ADD PRIMARY KEY (session_id, source, model, served_model)",
+        "UPDATE lash_meta SET value = '2' WHERE key = 'schema_version'",
+    ),
+}
 
 _ADVISORY_KEY = 0x6C617368  # "lash": the advisory lock taken while the schema is created
 
@@ -188,9 +198,10 @@ CREATE TABLE lash_usage (
     session_id TEXT NOT NULL REFERENCES lash_sessions (session_id),
     source TEXT NOT NULL,
     model TEXT NOT NULL,
+    served_model TEXT NOT NULL DEFAULT '',
     {", ".join(f"{b} BIGINT NOT NULL DEFAULT 0" for b in BUCKETS)},
     calls BIGINT NOT NULL DEFAULT 0,
-    PRIMARY KEY (session_id, source, model)
+    PRIMARY KEY (session_id, source, model, served_model)
 );
 CREATE TABLE lash_plugin_state (
     session_id TEXT NOT NULL REFERENCES lash_sessions (session_id),
@@ -258,9 +269,9 @@ RETURNING session_id
 """
 
 _USAGE_UPSERT_SQL = f"""
-INSERT INTO lash_usage (session_id, source, model, {", ".join(BUCKETS)}, calls)
-VALUES (%s, %s, %s, {", ".join("%s" for _ in BUCKETS)}, %s)
-ON CONFLICT (session_id, source, model) DO UPDATE SET
+INSERT INTO lash_usage (session_id, source, model, served_model, {", ".join(BUCKETS)}, calls)
+VALUES (%s, %s, %s, %s, {", ".join("%s" for _ in BUCKETS)}, %s)
+ON CONFLICT (session_id, source, model, served_model) DO UPDATE SET
     {", ".join(f"{b} = lash_usage.{b} + excluded.{b}" for b in BUCKETS)}, calls = lash_usage.calls + excluded.calls
 """
 
@@ -492,14 +503,17 @@ class PostgresStore:
                 cur.execute(_SCHEMA)
                 return
             row = cur.execute("SELECT value FROM lash_meta WHERE key = 'schema_version'").fetchone()
-        version = int(row[0]) if row is not None and str(row[0]).isdigit() else None
-        if version is None:
-            raise StoreError(f"{self._where()}: lash_meta has no usable schema_version")
-        if version > SCHEMA_VERSION:
-            raise SchemaVersionError(
-                f"{self._where()} was written by a newer lash-postgres (schema version {version}; this one "
-                f"supports {SCHEMA_VERSION}). Upgrade lash-postgres; the database was not modified."
-            )
+            version = int(row[0]) if row is not None and str(row[0]).isdigit() else None
+            if version is None:
+                raise StoreError(f"{self._where()}: lash_meta has no usable schema_version")
+            if version > SCHEMA_VERSION:
+                raise SchemaVersionError(
+                    f"{self._where()} was written by a newer lash-postgres (schema version {version}; this one "
+                    f"supports {SCHEMA_VERSION}). Upgrade lash-postgres; the database was not modified."
+                )
+            for step in range(version, SCHEMA_VERSION):  # in this transaction: all or nothing
+                for statement in _MIGRATIONS[step]:
+                    cur.execute(statement)
 
     @staticmethod
     def _require_session(cur: psycopg.Cursor[Any], session_id: str) -> None:
@@ -771,7 +785,7 @@ class PostgresStore:
                 cur.executemany(
                     _USAGE_UPSERT_SQL,
                     [
-                        (sid, k.source, k.model, *(getattr(usage, b) for b in BUCKETS), calls)
+                        (sid, k.source, k.model, k.served_model, *(getattr(usage, b) for b in BUCKETS), calls)
                         for k, usage, calls in commit.usage.entries
                     ],
                 )
@@ -994,13 +1008,13 @@ class PostgresStore:
         with self._tx("usage_ledger") as cur:
             self._require_session(cur, session_id)
             rows = cur.execute(
-                f"SELECT source, model, {', '.join(BUCKETS)}, calls FROM lash_usage WHERE session_id = %s",
+                f"SELECT source, model, served_model, {', '.join(BUCKETS)}, calls FROM lash_usage WHERE session_id = %s",
                 (session_id,),
             ).fetchall()
         return UsageLedger.of(
             (
-                UsageKey(source=r[0], model=r[1]),
-                TokenUsage(**dict(zip(BUCKETS, r[2 : 2 + len(BUCKETS)], strict=True))),
+                UsageKey(source=r[0], model=r[1], served_model=r[2]),
+                TokenUsage(**dict(zip(BUCKETS, r[3 : 3 + len(BUCKETS)], strict=True))),
                 r[-1],
             )
             for r in rows
