@@ -14,8 +14,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from lash_kernel.activity import (
     AssistantProseDelta,
@@ -34,6 +32,9 @@ from lash_kernel.text import SurrogateJoiner, valid_text
 from lash_kernel.usage import BUCKETS, TokenUsage, UsageReport
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
     from lash_kernel.runtime.session import TurnResult
     from lash_kernel.store.base import SessionInfo
 
@@ -151,11 +152,15 @@ def fail(message: str, code: int) -> NoReturn:
 
 def err_console() -> Console:
     """The rich console for stderr (status lines, warnings, reasoning); no highlighting."""
+    from rich.console import Console  # rich loads only when a command prints
+
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def out_console() -> Console:
     """The rich console for stdout (tables); 200 columns wide when piped."""
+    from rich.console import Console
+
     console = Console(highlight=False)
     if not console.is_terminal and not os.environ.get("COLUMNS"):
         console.width = 200  # piped: do not fold table cells at rich's 80-column default
@@ -231,6 +236,8 @@ BUCKET_HEADERS = {  # column titles of the five usage buckets
 def usage_table(report: UsageReport, title: str) -> Table:
     """A rich table of ``report``: one row per (source, model), the five buckets and calls,
     plus a total row when there is not exactly one row."""
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left")
     table.add_column("source")
     table.add_column("model", overflow="fold")

@@ -9,14 +9,16 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
 
 from lash_kernel.config import base_url_problem
 from lash_kernel.errors import ConfigError, StoreError
-from lash_kernel.model import ModelClient
-from lash_kernel.store.base import Store
-from lash_kernel.store.memory import MemoryStore
+
+if TYPE_CHECKING:
+    from lash_kernel.model import ModelClient
+    from lash_kernel.store.base import Store
 
 # ------------------------------------------------------------------------------- providers
 
@@ -224,6 +226,8 @@ def open_store(
         return open_store_target(text, allow=allow, block=block, strict=strict)
     path = Path(path).expanduser()
     if not create and not path.exists():
+        from lash_kernel.store.memory import MemoryStore
+
         return MemoryStore()
     if create:
         try:

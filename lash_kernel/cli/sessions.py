@@ -15,11 +15,10 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import click
-from rich.table import Table
 
 from lash_kernel.cli.context import LashGroup, config_db, core_options, current_config, db_option, json_option
 from lash_kernel.cli.output import (
@@ -45,6 +44,9 @@ from lash_kernel.spec import SessionSpec
 from lash_kernel.store.base import MESSAGE_KIND, Frame, Node, PendingInput, SessionInfo, Store, TurnRecord
 from lash_kernel.text import valid_text
 from lash_kernel.usage import BUCKETS, UsageLedger
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 __all__ = ["sessions", "usage"]
 
@@ -225,6 +227,7 @@ def sessions_list(tree: bool, db: Path | str | None, as_json: bool) -> None:
         if not rows:
             err_console().print("no sessions", style="dim")
             return
+        from rich.table import Table  # rich loads only when a table is printed
         table = Table()
         table.add_column("session", overflow="fold")
         table.add_column("turns", justify="right")
@@ -241,6 +244,7 @@ def sessions_list(tree: bool, db: Path | str | None, as_json: bool) -> None:
     if not rows:
         err_console().print("no sessions", style="dim")
         return
+    from rich.table import Table
     table = Table()
     table.add_column("session", overflow="fold")
     table.add_column("depth", justify="right")
@@ -375,6 +379,7 @@ def _child_json(info: SessionInfo, ledger: UsageLedger, outcome: Outcome | None)
 
 
 def _children_table(children: list[tuple[SessionInfo, UsageLedger, Outcome | None]]) -> Table:
+    from rich.table import Table
     table = Table(title=f"children ({len(children)})", title_justify="left")
     table.add_column("session", overflow="fold")
     table.add_column("source")
@@ -398,6 +403,7 @@ def _children_table(children: list[tuple[SessionInfo, UsageLedger, Outcome | Non
 
 
 def _frames_table(frames: list[Frame], current: str, turn_ids: set[str]) -> Table:
+    from rich.table import Table
     table = Table(title=f"frames ({len(frames)} opened, current {current})", title_justify="left")
     table.add_column("frame", overflow="fold")
     table.add_column("previous", overflow="fold")
@@ -682,6 +688,7 @@ def sessions_search(text: str, db: Path | None, as_json: bool) -> None:
     if not hits:
         err_console().print(f"no message contains {text!r}", style="dim", markup=False)
         return
+    from rich.table import Table
     table = Table()
     for column in ("session", "turn", "role", "text"):
         table.add_column(column, overflow="fold")
