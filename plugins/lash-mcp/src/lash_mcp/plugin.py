@@ -18,12 +18,12 @@ import attrs
 
 from lash_kernel.plugin import PluginHost, StashKey, hookimpl
 from lash_mcp._config import MCPConfig, ServerConfig
-from lash_mcp._manager import MCPManager
 
 if TYPE_CHECKING:
     import click
 
     from lash_kernel.plugin import ConfigRegistrar, ToolRegistrar
+    from lash_mcp._manager import MCPManager
 
 __all__ = ["MANAGER", "MCPPlugin", "get_manager"]
 
@@ -31,7 +31,7 @@ __all__ = ["MANAGER", "MCPPlugin", "get_manager"]
 CORE_PLUGIN_NAME = "mcp-tools"
 
 #: Where a core keeps its ``MCPManager``: ``host.stash[MANAGER]`` (``core.plugin_host.stash``).
-MANAGER = StashKey[MCPManager]()
+MANAGER: StashKey[MCPManager] = StashKey()  # the manager (asyncio, anyio) loads on first use
 
 
 class _CoreTools:
@@ -53,6 +53,8 @@ def _manager_for(host: PluginHost) -> MCPManager:
     """The core's manager, created (with its provider and close callback) on first use."""
     manager = host.stash.get(MANAGER, None)
     if manager is None:
+        from lash_mcp._manager import MCPManager
+
         manager = MCPManager()
         host.stash[MANAGER] = manager
         host.add_plugin(_CoreTools(manager), name=CORE_PLUGIN_NAME)
