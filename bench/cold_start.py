@@ -13,6 +13,10 @@ Prints (each a median over fresh OS processes, so nothing is cached in the inter
   one tool call and a short answer committed to SQLite; also the core's construction time (a
   pre-warm there would show up in it). ``first - second`` is the first-turn-only cost.
 
+Bytecode: the processes run with ``PYTHONDONTWRITEBYTECODE`` unset and each command runs once
+untimed first, so modules load from ``__pycache__`` as in an installed package (with no ``.pyc``
+every run compiles every module, which more than doubles ``lash --help``).
+
 Usage: python bench/cold_start.py [--runs N] [--plugins] [--json]
   --plugins: the turn processes load the installed entry-point plugins too (default: kernel only).
 """
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -78,30 +83,37 @@ print(t1 - t0, t3 - t2, first, second)
 """
 
 
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def _median_ms(values: list[float]) -> float:
     return statistics.median(values) * 1000
 
 
 def _wall(cmd: list[str]) -> float:
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
     return time.perf_counter() - t0
 
 
 def measure(runs: int, plugins: bool) -> dict[str, float]:
     """Run every measurement ``runs`` times in fresh processes; medians in milliseconds."""
     py = sys.executable
+    _wall([py, "-m", "lash_kernel", "--help"])  # writes the .pyc files (see the module docstring)
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([py, "-c", TURN_CODE, tmp, "1" if plugins else "0"], check=True, capture_output=True, env=ENV)
     pass_wall, help_wall, imp, host_imp = [], [], [], []
     turn_imports, construct, first, second, delta = [], [], [], [], []
     for _ in range(runs):  # interleaved, so a load spike on the machine hits every figure alike
         pass_wall.append(_wall([py, "-c", "pass"]))
         help_wall.append(_wall([py, "-m", "lash_kernel", "--help"]))
-        out = subprocess.run([py, "-c", IMPORT_CODE], check=True, capture_output=True, text=True).stdout.split()
+        out = subprocess.run([py, "-c", IMPORT_CODE], check=True, capture_output=True, text=True, env=ENV)
+        out = out.stdout.split()
         imp.append(float(out[0]))
         host_imp.append(float(out[1]))
         with tempfile.TemporaryDirectory() as tmp:
             out = subprocess.run(
-                [py, "-c", TURN_CODE, tmp, "1" if plugins else "0"], check=True, capture_output=True, text=True
+                [py, "-c", TURN_CODE, tmp, "1" if plugins else "0"], check=True, capture_output=True, text=True, env=ENV
             ).stdout.split()
         values = [float(v) for v in out]
         turn_imports.append(values[0])
