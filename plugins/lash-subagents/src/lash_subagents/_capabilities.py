@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from lash_kernel.plugin import ConfigError
+from lash_kernel.plugin import ConfigError, SessionSpec
 
 if TYPE_CHECKING:
-    from lash_kernel.plugin import SessionSpec, Tool
+    from lash_kernel.plugin import Tool
 
 __all__ = ["BUILTIN_CAPABILITIES", "PLUGIN_NAME", "SPAWN_TOOL", "Capability", "child_spec", "merge_capabilities"]
 
