@@ -133,8 +133,9 @@ def load_plugins(
                 continue
             if pm.has_plugin(ep.name):
                 continue
-            dist = ep.dist.name if ep.dist is not None else None
-            version = ep.dist.version if ep.dist is not None else None
+            metadata = ep.dist.metadata if ep.dist is not None else None  # parsed once for both
+            dist = metadata["Name"] if metadata is not None else None
+            version = metadata["Version"] if metadata is not None else None
             try:
                 pm.register(ep.load(), name=ep.name)
             except Exception as exc:
