@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from lash_kernel.plugin import PluginHost, StashKey, hookimpl
-from lash_mcp._config import MCPConfig, ServerConfig
 
 if TYPE_CHECKING:
     import click
 
     from lash_kernel.plugin import ConfigRegistrar, ToolRegistrar
+    from lash_mcp._config import MCPConfig, ServerConfig
     from lash_mcp._manager import MCPManager
 
 __all__ = ["MANAGER", "MCPPlugin", "get_manager"]
@@ -87,6 +87,8 @@ def get_manager(core: Any) -> MCPManager:
 @hookimpl
 def lash_register_config(registry: ConfigRegistrar) -> None:
     """Declare ``MCPConfig`` as the ``[plugins.mcp]`` table."""
+    from lash_mcp._config import MCPConfig  # when a core is built, not when lash --help lists commands
+
     registry.add(MCPConfig)
 
 
@@ -133,6 +135,8 @@ class MCPPlugin:
         init_timeout_s: float | None = None,
         call_timeout_s: float | None = None,
     ) -> None:
+        from lash_mcp._config import ServerConfig
+
         resolved = {}
         for name, value in (servers or {}).items():
             cfg = ServerConfig.coerce(value)
