@@ -84,6 +84,9 @@ print(t1 - t0, t3 - t2, first, second)
 
 
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+#: Every process starts in an empty directory: no lash.toml, and no source tree on sys.path
+#: ahead of the installed packages (``python -c`` puts the working directory first).
+CWD = tempfile.mkdtemp(prefix="lash-cold-")
 
 
 def _median_ms(values: list[float]) -> float:
@@ -92,7 +95,7 @@ def _median_ms(values: list[float]) -> float:
 
 def _wall(cmd: list[str]) -> float:
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV, cwd=CWD)
     return time.perf_counter() - t0
 
 
@@ -101,19 +104,21 @@ def measure(runs: int, plugins: bool) -> dict[str, float]:
     py = sys.executable
     _wall([py, "-m", "lash_kernel", "--help"])  # writes the .pyc files (see the module docstring)
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([py, "-c", TURN_CODE, tmp, "1" if plugins else "0"], check=True, capture_output=True, env=ENV)
+        warm = [py, "-c", TURN_CODE, tmp, "1" if plugins else "0"]
+        subprocess.run(warm, check=True, capture_output=True, env=ENV, cwd=CWD)
     pass_wall, help_wall, imp, host_imp = [], [], [], []
     turn_imports, construct, first, second, delta = [], [], [], [], []
     for _ in range(runs):  # interleaved, so a load spike on the machine hits every figure alike
         pass_wall.append(_wall([py, "-c", "pass"]))
         help_wall.append(_wall([py, "-m", "lash_kernel", "--help"]))
-        out = subprocess.run([py, "-c", IMPORT_CODE], check=True, capture_output=True, text=True, env=ENV)
+        out = subprocess.run([py, "-c", IMPORT_CODE], check=True, capture_output=True, text=True, env=ENV, cwd=CWD)
         out = out.stdout.split()
         imp.append(float(out[0]))
         host_imp.append(float(out[1]))
         with tempfile.TemporaryDirectory() as tmp:
             out = subprocess.run(
-                [py, "-c", TURN_CODE, tmp, "1" if plugins else "0"], check=True, capture_output=True, text=True, env=ENV
+                [py, "-c", TURN_CODE, tmp, "1" if plugins else "0"],
+                check=True, capture_output=True, text=True, env=ENV, cwd=CWD,
             ).stdout.split()
         values = [float(v) for v in out]
         turn_imports.append(values[0])
