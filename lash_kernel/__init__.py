@@ -11,7 +11,10 @@ runtime, store or provider code), and plugins load when a ``LashCore`` is built.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+
+TYPE_CHECKING = False  # not typing's: ``import lash_kernel`` then imports nothing at all
+if TYPE_CHECKING:
+    from typing import Any
 
 __version__ = "0.3.0"
 

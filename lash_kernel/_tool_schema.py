@@ -19,7 +19,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import attrs
-import jsonschema
 
 from lash_kernel.errors import ConfigError
 
@@ -239,6 +238,8 @@ class Deriver:
         if all(c is None for _, c in derived):
             return schema, None
         # Convert with the first member whose schema the value matches.
+        import jsonschema
+
         choices = [(jsonschema.Draft202012Validator(s), c) for s, c in derived]
 
         def convert(value: Any) -> Any:
@@ -373,6 +374,8 @@ def output_schema(spec: Mapping[str, Any] | type, where: str) -> tuple[_JSONSche
         wrapped = schema.get("type") != "object"
     else:
         raise ConfigError(f"{where}: expected a JSON Schema (a mapping) or an attrs class, got {spec!r}")
+    import jsonschema
+
     try:
         jsonschema.Draft202012Validator.check_schema(schema)
     except jsonschema.SchemaError as exc:

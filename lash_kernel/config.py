@@ -23,21 +23,22 @@ jsonl = "trace.jsonl"
 from __future__ import annotations
 
 import errno
+import functools
 import math
 import os
 import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import attrs
-import cattrs
-from cattrs.cols import is_sequence, list_structure_factory
-from cattrs.v import format_exception
 
 from lash_kernel.errors import ConfigError
+
+if TYPE_CHECKING:
+    import cattrs
 
 __all__ = [
     "CONFIG_FILE",
@@ -427,6 +428,8 @@ def _exact(kind: type, name: str) -> Any:
 
 
 def _strict_sequence(type_: Any, converter: cattrs.Converter) -> Any:
+    from cattrs.cols import list_structure_factory
+
     inner = list_structure_factory(type_, converter)
 
     def hook(value: Any, t: Any) -> Any:
@@ -437,7 +440,13 @@ def _strict_sequence(type_: Any, converter: cattrs.Converter) -> Any:
     return hook
 
 
+@functools.cache
 def _strict_converter() -> cattrs.Converter:
+    """The strict converter for config tables, built on first use (a ``lash`` command without a
+    ``lash.toml`` never imports cattrs)."""
+    import cattrs
+    from cattrs.cols import is_sequence
+
     c = cattrs.Converter(forbid_extra_keys=True)
     c.register_structure_hook_factory(is_sequence, _strict_sequence)
     c.register_structure_hook(str, _exact(str, "a string"))
@@ -447,7 +456,6 @@ def _strict_converter() -> cattrs.Converter:
     return c
 
 
-_STRICT = _strict_converter()
 _PATH_PART = re.compile(r"\.(\w+)|\[(?:'([^']*)'|(\d+))\]")
 
 
@@ -467,10 +475,14 @@ def _format(exc: BaseException, type_: Any) -> str:
         return "required key is missing"
     if isinstance(exc, (TypeError, ValueError)) and str(exc):
         return str(exc)
+    from cattrs.v import format_exception
+
     return format_exception(exc, type_)
 
 
 def _messages(exc: BaseException, table: str, source: str) -> list[str]:
+    import cattrs
+
     out: list[str] = []
     for line in cattrs.transform_error(exc, path="$", format_exception=_format):
         message, _, path = line.rpartition(" @ ")
@@ -503,8 +515,10 @@ def structure_config(data: Any, cls: type, *, source: str, table: str) -> Any:
     """
     if not isinstance(data, Mapping):
         raise ConfigError(f"{source}: [{table}] must be a table, got {type(data).__name__}")
+    import cattrs
+
     try:
-        return _STRICT.structure(dict(data), cls)
+        return _strict_converter().structure(dict(data), cls)
     except cattrs.BaseValidationError as exc:
         invalid = [e for e in exc.exceptions if isinstance(e, _InvalidValues)]
         if invalid:  # the class accepted the types but rejected values (it names the keys)

@@ -38,104 +38,109 @@ What is here:
 Tests use ``lash_kernel.testing`` (``ScriptedModel``, ``HookRecorder`` and the pytest fixtures).
 
 Rule: this module defines only the plugin-facing contracts (``PluginHost``, ``Stash``, the
-registrars, ``ModeInfo``); everything else is re-exported from the module that owns it. It
-imports no part of the runtime engine (driver, session, core, loader).
+registrars, ``ModeInfo``); everything else is re-exported from the module that owns it, lazily:
+a name's module is imported the first time the name is looked up, so an entry module that
+imports only ``hookimpl`` and ``PluginHost`` stays cheap (``lash --help`` imports every installed
+plugin's entry module). It imports no part of the runtime engine (driver, session, core, loader).
 """
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar, cast, runtime_checkable
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast, runtime_checkable
 
 import attrs
 
-from lash_kernel import serde
-from lash_kernel.activity import ActivityEvent, TurnActivity
-from lash_kernel.directives import (
-    AbortTurn,
-    BlockToolCall,
-    CheckpointDirective,
-    CompactionPlan,
-    InjectMessages,
-    OpenFrame,
-)
-from lash_kernel.errors import (
-    CommitConflictError,
-    ConfigError,
-    CorruptStoreError,
-    LashError,
-    LeaseLostError,
-    PluginError,
-    PluginHookError,
-    RecordDecodeError,
-    SchemaVersionError,
-    SessionBusyError,
-    SessionNotFoundError,
-    StoreError,
-    ToolError,
-)
+from lash_kernel.errors import ConfigError
 from lash_kernel.hookspecs import hookimpl, hookspec
-from lash_kernel.messages import (
-    Attachment,
-    Message,
-    ReasoningPart,
-    TextPart,
-    ToolCallPart,
-    ToolResultPart,
-)
-from lash_kernel.model import ModelClient, ModelRequest, ModelResponse, ToolSpec
-from lash_kernel.outcomes import Finished, Outcome, Stopped
-from lash_kernel.prompt import SLOTS, PromptContribution
-from lash_kernel.runtime.effects import (
-    CallModel,
-    Checkpoint,
-    Effect,
-    EmitActivity,
-    FinishTurn,
-    RunTools,
-)
-from lash_kernel.runtime.events import (
-    CancelRequested,
-    CheckpointResolved,
-    Event,
-    ModelFailed,
-    ModelResponded,
-    ToolCallFinished,
-    TurnFailed,
-)
-from lash_kernel.runtime.machine import MachineConfig, MachineProtocol, TurnMachine, TurnState
-from lash_kernel.spec import SessionSpec
-from lash_kernel.store.base import (
-    MESSAGE_KIND,
-    CommitResult,
-    Frame,
-    Lease,
-    MaintenanceCommit,
-    Node,
-    PendingInput,
-    SessionInfo,
-    Store,
-    TurnCommit,
-    TurnRecord,
-)
-from lash_kernel.store.rules import (
-    CommitPlan,
-    Head,
-    RecordedTurn,
-    SessionReads,
-    commit_hash,
-    commit_key,
-    plan_claim,
-    plan_commit,
-    plan_renew,
-    releases,
-)
-from lash_kernel.tools import Tool, ToolContext, ToolOutput, ToolProvider, ToolRegistry, tool
-from lash_kernel.trace import TRACE_KINDS, TRACE_SCHEMA_VERSION, TraceRecord
-from lash_kernel.usage import BUCKETS, TokenUsage, UsageKey, UsageLedger
+
+if TYPE_CHECKING:
+    from lash_kernel import serde
+    from lash_kernel.activity import ActivityEvent, TurnActivity
+    from lash_kernel.directives import (
+        AbortTurn,
+        BlockToolCall,
+        CheckpointDirective,
+        CompactionPlan,
+        InjectMessages,
+        OpenFrame,
+    )
+    from lash_kernel.errors import (
+        CommitConflictError,
+        CorruptStoreError,
+        LashError,
+        LeaseLostError,
+        PluginError,
+        PluginHookError,
+        RecordDecodeError,
+        SchemaVersionError,
+        SessionBusyError,
+        SessionNotFoundError,
+        StoreError,
+        ToolError,
+    )
+    from lash_kernel.messages import (
+        Attachment,
+        Message,
+        ReasoningPart,
+        TextPart,
+        ToolCallPart,
+        ToolResultPart,
+    )
+    from lash_kernel.model import ModelClient, ModelRequest, ModelResponse, ToolSpec
+    from lash_kernel.outcomes import Finished, Outcome, Stopped
+    from lash_kernel.prompt import SLOTS, PromptContribution
+    from lash_kernel.runtime.effects import (
+        CallModel,
+        Checkpoint,
+        Effect,
+        EmitActivity,
+        FinishTurn,
+        RunTools,
+    )
+    from lash_kernel.runtime.events import (
+        CancelRequested,
+        CheckpointResolved,
+        Event,
+        ModelFailed,
+        ModelResponded,
+        ToolCallFinished,
+        TurnFailed,
+    )
+    from lash_kernel.runtime.machine import MachineConfig, MachineProtocol, TurnMachine, TurnState
+    from lash_kernel.spec import SessionSpec
+    from lash_kernel.store.base import (
+        MESSAGE_KIND,
+        CommitResult,
+        Frame,
+        Lease,
+        MaintenanceCommit,
+        Node,
+        PendingInput,
+        SessionInfo,
+        Store,
+        TurnCommit,
+        TurnRecord,
+    )
+    from lash_kernel.store.rules import (
+        CommitPlan,
+        Head,
+        RecordedTurn,
+        SessionReads,
+        commit_hash,
+        commit_key,
+        plan_claim,
+        plan_commit,
+        plan_renew,
+        releases,
+    )
+    from lash_kernel.tools import Tool, ToolContext, ToolOutput, ToolProvider, ToolRegistry, tool
+    from lash_kernel.trace import TRACE_KINDS, TRACE_SCHEMA_VERSION, TraceRecord
+    from lash_kernel.usage import BUCKETS, TokenUsage, UsageKey, UsageLedger
 
 __all__ = [
     "AbortTurn",
@@ -245,6 +250,114 @@ __all__ = [
     "serde",
     "tool",
 ]
+
+#: Re-exported names and the module that owns each; imported on first use (``__getattr__``),
+#: so a plugin's entry module importing ``hookimpl`` and ``PluginHost`` loads no tool, store
+#: or machine code (``lash --help`` imports every installed plugin's entry module).
+_EXPORTS: dict[str, str] = {
+    "AbortTurn": "lash_kernel.directives",
+    "ActivityEvent": "lash_kernel.activity",
+    "Attachment": "lash_kernel.messages",
+    "BUCKETS": "lash_kernel.usage",
+    "BlockToolCall": "lash_kernel.directives",
+    "CallModel": "lash_kernel.runtime.effects",
+    "CancelRequested": "lash_kernel.runtime.events",
+    "Checkpoint": "lash_kernel.runtime.effects",
+    "CheckpointDirective": "lash_kernel.directives",
+    "CheckpointResolved": "lash_kernel.runtime.events",
+    "CommitConflictError": "lash_kernel.errors",
+    "CommitPlan": "lash_kernel.store.rules",
+    "CommitResult": "lash_kernel.store.base",
+    "CompactionPlan": "lash_kernel.directives",
+    "CorruptStoreError": "lash_kernel.errors",
+    "Effect": "lash_kernel.runtime.effects",
+    "EmitActivity": "lash_kernel.runtime.effects",
+    "Event": "lash_kernel.runtime.events",
+    "FinishTurn": "lash_kernel.runtime.effects",
+    "Finished": "lash_kernel.outcomes",
+    "Frame": "lash_kernel.store.base",
+    "Head": "lash_kernel.store.rules",
+    "InjectMessages": "lash_kernel.directives",
+    "LashError": "lash_kernel.errors",
+    "Lease": "lash_kernel.store.base",
+    "LeaseLostError": "lash_kernel.errors",
+    "MESSAGE_KIND": "lash_kernel.store.base",
+    "MachineConfig": "lash_kernel.runtime.machine",
+    "MachineProtocol": "lash_kernel.runtime.machine",
+    "MaintenanceCommit": "lash_kernel.store.base",
+    "Message": "lash_kernel.messages",
+    "ModelClient": "lash_kernel.model",
+    "ModelFailed": "lash_kernel.runtime.events",
+    "ModelRequest": "lash_kernel.model",
+    "ModelResponded": "lash_kernel.runtime.events",
+    "ModelResponse": "lash_kernel.model",
+    "Node": "lash_kernel.store.base",
+    "OpenFrame": "lash_kernel.directives",
+    "Outcome": "lash_kernel.outcomes",
+    "PendingInput": "lash_kernel.store.base",
+    "PluginError": "lash_kernel.errors",
+    "PluginHookError": "lash_kernel.errors",
+    "PromptContribution": "lash_kernel.prompt",
+    "ReasoningPart": "lash_kernel.messages",
+    "RecordDecodeError": "lash_kernel.errors",
+    "RecordedTurn": "lash_kernel.store.rules",
+    "RunTools": "lash_kernel.runtime.effects",
+    "SLOTS": "lash_kernel.prompt",
+    "SchemaVersionError": "lash_kernel.errors",
+    "SessionBusyError": "lash_kernel.errors",
+    "SessionInfo": "lash_kernel.store.base",
+    "SessionNotFoundError": "lash_kernel.errors",
+    "SessionReads": "lash_kernel.store.rules",
+    "SessionSpec": "lash_kernel.spec",
+    "Stopped": "lash_kernel.outcomes",
+    "Store": "lash_kernel.store.base",
+    "StoreError": "lash_kernel.errors",
+    "TRACE_KINDS": "lash_kernel.trace",
+    "TRACE_SCHEMA_VERSION": "lash_kernel.trace",
+    "TextPart": "lash_kernel.messages",
+    "TokenUsage": "lash_kernel.usage",
+    "Tool": "lash_kernel.tools",
+    "ToolCallFinished": "lash_kernel.runtime.events",
+    "ToolCallPart": "lash_kernel.messages",
+    "ToolContext": "lash_kernel.tools",
+    "ToolError": "lash_kernel.errors",
+    "ToolOutput": "lash_kernel.tools",
+    "ToolProvider": "lash_kernel.tools",
+    "ToolRegistry": "lash_kernel.tools",
+    "ToolResultPart": "lash_kernel.messages",
+    "ToolSpec": "lash_kernel.model",
+    "TraceRecord": "lash_kernel.trace",
+    "TurnActivity": "lash_kernel.activity",
+    "TurnCommit": "lash_kernel.store.base",
+    "TurnFailed": "lash_kernel.runtime.events",
+    "TurnMachine": "lash_kernel.runtime.machine",
+    "TurnRecord": "lash_kernel.store.base",
+    "TurnState": "lash_kernel.runtime.machine",
+    "UsageKey": "lash_kernel.usage",
+    "UsageLedger": "lash_kernel.usage",
+    "commit_hash": "lash_kernel.store.rules",
+    "commit_key": "lash_kernel.store.rules",
+    "plan_claim": "lash_kernel.store.rules",
+    "plan_commit": "lash_kernel.store.rules",
+    "plan_renew": "lash_kernel.store.rules",
+    "releases": "lash_kernel.store.rules",
+    "serde": "lash_kernel.serde",
+    "tool": "lash_kernel.tools",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lash_kernel.plugin' has no attribute {name!r}")
+    imported = importlib.import_module(module)
+    value = imported if name == "serde" else getattr(imported, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
 
 T = TypeVar("T")
 D = TypeVar("D")
@@ -608,6 +721,8 @@ class ToolRegistrar(_Registrar):
         Raises:
             ConfigError: the name is taken by another tool (both providers are named).
         """
+        from lash_kernel.tools import Tool, tool
+
         t = item if isinstance(item, Tool) else tool(item)
         self._registry.add(t, provider=self.plugin, replace=replace)
         return t
@@ -618,6 +733,8 @@ class ToolRegistrar(_Registrar):
         Raises:
             ConfigError: ``provider`` lacks ``name``, ``list_tools`` or ``close``.
         """
+        from lash_kernel.tools import ToolProvider
+
         if not isinstance(provider, ToolProvider):
             raise ConfigError(
                 f"plugin {self.plugin!r}: {provider!r} is not a ToolProvider (needs name, list_tools(), close())"
@@ -680,7 +797,7 @@ class ModeRegistrar(_Registrar):
             )
         performers = dict(effects or {})
         for effect_type, perform in performers.items():
-            if effect_type in _KERNEL_EFFECTS:
+            if effect_type in _kernel_effects():
                 raise ConfigError(
                     f"plugin {self.plugin!r}: mode {name!r} cannot replace the kernel's {effect_type.__name__} effect"
                 )
@@ -691,7 +808,11 @@ class ModeRegistrar(_Registrar):
         )
 
 
-_KERNEL_EFFECTS = frozenset({CallModel, RunTools, Checkpoint, EmitActivity, FinishTurn})
+def _kernel_effects() -> frozenset[type]:
+    """The effect types the kernel performs itself (a mode may not replace them)."""
+    from lash_kernel.runtime.effects import CallModel, Checkpoint, EmitActivity, FinishTurn, RunTools
+
+    return frozenset({CallModel, RunTools, Checkpoint, EmitActivity, FinishTurn})
 
 
 class RecordTypeRegistrar(_Registrar):

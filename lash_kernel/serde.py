@@ -19,6 +19,7 @@ from cattrs.strategies import configure_tagged_union
 from lash_kernel.errors import LashError, RecordDecodeError
 from lash_kernel.messages import Attachment, Message, Part
 from lash_kernel.outcomes import Outcome
+from lash_kernel.usage import TokenUsage, UsageKey, UsageLedger
 
 __all__ = [
     "converter",
@@ -27,6 +28,7 @@ __all__ = [
     "encode_plugin_record",
     "loads",
     "loads_messages",
+    "prebuild",
     "structure",
     "unstructure",
 ]
@@ -103,6 +105,35 @@ def _structure_message(data: Any, _: Any) -> Message:
 
 
 converter = _build()
+
+
+def prebuild(*types: Any) -> None:
+    """Build the unstructure hooks of ``types`` now rather than on first use, and keep them.
+
+    cattrs builds a class's hook the first time it meets the class and keeps it in a cache it
+    clears whenever it builds a hook for a new container type (``tuple[Node, ...]``), so left
+    alone the first turns of a process build the hooks of ``Message`` and ``UsageLedger``
+    more than once. A prebuilt attrs-class hook is registered as the class's own hook, which no
+    cache reset drops; container hooks are built after it (registering a class hook makes
+    cattrs forget the container hooks it built, so those built before are built again).
+    Called at import for the types every turn writes (here and by the stores), so the first
+    turn in a process costs what the next one does.
+
+    Args:
+        types: attrs classes, or container types (``tuple[Node, ...]``, ``dict``).
+    """
+    classes = [t for t in types if isinstance(t, type) and attrs.has(t)]
+    for cls in classes:
+        converter.register_unstructure_hook(cls, converter.get_unstructure_hook(cls))
+    _CONTAINERS.extend(t for t in types if t not in classes and t not in _CONTAINERS)
+    for type_ in _CONTAINERS:
+        converter.get_unstructure_hook(type_)
+
+
+#: The container types ``prebuild`` was given, built again after each class registration.
+_CONTAINERS: list[Any] = []
+
+prebuild(Message, TokenUsage, UsageKey, UsageLedger, tuple[str, ...], dict)
 
 
 def unstructure(obj: Any, type_: Any = None) -> Any:

@@ -32,12 +32,11 @@ import json
 import re
 import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Protocol, overload, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, overload, runtime_checkable
 
 import anyio
 import anyio.to_thread
 import attrs
-import jsonschema
 
 from lash_kernel._tool_schema import (
     ARG_SECTIONS,
@@ -51,6 +50,9 @@ from lash_kernel.errors import ConfigError, LashError, ToolError
 from lash_kernel.messages import Attachment, ToolCallPart, ToolResultPart
 from lash_kernel.model import ModelRequest, ModelResponse, ToolSpec
 from lash_kernel.text import valid_text
+
+if TYPE_CHECKING:
+    import jsonschema
 
 __all__ = [
     "Tool",
@@ -343,6 +345,8 @@ class Tool:
             raise ConfigError(
                 f"tool {self.name!r}: input_schema must be a JSON Schema with \"type\": \"object\""
             )
+        import jsonschema  # on the first Tool built, not at import (``lash --help`` builds none)
+
         for label, sch in (("input_schema", schema), ("output_schema", self.output_schema)):
             if sch is None:
                 continue

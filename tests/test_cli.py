@@ -1173,7 +1173,7 @@ def test_stream_idle_timeout_s_reaches_lash_core(
 ) -> None:
     import inspect
 
-    import lash_kernel.cli.turns
+    import lash_kernel.runtime.core
     from lash_kernel.runtime.core import LashCore
 
     accepted = inspect.signature(LashCore).parameters
@@ -1184,7 +1184,7 @@ def test_stream_idle_timeout_s_reaches_lash_core(
             seen.update(kwargs)
             super().__init__(**{k: v for k, v in kwargs.items() if k in accepted})
 
-    monkeypatch.setattr(lash_kernel.cli.turns, "LashCore", Recording)
+    monkeypatch.setattr(lash_kernel.runtime.core, "LashCore", Recording)  # cli.turns imports it when a turn runs
     config = tmp_path / "lash.toml"
     config.write_text(f'model = "{MODEL}"\nstream_idle_timeout_s = 2.5\nrequest_timeout_s = 30\n')
     server.text("ok")

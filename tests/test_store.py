@@ -243,13 +243,13 @@ def test_other_process_reads_committed_turn_and_can_write(store: SqliteStore, db
 
 def test_durability_normal_is_the_hosts_choice(db_path: Path) -> None:
     with SqliteStore(db_path, durability="normal") as store:
-        assert store._db.conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+        assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
     with pytest.raises(ConfigError, match="durability must be 'full' or 'normal'"):
         SqliteStore(db_path, durability="off")  # type: ignore[arg-type]
 
 
 def test_pragmas_and_schema_version(store: SqliteStore, db_path: Path) -> None:
-    conn = store._db.conn
+    conn = store._conn
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL: durable by default
     assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
@@ -361,7 +361,7 @@ def test_conflicting_node_id_rolls_back_everything(store: SqliteStore, db_path: 
     with pytest.raises(CommitConflictError, match="'t1-0'.*already exists"):
         store.commit_turn(bad)
     assert _counts(db_path, "s1") == before
-    assert not store._db.conn.in_transaction
+    assert not store._conn.in_transaction
 
 
 def test_failure_late_in_commit_rolls_back_everything(store: SqliteStore, db_path: Path) -> None:
@@ -410,7 +410,7 @@ def test_load_active_path_interleaved_sessions(store: SqliteStore) -> None:
 
 def test_active_path_and_head_use_key_lookups_only(store: SqliteStore) -> None:
     """Path and head reads are index searches keyed by session: no table scans."""
-    conn = store._db.conn
+    conn = store._conn
     plan = [r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + _ACTIVE_PATH_SQL, {"sid": "x"})]
     assert not [step for step in plan if step.startswith("SCAN") and step not in ("SCAN p", "SCAN path")], plan
     assert any("sqlite_autoindex_nodes_1" in step for step in plan), plan

@@ -179,7 +179,7 @@ def test_migrated_file_takes_the_new_records(v2_file: Path) -> None:
 
 def test_new_indexes_are_used(v2_file: Path) -> None:
     with SqliteStore(v2_file) as store:
-        conn = store._db.conn
+        conn = store._conn
         children = " ".join(
             r[3] for r in conn.execute(
                 "EXPLAIN QUERY PLAN SELECT session_id FROM sessions WHERE parent_session_id = ? "

@@ -10,12 +10,16 @@ checks that every usage-ledger source a turn spent tokens under was declared
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from lash_kernel.hookspecs import hookimpl
-from lash_kernel.messages import Message
-from lash_kernel.plugin import ModeRegistrar, PluginHost, StashKey, Store, StoreRegistrar, UsageSourceRegistrar
-from lash_kernel.runtime.machine import MachineConfig, TurnMachine
-from lash_kernel.usage import UsageLedger
+from lash_kernel.plugin import StashKey
+
+if TYPE_CHECKING:  # the machine loads with the first turn, not when the CLI lists commands
+    from lash_kernel.messages import Message
+    from lash_kernel.plugin import ModeRegistrar, PluginHost, Store, StoreRegistrar, UsageSourceRegistrar
+    from lash_kernel.runtime.machine import MachineConfig, TurnMachine
+    from lash_kernel.usage import UsageLedger
 
 __all__ = [
     "lash_after_turn",
@@ -41,6 +45,8 @@ def standard_machine(config: MachineConfig, history: tuple[Message, ...]) -> Tur
         A ``TurnMachine`` that does not repair ``history`` again (per-turn cost stays
         independent of history length).
     """
+    from lash_kernel.runtime.machine import TurnMachine
+
     return TurnMachine(config=config, history=history, repair=False)
 
 

@@ -70,7 +70,9 @@ class RootGroup(LashGroup):
             warn_once([exc], err_console(), ctx)
             return
         hooks = KernelHooks(pm)
-        warn_once((*report.failed, *hooks.register_commands(self)), err_console(), ctx)
+        problems = (*report.failed, *hooks.register_commands(self))
+        if problems:  # a console (rich) only when there is something to print
+            warn_once(problems, err_console(), ctx)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         """Built-in and plugin commands, sorted."""

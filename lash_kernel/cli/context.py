@@ -12,21 +12,23 @@ import contextlib
 import os
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
 
 from lash_kernel.cli.errors import report_error
 from lash_kernel.cli.output import err_console, one_line
 from lash_kernel.cli.providers import PROVIDERS
 from lash_kernel.config import LashConfig, env_var, load_config
 from lash_kernel.errors import ConfigError
-from lash_kernel.plugin import PluginHost
-from lash_kernel.runtime.core import LashCore
 from lash_kernel.runtime.stores import store_scheme
-from lash_kernel.store.base import Store
-from lash_kernel.store.memory import MemoryStore
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from lash_kernel.plugin import PluginHost
+    from lash_kernel.runtime.core import LashCore
+    from lash_kernel.store.base import Store
 
 __all__ = [
     "CliState",
@@ -174,6 +176,9 @@ def context_core(*, store: Store | None = None) -> Iterator[LashCore]:
         ConfigError: invalid config or plugin tables.
         PluginLoadError: strict loading and a plugin failed.
     """
+    from lash_kernel.runtime.core import LashCore  # the runtime loads only when a command needs a core
+    from lash_kernel.store.memory import MemoryStore
+
     config = current_config()
     options = core_options(config, os.environ)
     with LashCore(

@@ -14,9 +14,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from lash_kernel.activity import (
     AssistantProseDelta,
@@ -36,6 +33,9 @@ from lash_kernel.text import SurrogateJoiner, valid_text
 from lash_kernel.usage import BUCKETS, TokenUsage, UsageReport
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
     from lash_kernel.runtime.session import TurnResult
     from lash_kernel.store.base import SessionInfo
 
@@ -153,11 +153,15 @@ def fail(message: str, code: int) -> NoReturn:
 
 def err_console() -> Console:
     """The rich console for stderr (status lines, warnings, reasoning); no highlighting."""
+    from rich.console import Console  # rich loads only when a command prints
+
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def out_console() -> Console:
     """The rich console for stdout (tables); 200 columns wide when piped."""
+    from rich.console import Console
+
     console = Console(highlight=False)
     if not console.is_terminal and not os.environ.get(env_var("COLUMNS")):
         console.width = 200  # piped: do not fold table cells at rich's 80-column default
@@ -235,6 +239,9 @@ def usage_table(report: UsageReport, title: str) -> Table:
     calls, plus a total row when there is not exactly one row. Where the provider reported
     serving another model (a dated snapshot, a local server's file path), it follows the
     requested one, dimmed."""
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title=title, title_justify="left")
     table.add_column("source")
     table.add_column("model", overflow="fold")

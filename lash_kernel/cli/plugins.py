@@ -8,17 +8,17 @@ would see.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anyio
 import click
-from rich.table import Table
 
 from lash_kernel.cli.context import LashGroup, context_core
 from lash_kernel.cli.output import echo, echo_json, err_console, fail, one_line, out_console
 from lash_kernel.messages import ToolCallPart
-from lash_kernel.runtime.core import LashCore
-from lash_kernel.tools import Tool, ToolContext, ToolRegistry, execute_tool_call
+
+if TYPE_CHECKING:
+    from lash_kernel.runtime.core import LashCore
+    from lash_kernel.tools import Tool, ToolRegistry
 
 __all__ = ["plugins_command", "tools_group"]
 
@@ -98,6 +98,7 @@ def plugins_command(as_json: bool) -> None:
     if not data["plugins"] and not data["failed"]:
         err_console().print("no plugins loaded: install one (pip install lash-tracing) or check lash.toml", style="dim")
         return
+    from rich.table import Table  # rich loads only when a table is printed
     table = Table(title="lash plugins", title_justify="left")
     for column in ("#", "plugin", "distribution", "version", "origin", "usage sources", "hooks"):
         table.add_column(column, overflow="fold")
@@ -159,6 +160,8 @@ def tools_list(as_json: bool) -> None:
             catalog = await _catalog(core)
             return [_tool_json(catalog, t) for t in catalog]
 
+    import anyio  # the runtime loads only when a command runs
+
     rows = anyio.run(go, backend="asyncio")
     if as_json:
         echo_json(rows)
@@ -166,6 +169,7 @@ def tools_list(as_json: bool) -> None:
     if not rows:
         err_console().print("no tools: install a plugin that provides some, or configure one in lash.toml", style="dim")
         return
+    from rich.table import Table
     table = Table(title=f"lash tools ({len(rows)})", title_justify="left")
     for column in ("tool", "provider", "arguments", "description"):
         table.add_column(column, overflow="fold")
@@ -198,6 +202,10 @@ def tools_call(name: str, arguments: str, as_json: bool) -> None:
         fail(f"--args is not valid JSON: {exc}", 2)
     if not isinstance(parsed, dict):
         fail(f"--args must be a JSON object, got {type(parsed).__name__}", 2)
+
+    import anyio
+
+    from lash_kernel.tools import ToolContext, execute_tool_call
 
     async def go() -> Any:
         with context_core() as core:

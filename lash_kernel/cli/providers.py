@@ -9,15 +9,17 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import attrs
 
 from lash_kernel.config import base_url_problem, env_var
 from lash_kernel.errors import ConfigError, StoreError
-from lash_kernel.model import ModelClient
-from lash_kernel.store.base import Store
-from lash_kernel.store.memory import MemoryStore
+
+if TYPE_CHECKING:
+    from lash_kernel.model import ModelClient
+    from lash_kernel.store.base import Store
 
 # ------------------------------------------------------------------------------- providers
 
@@ -322,6 +324,8 @@ def open_store(
         return open_store_target(text, allow=allow, block=block, strict=strict)
     path = Path(path).expanduser()
     if not create and not path.exists():
+        from lash_kernel.store.memory import MemoryStore
+
         return MemoryStore()
     if create:
         try:

@@ -15,11 +15,10 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import click
-from rich.table import Table
 
 from lash_kernel.cli.context import LashGroup, config_db, core_options, current_config, db_option, json_option
 from lash_kernel.cli.output import (
@@ -54,6 +53,9 @@ from lash_kernel.store.base import (
 )
 from lash_kernel.text import valid_text
 from lash_kernel.usage import BUCKETS, UsageLedger
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 __all__ = ["sessions", "usage"]
 
@@ -234,6 +236,7 @@ def sessions_list(tree: bool, db: Path | str | None, as_json: bool) -> None:
         if not rows:
             err_console().print("no sessions", style="dim")
             return
+        from rich.table import Table  # rich loads only when a table is printed
         table = Table()
         table.add_column("session", overflow="fold")
         table.add_column("turns", justify="right")
@@ -250,6 +253,7 @@ def sessions_list(tree: bool, db: Path | str | None, as_json: bool) -> None:
     if not rows:
         err_console().print("no sessions", style="dim")
         return
+    from rich.table import Table
     table = Table()
     table.add_column("session", overflow="fold")
     table.add_column("depth", justify="right")
@@ -384,6 +388,7 @@ def _child_json(info: SessionInfo, ledger: UsageLedger, outcome: Outcome | None)
 
 
 def _children_table(children: list[tuple[SessionInfo, UsageLedger, Outcome | None]]) -> Table:
+    from rich.table import Table
     table = Table(title=f"children ({len(children)})", title_justify="left")
     table.add_column("session", overflow="fold")
     table.add_column("source")
@@ -407,6 +412,7 @@ def _children_table(children: list[tuple[SessionInfo, UsageLedger, Outcome | Non
 
 
 def _frames_table(frames: list[Frame], current: str, turn_ids: set[str]) -> Table:
+    from rich.table import Table
     table = Table(title=f"frames ({len(frames)} opened, current {current})", title_justify="left")
     table.add_column("frame", overflow="fold")
     table.add_column("previous", overflow="fold")
@@ -715,6 +721,7 @@ def sessions_search(text: str, limit: int, db: Path | None, as_json: bool) -> No
     if not hits:
         err_console().print(f"no message contains {text!r}", style="dim", markup=False)
         return
+    from rich.table import Table
     table = Table()
     for column in ("session", "turn", "role", "text"):
         table.add_column(column, overflow="fold")

@@ -8,7 +8,6 @@ becomes a turn; every error is one ``error: ...`` line (``lash chat`` then reads
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import io
 import json
@@ -19,15 +18,11 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anyio
 import attrs
 import click
-from rich.console import Console
 
-from lash_kernel._tool_schema import output_schema as check_output_schema
-from lash_kernel.activity import TurnActivity
 from lash_kernel.cli.context import (
     config_db,
     core_options,
@@ -63,11 +58,17 @@ from lash_kernel.cli.providers import (
 )
 from lash_kernel.config import LashConfig
 from lash_kernel.errors import ConfigError
-from lash_kernel.outcomes import Stopped
-from lash_kernel.runtime.core import LashCore
-from lash_kernel.runtime.session import Session, Turn, TurnResult
-from lash_kernel.store.base import Store
 from lash_kernel.text import valid_text
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from rich.console import Console
+
+    from lash_kernel.activity import TurnActivity
+    from lash_kernel.runtime.core import LashCore
+    from lash_kernel.runtime.session import Session, Turn, TurnResult
+    from lash_kernel.store.base import Store
 
 __all__ = ["CHAT_HELP", "chat", "latest_session", "never_answered", "read_prompt", "run"]
 
@@ -96,6 +97,8 @@ class _CtrlC:
     @contextlib.contextmanager
     def cancels(self, turn: Turn) -> Iterator[None]:
         """While active, Ctrl-C cancels ``turn``. Call from inside the event loop."""
+        import asyncio
+
         self._turn, self._loop, self._cancelling = turn, asyncio.get_running_loop(), False
         try:
             yield
@@ -196,6 +199,8 @@ def _resolve(
 @contextlib.asynccontextmanager
 async def _core(opts: _TurnOptions, err: Console) -> AsyncIterator[LashCore]:
     """Provider + store + core for one command; everything is closed on exit."""
+    from lash_kernel.runtime.core import LashCore  # the runtime loads only when a turn runs
+
     client = build_provider(opts.provider, opts.base_url, os.environ)
     try:
         # a store URL is opened by the core, once its plugins have declared their schemes
@@ -236,6 +241,8 @@ def _load_output_schema(path: Path | None) -> dict[str, Any] | None:
         raise ConfigError(f"{where}: not valid JSON: {exc}") from exc
     if not isinstance(schema, dict):
         raise ConfigError(f"{where}: a JSON Schema must be a JSON object, got {type(schema).__name__}")
+    from lash_kernel._tool_schema import output_schema as check_output_schema  # jsonschema
+
     check_output_schema(schema, where)
     return schema
 
@@ -273,6 +280,8 @@ def never_answered(store: Store, session_id: str) -> bool:
     ``--session`` / ``-c``, or ``lash chat`` the same way), so a run against a dead server
     leaves nothing behind.
     """
+    from lash_kernel.outcomes import Stopped
+
     if store.list_children(session_id):
         return False
     if any(calls for _key, _usage, calls in store.usage_ledger(session_id).entries):
@@ -394,6 +403,8 @@ def run(
                 core.store.delete_session(result.session_id)  # a new session the model never answered in
                 created.append(False)
             return result
+
+    import anyio
 
     with ctrl_c.installed():
         result = anyio.run(go, backend="asyncio")
@@ -543,6 +554,8 @@ def chat(
                 err.print("cancelled", markup=False)
             elif not answered(result.outcome):
                 err.print(f"error: {one_line(stop_error(result.outcome))}", style="red", markup=False)
+
+    import anyio
 
     with ctrl_c.installed():
         anyio.run(go, backend="asyncio")

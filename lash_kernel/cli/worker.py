@@ -16,9 +16,8 @@ import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anyio
 import click
 
 from lash_kernel.cli.context import config_db, core_options, current_config, json_option, warn_failures
@@ -32,12 +31,11 @@ from lash_kernel.cli.providers import (
     open_store,
 )
 from lash_kernel.errors import ConfigError
-from lash_kernel.messages import assistant_text
-from lash_kernel.model import ModelClient
-from lash_kernel.runtime.core import LashCore
-from lash_kernel.runtime.stores import store_scheme
-from lash_kernel.runtime.worker import Worker
-from lash_kernel.store.base import MESSAGE_KIND, Store
+
+if TYPE_CHECKING:  # the runtime loads inside the commands, so ``lash --help`` stays cheap
+    from lash_kernel.model import ModelClient
+    from lash_kernel.runtime.core import LashCore
+    from lash_kernel.store.base import Store
 from lash_kernel.text import valid_text
 
 __all__ = ["load_model_client", "submit", "worker"]
@@ -46,6 +44,8 @@ __all__ = ["load_model_client", "submit", "worker"]
 def _store_target(value: str | None) -> Path | str:
     """``--store``'s value (else ``lash.toml``'s store, else the default SQLite file): a URL
     stays a string, anything else is a SQLite file path."""
+    from lash_kernel.runtime.stores import store_scheme
+
     if value:
         return value if store_scheme(value) is not None else Path(value)
     return config_db(current_config()) or default_db_path(os.environ)
@@ -100,6 +100,8 @@ async def _worker_core(
     system: str | None,
 ) -> AsyncIterator[LashCore]:
     """The worker's core: flags over ``lash.toml`` over the environment, as ``lash run``."""
+    from lash_kernel.runtime.core import LashCore
+
     env, config = os.environ, current_config()
     if model_client:
         client = load_model_client(model_client)
@@ -179,6 +181,10 @@ def worker(
       lash worker --store postgresql://lash@db/lash --concurrency 8 --model gpt-4o-mini
       lash worker --store ./lash.db --base-url http://127.0.0.1:8080/v1 --until-idle
     """
+    import anyio
+
+    from lash_kernel.runtime.worker import Worker
+
     if verbose:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
@@ -247,6 +253,12 @@ def submit(
       lash submit --store postgresql://lash@db/lash support-42 "Where is my order?"
       lash submit --store ./lash.db s1 "Say hi" --wait --timeout 60
     """
+    import anyio
+
+    from lash_kernel.messages import assistant_text
+    from lash_kernel.runtime.core import LashCore
+    from lash_kernel.store.base import MESSAGE_KIND
+
     target = _store_target(store)
     config = current_config()
     opened: Store | str = target if isinstance(target, str) else open_store(target, create=True)

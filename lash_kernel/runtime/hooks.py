@@ -47,12 +47,12 @@ from lash_kernel.plugin import (
 )
 from lash_kernel.prompt import PromptContribution
 from lash_kernel.store.base import SessionInfo
-from lash_kernel.tools import ToolProvider, ToolRegistry
 from lash_kernel.trace import TraceRecord
 from lash_kernel.usage import UsageLedger
 
 if TYPE_CHECKING:
     from lash_kernel.plugin import PluginHost
+    from lash_kernel.tools import ToolProvider, ToolRegistry
 
 __all__ = [
     "HookCall",

@@ -12,7 +12,6 @@ implementations checked (``check_hookimpls``: misspelled hooks, wrappers, parame
 
 from __future__ import annotations
 
-import difflib
 import importlib.metadata
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -137,8 +136,9 @@ def load_plugins(
                 continue
             if pm.has_plugin(ep.name):
                 continue
-            dist = ep.dist.name if ep.dist is not None else None
-            version = ep.dist.version if ep.dist is not None else None
+            metadata = ep.dist.metadata if ep.dist is not None else None  # parsed once for both
+            dist = metadata["Name"] if metadata is not None else None
+            version = metadata["Version"] if metadata is not None else None
             try:
                 pm.register(ep.load(), name=ep.name)
             except Exception as exc:
@@ -252,6 +252,8 @@ def _hookimpl_problems(pm: pluggy.PluginManager, plugin: object | None) -> list[
                 continue
             who = f"plugin {impl.plugin_name!r}"
             if not caller.has_spec() and not impl.optionalhook:
+                import difflib  # only to word an error
+
                 near = difflib.get_close_matches(name, known, n=2)
                 hint = f" (did you mean {' or '.join(near)}?)" if near else ""
                 problems.append(f"{who}: unknown hook {name!r}{hint}")

@@ -98,7 +98,7 @@ def open_store_target(
     """
     text = os.fspath(target)
     if store_scheme(text) is None:
-        from lash_kernel.store.sqlite import SqliteStore  # sqlite-utils only when opened
+        from lash_kernel.store.sqlite import SqliteStore  # sqlite3 only when opened
 
         return SqliteStore(Path(text).expanduser() if text != ":memory:" else text)
     if hooks is None:

@@ -63,6 +63,9 @@ from lash_kernel.store.base import (
 )
 from lash_kernel.usage import UsageLedger
 
+# What every turn commit writes, built at import (see ``serde.prebuild``).
+serde.prebuild(Node, tuple[Node, ...], Frame)
+
 __all__ = [
     "AnyCommit",
     "CommitPlan",

@@ -1,4 +1,4 @@
-"""``SqliteStore``: many sessions in one SQLite database file (sqlite-utils, WAL).
+"""``SqliteStore``: many sessions in one SQLite database file (the standard ``sqlite3`` module, WAL).
 
 Rule: one transaction per write; a turn commit is a single ``BEGIN IMMEDIATE`` transaction that
 either writes everything (nodes, usage, turn row, head) or nothing. Records are (de)serialised
@@ -53,7 +53,6 @@ from types import TracebackType
 from typing import Any, Literal, final
 
 import attrs
-import sqlite_utils
 
 from lash_kernel import serde
 from lash_kernel.errors import (
@@ -688,7 +687,7 @@ class SqliteStore:
             raise store_error(exc, self.path, "open", memory=memory) from exc
         self._memory = memory
         try:
-            self._db = sqlite_utils.Database(conn, execute_plugins=False)
+            self._conn = conn
             self._open(create=create, memory=memory, busy_timeout_s=busy_timeout_s)
         except BaseException:
             conn.close()
@@ -702,7 +701,7 @@ class SqliteStore:
 
         Nothing is written to the file before its schema version is known to be supported.
         """
-        conn = self._db.conn
+        conn = self._conn
         name = str(self.path)
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
@@ -724,8 +723,8 @@ class SqliteStore:
             if version < SCHEMA_VERSION:
                 self._migrate()
         with self._errors("open"):
-            if not memory:
-                self._db.enable_wal()
+            if not memory and conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
             if "lash_meta" not in objects:
                 with self._transaction(immediate=True):
                     objects = self._schema_objects()  # another process may have won the race
@@ -744,7 +743,7 @@ class SqliteStore:
                 raise CorruptStoreError(f"{name} is a damaged lash database: missing tables {missing}")
 
     def _schema_objects(self) -> set[str]:
-        rows = self._db.execute(
+        rows = self._conn.execute(
             "SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
         ).fetchall()
         return {r[0] for r in rows}
@@ -756,15 +755,15 @@ class SqliteStore:
             while version < SCHEMA_VERSION:
                 for step in _MIGRATIONS[version]:
                     if isinstance(step, str):
-                        self._db.conn.execute(step)
+                        self._conn.execute(step)
                     else:
-                        step(self._db.conn)
+                        step(self._conn)
                 version += 1
 
     def _check_version(self) -> int:
         name = str(self.path)
         try:
-            row = self._db.execute("SELECT value FROM lash_meta WHERE key = 'schema_version'").fetchone()
+            row = self._conn.execute("SELECT value FROM lash_meta WHERE key = 'schema_version'").fetchone()
         except sqlite3.Error as exc:
             error = store_error(exc, self.path, "open", memory=self._memory)
             if type(error) is StoreError and (exc.sqlite_errorcode or 0) & 0xFF not in (SQLITE_BUSY, SQLITE_LOCKED):
@@ -799,7 +798,7 @@ class SqliteStore:
     @contextlib.contextmanager
     def _transaction(self, *, immediate: bool) -> Iterator[None]:
         """``BEGIN [IMMEDIATE]`` … ``COMMIT``; any exception rolls everything back."""
-        conn = self._db.conn
+        conn = self._conn
         conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
         try:
             yield
@@ -831,16 +830,16 @@ class SqliteStore:
             with self._errors(operation):
                 relax = not sync and self.durability == "full"
                 if relax:
-                    self._db.conn.execute("PRAGMA synchronous = NORMAL")
+                    self._conn.execute("PRAGMA synchronous = NORMAL")
                 try:
                     if tx:
                         with self._transaction(immediate=write):
-                            yield self._db.conn
+                            yield self._conn
                     else:
-                        yield self._db.conn
+                        yield self._conn
                 finally:
                     if relax:
-                        self._db.conn.execute("PRAGMA synchronous = FULL")
+                        self._conn.execute("PRAGMA synchronous = FULL")
 
     @staticmethod
     def _require_session(conn: sqlite3.Connection, session_id: str) -> None:
@@ -867,7 +866,7 @@ class SqliteStore:
             if self._closed:
                 return
             self._closed = True
-            self._db.close()
+            self._conn.close()
 
     # -- sessions ------------------------------------------------------------------------------
 

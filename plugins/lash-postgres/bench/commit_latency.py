@@ -69,7 +69,7 @@ def _bench(name: str, store: Store, n: int) -> None:
 def _sqlite(path: Path, synchronous: str) -> SqliteStore:
     store = SqliteStore(path)
     # SqliteStore sets NORMAL; FULL syncs the WAL on every commit (the bench's own pragma).
-    store._db.conn.execute(f"PRAGMA synchronous = {synchronous}")
+    store._conn.execute(f"PRAGMA synchronous = {synchronous}")
     return store
 
 

@@ -6,10 +6,14 @@ Rule: pure functions; no hooks, no I/O. ``plugin.py`` makes the model call and o
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import attrs
 
-from lash_kernel.plugin import Message, ModelRequest, ReasoningPart, TextPart, ToolCallPart, ToolResultPart
+from lash_kernel.plugin import Message, ReasoningPart, TextPart, ToolCallPart, ToolResultPart
+
+if TYPE_CHECKING:
+    from lash_kernel.plugin import ModelRequest
 
 __all__ = [
     "SUMMARY_MARKER",
@@ -204,6 +208,8 @@ def summary_request(
         prompt = f"Summarise this conversation.\n\n<conversation>\n{transcript}\n</conversation>"
     if instructions:
         prompt += f"\n\nThe user asked the summary to focus on: {instructions}"
+    from lash_kernel.plugin import ModelRequest  # the model records load with the first summary
+
     return ModelRequest(
         model=model,
         messages=(Message.user(prompt),),

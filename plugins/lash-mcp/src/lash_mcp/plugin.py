@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from lash_kernel.plugin import PluginHost, StashKey, hookimpl
-from lash_mcp._config import MCPConfig, ServerConfig
-from lash_mcp._manager import MCPManager
 
 if TYPE_CHECKING:
     import click
 
     from lash_kernel.plugin import ConfigRegistrar, ToolRegistrar
+    from lash_mcp._config import MCPConfig, ServerConfig
+    from lash_mcp._manager import MCPManager
 
 __all__ = ["MANAGER", "MCPPlugin", "get_manager"]
 
@@ -32,7 +32,7 @@ __all__ = ["MANAGER", "MCPPlugin", "get_manager"]
 CORE_PLUGIN_NAME = "mcp-tools"
 
 #: Where a core keeps its ``MCPManager``: ``host.stash[MANAGER]`` (``core.plugin_host.stash``).
-MANAGER = StashKey[MCPManager]()
+MANAGER: StashKey[MCPManager] = StashKey()  # the manager (asyncio, anyio) loads on first use
 
 
 class _CoreTools:
@@ -54,6 +54,8 @@ def _manager_for(host: PluginHost) -> MCPManager:
     """The core's manager, created (with its provider and close callback) on first use."""
     manager = host.stash.get(MANAGER, None)
     if manager is None:
+        from lash_mcp._manager import MCPManager
+
         manager = MCPManager()
         host.stash[MANAGER] = manager
         host.add_plugin(_CoreTools(manager), name=CORE_PLUGIN_NAME)
@@ -86,6 +88,8 @@ def get_manager(core: Any) -> MCPManager:
 @hookimpl
 def lash_register_config(registry: ConfigRegistrar) -> None:
     """Declare ``MCPConfig`` as the ``[plugins.mcp]`` table."""
+    from lash_mcp._config import MCPConfig  # when a core is built, not when lash --help lists commands
+
     registry.add(MCPConfig)
 
 
@@ -135,6 +139,8 @@ class MCPPlugin:
         init_timeout_s: float | None = None,
         call_timeout_s: float | None = None,
     ) -> None:
+        from lash_mcp._config import ServerConfig
+
         resolved = {}
         for name, value in (servers or {}).items():
             cfg = ServerConfig.coerce(value)

@@ -9,18 +9,42 @@ first), then the messages not yet observed. See the package README for the thres
 
 from __future__ import annotations
 
-from ._logic import estimate_tokens, messages_digest, render_block
-from ._memory import CONFIG, MEMORY, SessionMemory, observation_block
-from ._records import (
-    Activation,
-    Observation,
-    ObservationalMemoryConfig,
-    ObservationFinished,
-    ObservationLine,
-    ObservationStarted,
-    Reflection,
-    ReflectionFinished,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lash_observational_memory._logic import estimate_tokens, messages_digest, render_block
+    from lash_observational_memory._memory import CONFIG, MEMORY, SessionMemory, observation_block
+    from lash_observational_memory._records import (
+        Activation,
+        Observation,
+        ObservationalMemoryConfig,
+        ObservationFinished,
+        ObservationLine,
+        ObservationStarted,
+        Reflection,
+        ReflectionFinished,
+    )
+
+#: Each public name and its module, imported on first use: the entry point imports this
+#: package, and ``lash --help`` imports every installed plugin's entry point.
+_EXPORTS = {
+    "Activation": "lash_observational_memory._records",
+    "CONFIG": "lash_observational_memory._memory",
+    "MEMORY": "lash_observational_memory._memory",
+    "Observation": "lash_observational_memory._records",
+    "ObservationFinished": "lash_observational_memory._records",
+    "ObservationLine": "lash_observational_memory._records",
+    "ObservationStarted": "lash_observational_memory._records",
+    "ObservationalMemoryConfig": "lash_observational_memory._records",
+    "Reflection": "lash_observational_memory._records",
+    "ReflectionFinished": "lash_observational_memory._records",
+    "SessionMemory": "lash_observational_memory._memory",
+    "estimate_tokens": "lash_observational_memory._logic",
+    "messages_digest": "lash_observational_memory._logic",
+    "observation_block": "lash_observational_memory._memory",
+    "render_block": "lash_observational_memory._logic",
+}
 
 __all__ = [
     "CONFIG",
@@ -39,3 +63,12 @@ __all__ = [
     "observation_block",
     "render_block",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lash_observational_memory' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -14,11 +14,7 @@ from typing import Any
 
 import click
 
-from lash_kernel import LashCore, SqliteStore
 from lash_kernel.plugin import LashError
-
-from ._logic import messages_tokens, render_block
-from ._memory import load_records
 
 
 @click.group("memory")
@@ -48,6 +44,11 @@ class _NoModel:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def show(session_id: str, db: Path, as_json: bool) -> None:
     """Show SESSION_ID's observation block and what it covers."""
+    from lash_kernel import LashCore, SqliteStore  # the runtime only when the command runs
+
+    from ._logic import messages_tokens, render_block
+    from ._memory import load_records
+
     core = LashCore(model_client=_NoModel(), model="none", store=SqliteStore(db), allow=["observational_memory"])
     with core:
         host = core.plugin_host

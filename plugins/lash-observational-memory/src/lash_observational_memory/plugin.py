@@ -9,19 +9,17 @@ is behind (it never opens a frame); ``lash_transform_context`` builds the prompt
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lash_kernel.plugin import ConfigError, Message, PluginHost, hookimpl
+from lash_kernel.plugin import ConfigError, hookimpl
 
-from ._memory import (
-    CONFIG,
-    load_records,
-    memory,
-    observe_synchronously,
-    prompt_view,
-    start_background,
-)
-from ._records import Activation, Observation, ObservationalMemoryConfig, Reflection
+if TYPE_CHECKING:
+    from lash_kernel.plugin import Message, PluginHost
+
+    from ._records import ObservationalMemoryConfig
+
+# Rule: the records and the memory logic are imported inside the hooks (a dict lookup once
+# loaded), so importing this entry module stays cheap: ``lash --help`` imports every plugin's.
 
 PLUGIN = "observational_memory"
 RIVAL = "compaction"
@@ -30,6 +28,8 @@ RIVAL = "compaction"
 @hookimpl
 def lash_register_config(registry: Any) -> None:
     """Declare ``[plugins.observational_memory]``."""
+    from ._records import ObservationalMemoryConfig
+
     registry.add(ObservationalMemoryConfig)
 
 
@@ -40,6 +40,8 @@ def lash_configure(host: PluginHost, config: ObservationalMemoryConfig) -> None:
     Raises:
         ConfigError: both plugins are loaded and ``fallback`` is not ``"compaction"``.
     """
+    from ._memory import CONFIG
+
     if RIVAL in host.plugin_names() and config.fallback != RIVAL:
         raise ConfigError(
             f"plugins {PLUGIN!r} and {RIVAL!r} are both loaded: they are alternatives for a long "
@@ -52,6 +54,8 @@ def lash_configure(host: PluginHost, config: ObservationalMemoryConfig) -> None:
 @hookimpl
 def lash_register_record_types(registry: Any) -> None:
     """The observation, reflection and activation nodes."""
+    from ._records import Activation, Observation, Reflection
+
     registry.add(Observation)
     registry.add(Reflection)
     registry.add(Activation)
@@ -75,6 +79,8 @@ def lash_register_commands(cli: Any) -> None:
 @hookimpl
 def lash_session_opened(host: PluginHost, session_id: str, created: bool) -> None:
     """An existing session: redo what is unobserved (a process may have died mid-run)."""
+    from ._memory import start_background
+
     if not created:
         start_background(host, session_id)
 
@@ -83,6 +89,8 @@ def lash_session_opened(host: PluginHost, session_id: str, created: bool) -> Non
 def lash_before_turn(host: PluginHost, session_id: str) -> None:
     """Reload the records when the session moved since this core's last commit of it (a
     background run, another process); publish background work finished since."""
+    from ._memory import load_records, memory
+
     mem = memory(host, session_id)
     if mem.records is None or host.session_info(session_id).head_revision != mem.revision:
         mem.records = load_records(host, session_id, mem.records)  # someone else wrote since
@@ -94,6 +102,8 @@ def lash_before_turn(host: PluginHost, session_id: str) -> None:
 @hookimpl
 async def lash_compact(host: PluginHost, session_id: str, messages: tuple[Message, ...]) -> None:
     """The synchronous fallback before a model call; never opens a frame (returns None)."""
+    from ._memory import CONFIG, memory, observe_synchronously
+
     await observe_synchronously(host, session_id, host.stash[CONFIG], memory(host, session_id), messages)
 
 
@@ -102,6 +112,8 @@ def lash_transform_context(
     host: PluginHost, session_id: str, messages: tuple[Message, ...]
 ) -> tuple[Message, ...] | None:
     """System prompt, then the observation block, then the messages not yet observed."""
+    from ._memory import CONFIG, memory, prompt_view
+
     return prompt_view(host, session_id, host.stash[CONFIG], memory(host, session_id), messages)
 
 
@@ -109,6 +121,7 @@ def lash_transform_context(
 def lash_after_turn(host: PluginHost, session_id: str, messages: tuple[Message, ...]) -> None:
     """Count the turn's final answer into the estimate of unobserved tokens (no I/O)."""
     from ._logic import estimate_tokens
+    from ._memory import memory
 
     if messages and messages[-1].role == "assistant":
         memory(host, session_id).unbuffered_tokens += estimate_tokens(messages[-1])
@@ -118,6 +131,8 @@ def lash_after_turn(host: PluginHost, session_id: str, messages: tuple[Message, 
 def lash_turn_committed(host: PluginHost, session_id: str, head_revision: int) -> None:
     """Start the background observer when ``buffer_tokens`` are unobserved (or a reflection
     may be due); it commits through maintenance commits, never delaying this turn."""
+    from ._memory import CONFIG, memory, start_background
+
     cfg = host.stash[CONFIG]
     mem = memory(host, session_id)
     mem.revision = head_revision  # the records in memory are what this commit stored

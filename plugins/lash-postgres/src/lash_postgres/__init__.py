@@ -7,6 +7,21 @@ Install it beside lash-kernel and open a store by URL: ``LashCore(store="postgre
 
 from __future__ import annotations
 
-from lash_postgres.store import SCHEMA_VERSION, PostgresStore
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lash_postgres.store import SCHEMA_VERSION, PostgresStore
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore"]
+
+
+def __getattr__(name: str) -> Any:
+    # psycopg loads on first use: the ``postgres`` entry point (``lash_postgres.plugin``) imports
+    # this package, and ``lash --help`` imports every installed plugin's entry point.
+    if name in __all__:
+        from lash_postgres import store
+
+        value = getattr(store, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'lash_postgres' has no attribute {name!r}")

@@ -13,17 +13,41 @@ from __future__ import annotations
 
 __version__ = "0.2.0"
 
-from lash_subagents._capabilities import (
-    BUILTIN_CAPABILITIES,
-    PLUGIN_NAME,
-    SPAWN_TOOL,
-    Capability,
-    child_spec,
-)
-from lash_subagents._config import CapabilityConfig, SubagentsConfig
-from lash_subagents._spawn import SOURCE, Settings, progress_message
-from lash_subagents._usage import tree_ledger, tree_report
-from lash_subagents.plugin import CONFIG, SETTINGS, SubagentsHooks
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lash_subagents._capabilities import (
+        BUILTIN_CAPABILITIES,
+        PLUGIN_NAME,
+        SPAWN_TOOL,
+        Capability,
+        child_spec,
+    )
+    from lash_subagents._config import CapabilityConfig, SubagentsConfig
+    from lash_subagents._spawn import SOURCE, Settings, progress_message
+    from lash_subagents._usage import tree_ledger, tree_report
+    from lash_subagents.plugin import CONFIG, SETTINGS, SubagentsHooks
+
+#: Each public name and its module, imported on first use: the entry point imports this
+#: package, and ``lash --help`` imports every installed plugin's entry point.
+_EXPORTS = {
+    "BUILTIN_CAPABILITIES": "lash_subagents._capabilities",
+    "CONFIG": "lash_subagents.plugin",
+    "Capability": "lash_subagents._capabilities",
+    "CapabilityConfig": "lash_subagents._config",
+    "PLUGIN_NAME": "lash_subagents._capabilities",
+    "SETTINGS": "lash_subagents.plugin",
+    "SOURCE": "lash_subagents._spawn",
+    "SPAWN_TOOL": "lash_subagents._capabilities",
+    "Settings": "lash_subagents._spawn",
+    "SubagentsConfig": "lash_subagents._config",
+    "SubagentsHooks": "lash_subagents.plugin",
+    "child_spec": "lash_subagents._capabilities",
+    "progress_message": "lash_subagents._spawn",
+    "tree_ledger": "lash_subagents._usage",
+    "tree_report": "lash_subagents._usage",
+}
 
 __all__ = [
     "BUILTIN_CAPABILITIES",
@@ -43,3 +67,12 @@ __all__ = [
     "tree_ledger",
     "tree_report",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lash_subagents' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

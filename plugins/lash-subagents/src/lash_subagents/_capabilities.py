@@ -10,11 +10,14 @@ to a child either.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from lash_kernel.plugin import ConfigError, SessionSpec, Tool
+from lash_kernel.plugin import ConfigError, SessionSpec
+
+if TYPE_CHECKING:
+    from lash_kernel.plugin import Tool
 
 __all__ = ["BUILTIN_CAPABILITIES", "PLUGIN_NAME", "SPAWN_TOOL", "Capability", "child_spec", "merge_capabilities"]
 

@@ -14,7 +14,6 @@ from typing import Any
 
 import anyio
 import attrs
-import jsonschema
 
 from lash_kernel.plugin import (
     Finished,
@@ -139,6 +138,8 @@ def make_spawn_tool(host: PluginHost, settings: Settings) -> Tool:
         if cap is None:
             raise ToolError(f"unknown capability {capability!r}; available: {', '.join(settings.capabilities)}")
         if output_schema is not None:
+            import jsonschema  # on the first call, not when lash --help imports the plugin
+
             try:
                 jsonschema.Draft202012Validator.check_schema(output_schema)
             except jsonschema.SchemaError as exc:

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 from lash_kernel.plugin import PluginHost, StashKey, hookimpl, hookspec
 from lash_subagents._capabilities import Capability, merge_capabilities
 from lash_subagents._config import SubagentsConfig
-from lash_subagents._spawn import SOURCE, Settings, make_spawn_tool
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -25,6 +24,7 @@ if TYPE_CHECKING:
         ToolRegistrar,
         UsageSourceRegistrar,
     )
+    from lash_subagents._spawn import Settings
 
 __all__ = ["CONFIG", "SETTINGS", "SubagentsHooks"]
 
@@ -32,7 +32,7 @@ __all__ = ["CONFIG", "SETTINGS", "SubagentsHooks"]
 CONFIG = StashKey[SubagentsConfig]()
 
 #: What the core's ``spawn_agent`` runs with (capabilities and limits): ``host.stash[SETTINGS]``.
-SETTINGS = StashKey[Settings]()
+SETTINGS: StashKey[Settings] = StashKey()  # _spawn (the tool API, anyio) loads when a core is built
 
 
 class SubagentsHooks:
@@ -71,11 +71,15 @@ def lash_configure(host: PluginHost, config: SubagentsConfig) -> None:
 
 @hookimpl
 def lash_register_usage_sources(registry: UsageSourceRegistrar) -> None:
+    from lash_subagents._spawn import SOURCE
+
     registry.add(SOURCE, "child agents run by spawn_agent (lash-subagents)")
 
 
 @hookimpl
 def lash_register_tools(registry: ToolRegistrar, host: PluginHost) -> None:
+    from lash_subagents._spawn import Settings, make_spawn_tool
+
     config = host.stash.get(CONFIG, None) or SubagentsConfig()
     from_config = {name: table.capability(name) for name, table in config.capabilities.items()}
     capabilities = merge_capabilities(host.call_hook("subagents_capabilities"), from_config)

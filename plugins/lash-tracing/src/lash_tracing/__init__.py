@@ -9,11 +9,30 @@ from __future__ import annotations
 
 __version__ = "0.2.0"
 
-from lash_tracing._config import OTEL_EXPORTERS, TracingConfig
-from lash_tracing._jsonl import JsonlSink
-from lash_tracing._redact import REDACTED, redact
-from lash_tracing._sink import TracingPlugin
-from lash_tracing._viewer import TraceFileError, build_view, load_trace, render_html
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lash_tracing._config import OTEL_EXPORTERS, TracingConfig
+    from lash_tracing._jsonl import JsonlSink
+    from lash_tracing._redact import REDACTED, redact
+    from lash_tracing._sink import TracingPlugin
+    from lash_tracing._viewer import TraceFileError, build_view, load_trace, render_html
+
+#: Each public name and its module, imported on first use: the entry point imports this
+#: package, and ``lash --help`` imports every installed plugin's entry point.
+_EXPORTS = {
+    "JsonlSink": "lash_tracing._jsonl",
+    "OTEL_EXPORTERS": "lash_tracing._config",
+    "REDACTED": "lash_tracing._redact",
+    "TraceFileError": "lash_tracing._viewer",
+    "TracingConfig": "lash_tracing._config",
+    "TracingPlugin": "lash_tracing._sink",
+    "build_view": "lash_tracing._viewer",
+    "load_trace": "lash_tracing._viewer",
+    "redact": "lash_tracing._redact",
+    "render_html": "lash_tracing._viewer",
+}
 
 __all__ = [
     "OTEL_EXPORTERS",
@@ -29,3 +48,12 @@ __all__ = [
     "render_html",
 ]
 
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lash_tracing' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

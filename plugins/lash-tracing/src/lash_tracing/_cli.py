@@ -6,7 +6,6 @@ when a command runs. Bad input is a one-line ``Error: ...`` and exit code 2, nev
 
 from __future__ import annotations
 
-import webbrowser
 from pathlib import Path
 
 import click
@@ -58,4 +57,6 @@ def view(file: Path, output: Path | None, open_browser: bool) -> None:
         raise TraceInputError(f"{out}: cannot write: {exc.strerror or exc}") from None
     click.echo(str(out))
     if open_browser:
+        import webbrowser  # only for --open: it imports subprocess and shlex
+
         webbrowser.open(out.resolve().as_uri())
