@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 
@@ -66,6 +67,24 @@ def test_batch_decoder_matches_the_record_classes_field_for_field():
     assert decoded == messages
     assert [hash(m) for m in decoded] == [hash(m) for m in messages]
     assert [repr(m) for m in decoded] == [repr(m) for m in messages]
+
+
+def test_batch_decoder_leaves_the_garbage_collector_as_it_found_it():
+    """Decoding pauses the cyclic GC (the records are acyclic) and restores its state, also
+    after a failure, and never turns on a collector the host had turned off."""
+    texts = [dumps(Message.user("q"), Message)]
+    assert gc.isenabled()
+    loads_messages(texts)
+    assert gc.isenabled()
+    with pytest.raises(RecordDecodeError):
+        loads_messages(["{not json"])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        loads_messages(texts)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 @pytest.mark.parametrize(

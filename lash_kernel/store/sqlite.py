@@ -195,7 +195,8 @@ def _message_text_sql(payload: str) -> str:
 
 
 _MESSAGE_FTS = (
-    "CREATE VIRTUAL TABLE message_fts USING fts5(body, content='', columnsize=0, tokenize='unicode61 remove_diacritics 2')",
+    "CREATE VIRTUAL TABLE message_fts USING fts5("
+    "body, content='', columnsize=0, tokenize='unicode61 remove_diacritics 2')",
     "CREATE TRIGGER message_fts_insert AFTER INSERT ON nodes WHEN new.kind = 'message' BEGIN "
     f"INSERT INTO message_fts (rowid, body) VALUES (new.rowid, {_message_text_sql('new.payload')}); END",
     "CREATE TRIGGER message_fts_delete AFTER DELETE ON nodes WHEN old.kind = 'message' BEGIN "
