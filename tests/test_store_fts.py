@@ -120,3 +120,17 @@ def test_the_cli_searches_a_migrated_file_and_scans_other_stores(v3_file):
     memory.open_session("m", mode="standard", frame_id="f0", now=T0)
     memory.commit_turn(_turn("m", "t1", 0, None, "hello there", "General Kenobi"))
     assert [(h.session_id, h.message.text) for h in _scan(memory, "KENOBI", 10)] == [("m", "General Kenobi")]
+
+
+def test_every_table_of_a_store_file_can_be_counted_by_generic_tools(tmp_path):
+    """Database browsers and benchmark harnesses run ``SELECT COUNT(*)`` on every table: the
+    FTS index must allow it (a contentless FTS5 table without its size table refuses scans)."""
+    SqliteStore(tmp_path / "lash.db").close()
+    conn = sqlite3.connect(tmp_path / "lash.db")
+    try:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        assert "message_fts" in tables
+        for table in tables:
+            conn.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone()
+    finally:
+        conn.close()

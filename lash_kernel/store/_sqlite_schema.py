@@ -105,8 +105,9 @@ _NODES_BY_FRAME = "CREATE INDEX nodes_by_frame ON nodes (session_id, frame_id) W
 # the text): each message node's text parts, joined by spaces, are indexed under the node's
 # rowid by a trigger, in the transaction that inserts the node, and removed the same way (a
 # contentless FTS5 delete must repeat the indexed text: nodes are never updated, so the trigger
-# recomputes it from the payload). ``columnsize=0``: no per-row size table (about 40 bytes a
-# turn), which only ranking needs, and search orders by session recency, not rank.
+# recomputes it from the payload). It keeps its per-row size table (``columnsize=0`` would save
+# about 40 bytes a turn, but a contentless table without it refuses ``SELECT COUNT(*)`` and any
+# scan, which breaks generic database tools).
 def _message_text_sql(payload: str) -> str:
     return (
         f"(SELECT group_concat(json_extract(p.value, '$.text'), ' ') FROM json_each({payload}, '$.parts') AS p "
@@ -116,7 +117,7 @@ def _message_text_sql(payload: str) -> str:
 
 MESSAGE_FTS = (
     "CREATE VIRTUAL TABLE message_fts USING fts5("
-    "body, content='', columnsize=0, tokenize='unicode61 remove_diacritics 2')",
+    "body, content='', tokenize='unicode61 remove_diacritics 2')",
     "CREATE TRIGGER message_fts_insert AFTER INSERT ON nodes WHEN new.kind = 'message' BEGIN "
     f"INSERT INTO message_fts (rowid, body) VALUES (new.rowid, {_message_text_sql('new.payload')}); END",
     "CREATE TRIGGER message_fts_delete AFTER DELETE ON nodes WHEN old.kind = 'message' BEGIN "
