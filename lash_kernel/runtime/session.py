@@ -11,6 +11,8 @@ Every exception a turn documents reaches the host bare (never wrapped in an Exce
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import logging
 import math
 from collections.abc import AsyncGenerator, Mapping
@@ -46,6 +48,20 @@ from lash_kernel.usage import TokenUsage, UsageLedger, UsageReport
 __all__ = ["Session", "SessionGraph", "SessionServices", "Turn", "TurnResult"]
 
 _log = logging.getLogger("lash")
+
+
+def _load_anyio() -> None:
+    """Load, with the runtime, the parts of anyio a turn uses: anyio imports them (and its
+    asyncio backend) on first use, which put about 20-50 ms of imports into a new process's
+    first turn. A host imports the runtime once at start-up; its first request should not pay.
+    """
+    for name in ("CancelScope", "Event", "create_memory_object_stream", "create_task_group", "to_thread"):
+        getattr(anyio, name)
+    with contextlib.suppress(ImportError):  # anyio's backend module: private, so only a warm-up
+        importlib.import_module("anyio._backends._asyncio")
+
+
+_load_anyio()
 
 
 @attrs.frozen(kw_only=True)
