@@ -1,5 +1,5 @@
-"""Fixtures: ``pg_dsn`` (a fresh database on a throwaway PostgreSQL cluster, the technique of
-lash-postgres's tests: ``LASH_TEST_PG_DSN`` points at your own server instead) and ``workers``
+"""Fixtures: ``pg_dsn`` (a fresh database, from ``lash_postgres.testing``: a throwaway
+PostgreSQL cluster, or ``LASH_TEST_PG_DSN`` for your own server) and ``workers``
 (real worker processes, ``lash dbos worker``, that a test can SIGKILL)."""
 
 from __future__ import annotations
@@ -9,41 +9,16 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
 import pytest
 
-from lash_postgres.cluster import find_server_bin, throwaway_cluster
+from lash_postgres.testing import pg_dsn, pg_server
+
+__all__ = ["pg_dsn", "pg_server"]
 
 HERE = Path(__file__).parent
-
-
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[str]:
-    """The DSN of the server the tests use."""
-    dsn = os.environ.get("LASH_TEST_PG_DSN")
-    if dsn:
-        yield dsn
-        return
-    if find_server_bin() is None:
-        pytest.skip("no LASH_TEST_PG_DSN and no PostgreSQL server binaries (apt-get install postgresql)")
-    with throwaway_cluster() as started:
-        yield started
-
-
-@pytest.fixture
-def pg_dsn(pg_server: str) -> Iterator[str]:
-    """A fresh, empty database for one test (dropped afterwards)."""
-    name = f"lash_dbos_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield urlunsplit(urlsplit(pg_server)._replace(path=f"/{name}"))
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 class Workers:

@@ -87,7 +87,8 @@ def test_a_version_1_database_is_migrated_in_place_keeping_its_usage(pg_dsn: str
         conn.execute("UPDATE lash_meta SET value = '1' WHERE key = 'schema_version'")
     with PostgresStore(pg_dsn) as store:
         assert store.usage_ledger(sid) == ledger
-        served = UsageLedger.of([(UsageKey(source="turn", model="m", served_model="m-0613"), TokenUsage(input_tokens=1), 1)])
+        key = UsageKey(source="turn", model="m", served_model="m-0613")
+        served = UsageLedger.of([(key, TokenUsage(input_tokens=1), 1)])
         store.commit_turn(_commit(sid, "t2", 1, "t1-n", usage=served))
         assert store.usage_ledger(sid) == ledger + served
     with psycopg.connect(pg_dsn) as conn:

@@ -1008,7 +1008,8 @@ class PostgresStore:
         with self._tx("usage_ledger") as cur:
             self._require_session(cur, session_id)
             rows = cur.execute(
-                f"SELECT source, model, served_model, {', '.join(BUCKETS)}, calls FROM lash_usage WHERE session_id = %s",
+                f"SELECT source, model, served_model, {', '.join(BUCKETS)}, calls "
+                "FROM lash_usage WHERE session_id = %s",
                 (session_id,),
             ).fetchall()
         return UsageLedger.of(
