@@ -644,10 +644,7 @@ class PostgresStore:
             SessionNotFoundError: no such session.
             RecordDecodeError: a stored message cannot be decoded.
         """
-        with self._tx("load_active_path") as cur:
-            self._require_session(cur, session_id)
-            rows = cur.execute(_ACTIVE_PATH_SQL, {"sid": session_id}).fetchall()
-        return tuple(_node(session_id, r) for r in rows)
+        return tuple(_node(session_id, r) for r in self._active_path_rows("load_active_path", session_id))
 
     def load_frame_messages(self, session_id: str) -> tuple[Message, ...]:
         """The active path's messages, oldest first, decoded in one batch (no ``Node``
@@ -657,13 +654,16 @@ class PostgresStore:
             SessionNotFoundError: no such session.
             RecordDecodeError: a stored message cannot be decoded.
         """
-        with self._tx("load_frame_messages") as cur:
-            self._require_session(cur, session_id)
-            rows = cur.execute(_ACTIVE_PATH_SQL, {"sid": session_id}).fetchall()
+        rows = self._active_path_rows("load_frame_messages", session_id)
         try:
             return tuple(serde.loads_messages([r[5] for r in rows]))
         except RecordDecodeError:  # decode one by one, so the error names the bad node
             return tuple(_node(session_id, r).message for r in rows)
+
+    def _active_path_rows(self, operation: str, session_id: str) -> list[Any]:
+        with self._tx(operation) as cur:
+            self._require_session(cur, session_id)
+            return cur.execute(_ACTIVE_PATH_SQL, {"sid": session_id}).fetchall()
 
     # -- admitted input ------------------------------------------------------------------------
 
