@@ -188,7 +188,7 @@ class TurnResult:
         activities: the full activity stream, in ``seq`` order.
         usage: this session's own model calls in this turn, summed (tokens).
         ledger: the same usage per (source, model).
-        children_usage: everything else spent during the turn, per (source, model): child
+        children_usage: everything else spent during the turn, per (source, requested model): child
             sessions' model calls (grandchildren included) and direct completions of plugins
             and tools (``complete``). Committed to this session's ledger with the turn.
         head_revision: the session's revision after the commit.
@@ -362,7 +362,7 @@ class Turn:
                 activities=tuple(c.activities),
                 usage=own,
                 ledger=c.usage or UsageLedger(),
-                children_usage={(k.source, k.model): u for k, u, _ in c.children_usage.entries},
+                children_usage=dict(c.children_usage.report().by_source_model),  # served models summed
                 head_revision=c.commit.head_revision,
                 value=decode_value(c.outcome, self.config.output_schema),
             )
