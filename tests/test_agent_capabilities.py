@@ -88,6 +88,29 @@ async def test_tool_complete_is_committed_with_the_turn_under_its_source(tmp_pat
         assert report.total == U(111)
 
 
+async def test_children_usage_is_keyed_by_the_requested_model_summing_what_served_it(tmp_path):
+    """Two named clients serve the same requested model under different served names (a
+    router's picks): the turn reports one entry for what was asked, the ledger keeps both."""
+    @tool
+    async def ask_both(ctx: ToolContext) -> str:
+        """Ask two clients."""
+        first = await ctx.complete("one", source="subagent", client="a")
+        second = await ctx.complete("two", source="subagent", client="b")
+        return first.message.text + second.message.text
+
+    model = ScriptedModel()
+    model.enqueue_tool_calls(("ask_both", {}), usage=U(1))
+    model.enqueue_text("done", usage=U(100))
+    a = ScriptedModel(model="served-a").enqueue_text("x", usage=U(10))
+    b = ScriptedModel(model="served-b").enqueue_text("y", usage=U(20))
+    with make_core(tmp_path, model, tools=[ask_both], model_clients={"a": a, "b": b}) as core:
+        result = await core.session("s").turn("go").run()
+        assert result.children_usage == {("subagent", "scripted"): U(30)}
+        report = core.session("s").usage_report()
+        assert report.by_source_model[("subagent", "scripted")] == U(30)
+        assert report.served[("subagent", "scripted")] == ("served-a", "served-b")
+
+
 async def test_plugin_complete_outside_a_turn_is_a_maintenance_commit(tmp_path):
     model = ScriptedModel().enqueue_text("hello", usage=U(1)).enqueue_text("note", usage=U(7))
     with make_core(tmp_path, model) as core:
