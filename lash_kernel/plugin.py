@@ -33,7 +33,9 @@ What is here:
   rules every first-party store decides by (``plan_commit``, ``plan_claim``, ``plan_renew``,
   ``releases``, ``commit_hash``, ``commit_key``, ``Head``, ``RecordedTurn``, ``CommitPlan``,
   ``SessionReads``, from ``lash_kernel.store.rules``; the rules are written in
-  ``lash_kernel.store._commit``).
+  ``lash_kernel.store._commit``), and the row mapping SQL stores share (``SESSION_COLUMNS``,
+  ``NODE_COLUMNS``, ``decode_stored``, ``session_info_from_row``, ``node_from_row``, ``lease_from_row``,
+  ``frame_from_row``, ``usage_ledger_from_rows``, from ``lash_kernel.store.rows``).
 
 Tests use ``lash_kernel.testing`` (``ScriptedModel``, ``HookRecorder`` and the pytest fixtures).
 
@@ -126,6 +128,16 @@ if TYPE_CHECKING:
         TurnCommit,
         TurnRecord,
     )
+    from lash_kernel.store.rows import (
+        NODE_COLUMNS,
+        SESSION_COLUMNS,
+        decode_stored,
+        frame_from_row,
+        lease_from_row,
+        node_from_row,
+        session_info_from_row,
+        usage_ledger_from_rows,
+    )
     from lash_kernel.store.rules import (
         CommitPlan,
         Head,
@@ -186,6 +198,7 @@ __all__ = [
     "ModelRequest",
     "ModelResponded",
     "ModelResponse",
+    "NODE_COLUMNS",
     "Node",
     "OpenFrame",
     "Outcome",
@@ -199,6 +212,7 @@ __all__ = [
     "RecordTypeRegistrar",
     "RecordedTurn",
     "RunTools",
+    "SESSION_COLUMNS",
     "SLOTS",
     "SchemaVersionError",
     "SessionBusyError",
@@ -241,20 +255,34 @@ __all__ = [
     "command_host",
     "commit_hash",
     "commit_key",
+    "decode_stored",
+    "frame_from_row",
     "hookimpl",
     "hookspec",
+    "lease_from_row",
+    "node_from_row",
     "plan_claim",
     "plan_commit",
     "plan_renew",
     "releases",
     "serde",
+    "session_info_from_row",
     "tool",
+    "usage_ledger_from_rows",
 ]
 
 #: Re-exported names and the module that owns each; imported on first use (``__getattr__``),
 #: so a plugin's entry module importing ``hookimpl`` and ``PluginHost`` loads no tool, store
 #: or machine code (``lash --help`` imports every installed plugin's entry module).
 _EXPORTS: dict[str, str] = {
+    "NODE_COLUMNS": "lash_kernel.store.rows",
+    "SESSION_COLUMNS": "lash_kernel.store.rows",
+    "decode_stored": "lash_kernel.store.rows",
+    "frame_from_row": "lash_kernel.store.rows",
+    "lease_from_row": "lash_kernel.store.rows",
+    "node_from_row": "lash_kernel.store.rows",
+    "session_info_from_row": "lash_kernel.store.rows",
+    "usage_ledger_from_rows": "lash_kernel.store.rows",
     "AbortTurn": "lash_kernel.directives",
     "ActivityEvent": "lash_kernel.activity",
     "Attachment": "lash_kernel.messages",

@@ -100,7 +100,17 @@ from lash_kernel.store.base import (
     TurnCommit,
     TurnRecord,
 )
-from lash_kernel.usage import BUCKETS, TokenUsage, UsageKey, UsageLedger
+from lash_kernel.store.rows import (
+    NODE_COLUMNS,
+    SESSION_COLUMNS,
+    decode_stored,
+    frame_from_row,
+    lease_from_row,
+    node_from_row,
+    session_info_from_row,
+    usage_ledger_from_rows,
+)
+from lash_kernel.usage import BUCKETS, UsageLedger
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
@@ -119,16 +129,11 @@ def fts_query(text: str) -> str:
     return '"' + " ".join(words) + '" *'
 
 
-_SESSION_COLUMNS = (
-    "session_id, head_revision, leaf_id, frame_id, mode, created_at, updated_at, activity_seq, "
-    "spec, parent_session_id, parent_turn_id, parent_call_id, depth"
-)
-_NODE_COLUMNS = "node_id, parent_id, frame_id, turn_id, kind, payload, created_at"
 
 # Walk from the leaf towards the root, one primary-key lookup per step, and stop before the
 # first node of another frame.
 _ACTIVE_PATH_SQL = f"""
-WITH RECURSIVE path ({_NODE_COLUMNS}, depth) AS (
+WITH RECURSIVE path ({NODE_COLUMNS}, depth) AS (
     SELECT n.node_id, n.parent_id, n.frame_id, n.turn_id, n.kind, n.payload, n.created_at, 0
     FROM sessions AS s
     JOIN nodes AS n ON n.session_id = s.session_id AND n.node_id = s.leaf_id
@@ -140,11 +145,11 @@ WITH RECURSIVE path ({_NODE_COLUMNS}, depth) AS (
     JOIN nodes AS n ON n.session_id = :sid AND n.node_id = p.parent_id
     WHERE n.frame_id = p.frame_id
 )
-SELECT {_NODE_COLUMNS} FROM path ORDER BY depth DESC
+SELECT {NODE_COLUMNS} FROM path ORDER BY depth DESC
 """
 
 _FRAME_MESSAGES_SQL = f"""
-SELECT {_NODE_COLUMNS} FROM nodes INDEXED BY nodes_by_frame
+SELECT {NODE_COLUMNS} FROM nodes INDEXED BY nodes_by_frame
 WHERE session_id = ? AND kind = 'message' AND frame_id = ? ORDER BY rowid
 """
 
@@ -192,7 +197,7 @@ ON CONFLICT (session_id) DO UPDATE SET
     owner = excluded.owner, token = excluded.token, fencing = excluded.fencing, expires_at = excluded.expires_at
 """
 
-_NODE_INSERT_SQL = f"INSERT INTO nodes (session_id, {_NODE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+_NODE_INSERT_SQL = f"INSERT INTO nodes (session_id, {NODE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 
 _USAGE_UPSERT_SQL = f"""
 INSERT INTO usage (session_id, source, model, served_model, {", ".join(BUCKETS)}, calls)
@@ -209,39 +214,6 @@ _TEXT_REF_KEY = "text_ref"
 _TEXT_REF_LAST_NODE = "last_node"
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _session_info(row: Sequence[Any]) -> SessionInfo:
-    return SessionInfo(
-        session_id=row[0],
-        head_revision=row[1],
-        leaf_id=row[2],
-        frame_id=row[3],
-        mode=row[4],
-        created_at=row[5],
-        updated_at=row[6],
-        activity_seq=row[7],
-        spec=row[8],
-        parent_session_id=row[9],
-        parent_turn_id=row[10],
-        parent_call_id=row[11],
-        depth=row[12],
-    )
-
-
-def _lease(session_id: str, row: Sequence[Any]) -> Lease | None:
-    """A lease from ``(owner, token, fencing, expires_at)``, None when the row is all NULL."""
-    if row[0] is None:
-        return None
-    return Lease(session_id=session_id, owner=row[0], token=row[1], fencing=row[2], expires_at=row[3])
-
-
-def _decode(text: str, type_: Any, what: str) -> Any:
-    """``serde.loads`` with the offending row named in the error."""
-    try:
-        return serde.loads(text, type_)
-    except RecordDecodeError as exc:
-        raise RecordDecodeError(f"{what}: {exc}") from exc
 
 
 def _structure(raw: Any, type_: Any, what: str) -> Any:
@@ -274,19 +246,6 @@ def _outcome_json(commit: TurnCommit) -> str:
     return _json_text(serde.dumps(outcome, Outcome))
 
 
-def _node(session_id: str, row: Sequence[Any]) -> Node:
-    kind = row[4]
-    return Node(
-        node_id=row[0],
-        parent_id=row[1],
-        frame_id=row[2],
-        turn_id=row[3],
-        kind=kind,
-        payload=_decode(row[5], Message, f"session {session_id!r} node {row[0]!r}") if kind == MESSAGE_KIND else row[5],
-        created_at=row[6],
-    )
-
-
 def _nodes(session_id: str, rows: Sequence[Sequence[Any]]) -> tuple[Node, ...]:
     """Rows as nodes, decoding every message payload in one batch (``serde.loads_messages``);
     when the batch fails, row by row, so the error names the bad node."""
@@ -294,7 +253,7 @@ def _nodes(session_id: str, rows: Sequence[Sequence[Any]]) -> tuple[Node, ...]:
     try:
         messages = iter(serde.loads_messages(texts))
     except RecordDecodeError:
-        return tuple(_node(session_id, row) for row in rows)
+        return tuple(node_from_row(session_id, row) for row in rows)
     return tuple(
         Node(
             node_id=row[0], parent_id=row[1], frame_id=row[2], turn_id=row[3], kind=row[4],
@@ -674,7 +633,7 @@ class SqliteStore:
             SessionNotFoundError: ``parent`` is not a session of this store (nothing is created).
             StoreError: a database failure, or the store is closed.
         """
-        select = f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE session_id = ?"
+        select = f"SELECT {SESSION_COLUMNS} FROM sessions WHERE session_id = ?"
         with self._call("open_session", tx=False) as conn:
             row = conn.execute(select, (session_id,)).fetchone()
             if row is None:
@@ -688,12 +647,12 @@ class SqliteStore:
                             raise SessionNotFoundError(f"no parent session {parent.session_id!r} in this store")
                         link = (parent.session_id, parent_turn_id, parent_call_id, found[0] + 1)
                     conn.execute(
-                        f"INSERT OR IGNORE INTO sessions ({_SESSION_COLUMNS}) "
+                        f"INSERT OR IGNORE INTO sessions ({SESSION_COLUMNS}) "
                         "VALUES (?, 0, NULL, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
                         (session_id, frame_id, mode, now, now, _json_text(spec), *link),
                     )
                     row = conn.execute(select, (session_id,)).fetchone()
-        return _session_info(row)
+        return session_info_from_row(row)
 
     def get_session(self, session_id: str) -> SessionInfo:
         """Return the session's head: one primary-key lookup, independent of history length.
@@ -704,11 +663,11 @@ class SqliteStore:
         """
         with self._call("get_session", tx=False) as conn:
             row = conn.execute(
-                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE session_id = ?", (session_id,)
+                f"SELECT {SESSION_COLUMNS} FROM sessions WHERE session_id = ?", (session_id,)
             ).fetchone()
         if row is None:
             raise SessionNotFoundError(f"no session {session_id!r} in this store")
-        return _session_info(row)
+        return session_info_from_row(row)
 
     def list_sessions(self) -> list[SessionInfo]:
         """All sessions, most recently updated first (ties: by session id).
@@ -718,9 +677,9 @@ class SqliteStore:
         """
         with self._call("list_sessions", tx=False) as conn:
             rows = conn.execute(
-                f"SELECT {_SESSION_COLUMNS} FROM sessions ORDER BY updated_at DESC, session_id"
+                f"SELECT {SESSION_COLUMNS} FROM sessions ORDER BY updated_at DESC, session_id"
             ).fetchall()
-        return [_session_info(r) for r in rows]
+        return [session_info_from_row(r) for r in rows]
 
     def delete_session(self, session_id: str) -> list[str]:
         """Delete the session and its child sessions, recursively, with every row stored for
@@ -757,10 +716,10 @@ class SqliteStore:
         with self._call("list_children") as conn:
             self._require_session(conn, session_id)
             rows = conn.execute(
-                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE parent_session_id = ? ORDER BY created_at, session_id",
+                f"SELECT {SESSION_COLUMNS} FROM sessions WHERE parent_session_id = ? ORDER BY created_at, session_id",
                 (session_id,),
             ).fetchall()
-        return [_session_info(r) for r in rows]
+        return [session_info_from_row(r) for r in rows]
 
     def load_active_path(self, session_id: str) -> tuple[Node, ...]:
         """Nodes from the current frame's first node to the leaf, oldest first (leaf last).
@@ -806,7 +765,7 @@ class SqliteStore:
         try:
             return tuple(serde.loads_messages([row[2] for row in rows]))
         except RecordDecodeError:  # decode one by one, so the error names the bad node
-            return tuple(_decode(r[2], Message, f"session {session_id!r} node {r[0]!r}") for r in rows)
+            return tuple(decode_stored(r[2], Message, f"session {session_id!r} node {r[0]!r}") for r in rows)
 
     # -- admitted input ------------------------------------------------------------------------
 
@@ -856,7 +815,7 @@ class SqliteStore:
             PendingInput(
                 session_id=session_id,
                 turn_id=turn_id,
-                message=_decode(text, Message, f"session {session_id!r} pending input {turn_id!r}"),
+                message=decode_stored(text, Message, f"session {session_id!r} pending input {turn_id!r}"),
                 created_at=created_at,
             )
             for turn_id, text, created_at in rows
@@ -942,7 +901,7 @@ class SqliteStore:
                 raise SessionNotFoundError(f"no session {sid!r} in this store")
             head = Head(revision=row[0], leaf_id=row[1], frame_id=row[2], activity_seq=row[3])
             recorded = None if row[4] is None else (RecordedTurn(revision=row[4], content_hash=row[5]), row[6])
-            reads = _SessionReads(conn, sid, key, recorded, _lease(sid, row[7:11]))
+            reads = _SessionReads(conn, sid, key, recorded, lease_from_row(sid, row[7:11]))
             plan = plan_commit(commit, digest, head, reads)
             if not isinstance(plan, CommitPlan):
                 return plan  # an identical re-commit: nothing to write
@@ -1064,7 +1023,7 @@ class SqliteStore:
         row = conn.execute(_LEASE_SQL, (session_id,)).fetchone()
         if row is None:
             raise SessionNotFoundError(f"no session {session_id!r} in this store")
-        return _lease(session_id, row[1:])
+        return lease_from_row(session_id, row[1:])
 
     @staticmethod
     def _write_lease(conn: sqlite3.Connection, lease: Lease) -> None:
@@ -1090,8 +1049,8 @@ class SqliteStore:
         decoded = []
         for turn_id, revision, outcome, committed_at, node_ids in rows:
             what = f"session {session_id!r} turn {turn_id!r}"
-            raw: dict[str, Any] = _decode(outcome, dict[str, Any], what)
-            ids: tuple[str, ...] = _decode(node_ids, tuple[str, ...], what)
+            raw: dict[str, Any] = decode_stored(outcome, dict[str, Any], what)
+            ids: tuple[str, ...] = decode_stored(node_ids, tuple[str, ...], what)
             decoded.append((turn_id, revision, raw, committed_at, ids, what))
         # restore outcome texts stored as a reference to the turn's last node
         wanted = tuple(
@@ -1132,8 +1091,8 @@ class SqliteStore:
                 return None
         revision, outcome, committed_at, node_ids = row
         what = f"session {session_id!r} turn {turn_id!r}"
-        raw: dict[str, Any] = _decode(outcome, dict[str, Any], what)
-        ids: tuple[str, ...] = _decode(node_ids, tuple[str, ...], what)
+        raw: dict[str, Any] = decode_stored(outcome, dict[str, Any], what)
+        ids: tuple[str, ...] = decode_stored(node_ids, tuple[str, ...], what)
         if raw.pop(_TEXT_REF_KEY, None) == _TEXT_REF_LAST_NODE and ids:
             raw["text"] = self.load_nodes(session_id, ids[-1:])[0].message.text
         return TurnRecord(
@@ -1164,12 +1123,12 @@ class SqliteStore:
             for start in range(0, len(wanted), _CHUNK):
                 chunk = wanted[start : start + _CHUNK]
                 rows = conn.execute(
-                    f"SELECT {_NODE_COLUMNS} FROM nodes WHERE session_id = ? "
+                    f"SELECT {NODE_COLUMNS} FROM nodes WHERE session_id = ? "
                     f"AND node_id IN ({', '.join('?' for _ in chunk)})",
                     (session_id, *chunk),
                 ).fetchall()
                 for row in rows:
-                    found[row[0]] = _node(session_id, row)
+                    found[row[0]] = node_from_row(session_id, row)
         missing = [n for n in wanted if n not in found]
         if missing:
             raise StoreError(f"session {session_id!r} has no node(s) {missing!r}")
@@ -1187,10 +1146,10 @@ class SqliteStore:
         with self._call("load_nodes_of_kind") as conn:
             self._require_session(conn, session_id)
             if kind == MESSAGE_KIND:  # every message of every frame: the primary key's session range
-                sql = f"SELECT {_NODE_COLUMNS} FROM nodes WHERE session_id = ? AND kind = ? ORDER BY rowid"
+                sql = f"SELECT {NODE_COLUMNS} FROM nodes WHERE session_id = ? AND kind = ? ORDER BY rowid"
             else:
                 sql = (
-                    f"SELECT {_NODE_COLUMNS} FROM nodes INDEXED BY nodes_by_kind "
+                    f"SELECT {NODE_COLUMNS} FROM nodes INDEXED BY nodes_by_kind "
                     "WHERE session_id = ? AND kind = ? AND kind != 'message' ORDER BY rowid"
                 )
             rows = conn.execute(sql, (session_id, kind)).fetchall()
@@ -1207,7 +1166,7 @@ class SqliteStore:
         with self._call("load_graph") as conn:
             self._require_session(conn, session_id)
             rows = conn.execute(
-                f"SELECT {_NODE_COLUMNS} FROM nodes WHERE session_id = ? ORDER BY rowid", (session_id,)
+                f"SELECT {NODE_COLUMNS} FROM nodes WHERE session_id = ? ORDER BY rowid", (session_id,)
             ).fetchall()
         return _nodes(session_id, rows)
 
@@ -1226,17 +1185,7 @@ class SqliteStore:
                 "WHERE session_id = ? ORDER BY revision",
                 (session_id,),
             ).fetchall()
-        return [
-            Frame(
-                frame_id=frame_id,
-                previous_frame_id=previous,
-                reason=reason,
-                opened_by=opened_by,
-                seed_node_ids=_decode(seeds, tuple[str, ...], f"session {session_id!r} frame {frame_id!r}"),
-                created_at=created_at,
-            )
-            for frame_id, previous, reason, opened_by, seeds, created_at in rows
-        ]
+        return [frame_from_row(session_id, row) for row in rows]
 
     def usage_ledger(self, session_id: str) -> UsageLedger:
         """The session's cumulative usage, one entry per (source, model).
@@ -1251,14 +1200,7 @@ class SqliteStore:
                 f"SELECT source, model, served_model, {', '.join(BUCKETS)}, calls FROM usage WHERE session_id = ?",
                 (session_id,),
             ).fetchall()
-        return UsageLedger.of(
-            (
-                UsageKey(source=r[0], model=r[1], served_model=r[2]),
-                TokenUsage(**dict(zip(BUCKETS, r[3 : 3 + len(BUCKETS)], strict=True))),
-                r[-1],
-            )
-            for r in rows
-        )
+        return usage_ledger_from_rows(rows)
 
     def load_plugin_state(self, session_id: str) -> dict[str, str]:
         """Each plugin's latest committed snapshot (JSON text), by plugin name.
@@ -1305,7 +1247,7 @@ class SqliteStore:
         return [
             MessageHit(
                 session_id=sid, turn_id=tid, node_id=nid,
-                message=_decode(payload, Message, f"session {sid!r} node {nid!r}"),
+                message=decode_stored(payload, Message, f"session {sid!r} node {nid!r}"),
             )
             for sid, tid, nid, payload in rows
         ]

@@ -58,7 +58,8 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from lash_kernel.plugin import (
     BUCKETS,
-    MESSAGE_KIND,
+    NODE_COLUMNS,
+    SESSION_COLUMNS,
     CommitConflictError,
     CommitPlan,
     CommitResult,
@@ -79,17 +80,21 @@ from lash_kernel.plugin import (
     SessionInfo,
     SessionNotFoundError,
     StoreError,
-    TokenUsage,
     TurnCommit,
     TurnRecord,
-    UsageKey,
     UsageLedger,
     commit_hash,
     commit_key,
+    decode_stored,
+    frame_from_row,
+    lease_from_row,
+    node_from_row,
     plan_claim,
     plan_commit,
     plan_renew,
     serde,
+    session_info_from_row,
+    usage_ledger_from_rows,
 )
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore"]
@@ -219,15 +224,10 @@ _SESSION_TABLES = (
     "lash_usage", "lash_plugin_state", "lash_sessions",
 )
 
-_SESSION_COLUMNS = (
-    "session_id, head_revision, leaf_id, frame_id, mode, created_at, updated_at, activity_seq, "
-    "spec, parent_session_id, parent_turn_id, parent_call_id, depth"
-)
-_NODE_COLUMNS = "node_id, parent_id, frame_id, turn_id, kind, payload, created_at"
 
 # The leaf, walked back one primary-key lookup per step, stopping before another frame.
 _ACTIVE_PATH_SQL = f"""
-WITH RECURSIVE path ({_NODE_COLUMNS}, depth) AS (
+WITH RECURSIVE path ({NODE_COLUMNS}, depth) AS (
     SELECT n.node_id, n.parent_id, n.frame_id, n.turn_id, n.kind, n.payload, n.created_at, 0
     FROM lash_sessions AS s
     JOIN lash_nodes AS n ON n.session_id = s.session_id AND n.node_id = s.leaf_id
@@ -238,7 +238,7 @@ WITH RECURSIVE path ({_NODE_COLUMNS}, depth) AS (
     JOIN lash_nodes AS n ON n.session_id = %(sid)s AND n.node_id = p.parent_id
     WHERE n.frame_id = p.frame_id
 )
-SELECT {_NODE_COLUMNS} FROM path ORDER BY depth DESC
+SELECT {NODE_COLUMNS} FROM path ORDER BY depth DESC
 """
 
 # One statement per claim: insert a first lease, or take over a free/expired one with the next
@@ -289,51 +289,6 @@ def _json_text(text: str) -> str:
 def _first_line(exc: BaseException) -> str:
     """The first line of a driver error (PostgreSQL appends CONTEXT / DETAIL lines)."""
     return (str(exc).splitlines() or [type(exc).__name__])[0]
-
-
-def _decode(text: str, type_: Any, what: str) -> Any:
-    try:
-        return serde.loads(text, type_)
-    except RecordDecodeError as exc:
-        raise RecordDecodeError(f"{what}: {exc}") from exc
-
-
-def _session_info(row: Sequence[Any]) -> SessionInfo:
-    return SessionInfo(
-        session_id=row[0],
-        head_revision=row[1],
-        leaf_id=row[2],
-        frame_id=row[3],
-        mode=row[4],
-        created_at=row[5],
-        updated_at=row[6],
-        activity_seq=row[7],
-        spec=row[8],
-        parent_session_id=row[9],
-        parent_turn_id=row[10],
-        parent_call_id=row[11],
-        depth=row[12],
-    )
-
-
-def _lease(session_id: str, row: Sequence[Any] | None) -> Lease | None:
-    if row is None or row[0] is None:
-        return None
-    return Lease(session_id=session_id, owner=row[0], token=row[1], fencing=row[2], expires_at=row[3])
-
-
-def _node(session_id: str, row: Sequence[Any]) -> Node:
-    kind = row[4]
-    payload = _decode(row[5], Message, f"session {session_id!r} node {row[0]!r}") if kind == MESSAGE_KIND else row[5]
-    return Node(
-        node_id=row[0],
-        parent_id=row[1],
-        frame_id=row[2],
-        turn_id=row[3],
-        kind=kind,
-        payload=payload,
-        created_at=row[6],
-    )
 
 
 def _payload_text(node: Node) -> str:
@@ -562,7 +517,7 @@ class PostgresStore:
             StoreError: a database failure, or the store is closed.
         """
         _check_id(session_id, frame_id, mode, parent_turn_id, parent_call_id)
-        select = f"SELECT {_SESSION_COLUMNS} FROM lash_sessions WHERE session_id = %s"
+        select = f"SELECT {SESSION_COLUMNS} FROM lash_sessions WHERE session_id = %s"
         with self._tx("open_session") as cur:
             row = cur.execute(select, (session_id,)).fetchone()
             if row is None:
@@ -575,31 +530,31 @@ class PostgresStore:
                         raise SessionNotFoundError(f"no parent session {parent.session_id!r} in this store")
                     link = (parent.session_id, parent_turn_id, parent_call_id, found[0] + 1)
                 cur.execute(
-                    f"INSERT INTO lash_sessions ({_SESSION_COLUMNS}) "
+                    f"INSERT INTO lash_sessions ({SESSION_COLUMNS}) "
                     "VALUES (%s, 0, NULL, %s, %s, %s, %s, 0, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
                     (session_id, frame_id, mode, now, now, _json_text(spec), *link),
                 )
                 row = cur.execute(select, (session_id,)).fetchone()
         assert row is not None
-        return _session_info(row)
+        return session_info_from_row(row)
 
     def get_session(self, session_id: str) -> SessionInfo:
         """The session's head: one primary-key lookup. Raises ``SessionNotFoundError``."""
         with self._tx("get_session") as cur:
             row = cur.execute(
-                f"SELECT {_SESSION_COLUMNS} FROM lash_sessions WHERE session_id = %s", (session_id,)
+                f"SELECT {SESSION_COLUMNS} FROM lash_sessions WHERE session_id = %s", (session_id,)
             ).fetchone()
         if row is None:
             raise SessionNotFoundError(f"no session {session_id!r} in this store")
-        return _session_info(row)
+        return session_info_from_row(row)
 
     def list_sessions(self) -> list[SessionInfo]:
         """All sessions, most recently updated first (ties: by session id)."""
         with self._tx("list_sessions") as cur:
             rows = cur.execute(
-                f"SELECT {_SESSION_COLUMNS} FROM lash_sessions ORDER BY updated_at DESC, session_id"
+                f"SELECT {SESSION_COLUMNS} FROM lash_sessions ORDER BY updated_at DESC, session_id"
             ).fetchall()
-        return [_session_info(r) for r in rows]
+        return [session_info_from_row(r) for r in rows]
 
     def delete_session(self, session_id: str) -> list[str]:
         """Delete the session and its child sessions, recursively, with every row stored for
@@ -630,11 +585,11 @@ class PostgresStore:
         with self._tx("list_children") as cur:
             self._require_session(cur, session_id)
             rows = cur.execute(
-                f"SELECT {_SESSION_COLUMNS} FROM lash_sessions WHERE parent_session_id = %s "
+                f"SELECT {SESSION_COLUMNS} FROM lash_sessions WHERE parent_session_id = %s "
                 "ORDER BY created_at, session_id",
                 (session_id,),
             ).fetchall()
-        return [_session_info(r) for r in rows]
+        return [session_info_from_row(r) for r in rows]
 
     def load_active_path(self, session_id: str) -> tuple[Node, ...]:
         """Nodes from the current frame's first node to the leaf, oldest first: a recursive
@@ -644,7 +599,7 @@ class PostgresStore:
             SessionNotFoundError: no such session.
             RecordDecodeError: a stored message cannot be decoded.
         """
-        return tuple(_node(session_id, r) for r in self._active_path_rows("load_active_path", session_id))
+        return tuple(node_from_row(session_id, r) for r in self._active_path_rows("load_active_path", session_id))
 
     def load_frame_messages(self, session_id: str) -> tuple[Message, ...]:
         """The active path's messages, oldest first, decoded in one batch (no ``Node``
@@ -658,7 +613,7 @@ class PostgresStore:
         try:
             return tuple(serde.loads_messages([r[5] for r in rows]))
         except RecordDecodeError:  # decode one by one, so the error names the bad node
-            return tuple(_node(session_id, r).message for r in rows)
+            return tuple(node_from_row(session_id, r).message for r in rows)
 
     def _active_path_rows(self, operation: str, session_id: str) -> list[Any]:
         with self._tx(operation) as cur:
@@ -697,7 +652,7 @@ class PostgresStore:
             PendingInput(
                 session_id=session_id,
                 turn_id=turn_id,
-                message=_decode(text, Message, f"session {session_id!r} pending input {turn_id!r}"),
+                message=decode_stored(text, Message, f"session {session_id!r} pending input {turn_id!r}"),
                 created_at=created_at,
             )
             for turn_id, text, created_at in rows
@@ -767,13 +722,13 @@ class PostgresStore:
             lease_row = cur.execute(
                 "SELECT owner, token, fencing, expires_at FROM lash_leases WHERE session_id = %s FOR SHARE", (sid,)
             ).fetchone()
-            plan = plan_commit(commit, digest, head, _SessionReads(cur, sid, _lease(sid, lease_row)))
+            plan = plan_commit(commit, digest, head, _SessionReads(cur, sid, lease_from_row(sid, lease_row)))
             if not isinstance(plan, CommitPlan):
                 return plan  # an identical re-commit: nothing to write
             new = plan.head
             if commit.nodes:
                 cur.executemany(
-                    f"INSERT INTO lash_nodes (session_id, {_NODE_COLUMNS}, revision, ord) "
+                    f"INSERT INTO lash_nodes (session_id, {NODE_COLUMNS}, revision, ord) "
                     "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                     [
                         (sid, n.node_id, n.parent_id, n.frame_id, n.turn_id, n.kind, text,
@@ -903,7 +858,7 @@ class PostgresStore:
         ).fetchone()
         if row is None:
             raise SessionNotFoundError(f"no session {session_id!r} in this store")
-        return _lease(session_id, row)
+        return lease_from_row(session_id, row)
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -914,9 +869,9 @@ class PostgresStore:
             session_id=session_id,
             turn_id=turn_id,
             revision=revision,
-            outcome=_decode(outcome, Outcome, what),
+            outcome=decode_stored(outcome, Outcome, what),
             committed_at=committed_at,
-            node_ids=_decode(node_ids, tuple[str, ...], what),
+            node_ids=decode_stored(node_ids, tuple[str, ...], what),
         )
 
     def list_turns(self, session_id: str) -> list[TurnRecord]:
@@ -954,10 +909,10 @@ class PostgresStore:
         with self._tx("load_nodes") as cur:
             self._require_session(cur, session_id)
             rows = cur.execute(
-                f"SELECT {_NODE_COLUMNS} FROM lash_nodes WHERE session_id = %s AND node_id = ANY(%s)",
+                f"SELECT {NODE_COLUMNS} FROM lash_nodes WHERE session_id = %s AND node_id = ANY(%s)",
                 (session_id, wanted),
             ).fetchall()
-        found = {r[0]: _node(session_id, r) for r in rows}
+        found = {r[0]: node_from_row(session_id, r) for r in rows}
         missing = [n for n in wanted if n not in found]
         if missing:
             raise StoreError(f"session {session_id!r} has no node(s) {missing!r}")
@@ -968,19 +923,19 @@ class PostgresStore:
         with self._tx("load_nodes_of_kind") as cur:
             self._require_session(cur, session_id)
             rows = cur.execute(
-                f"SELECT {_NODE_COLUMNS} FROM lash_nodes WHERE session_id = %s AND kind = %s ORDER BY revision, ord",
+                f"SELECT {NODE_COLUMNS} FROM lash_nodes WHERE session_id = %s AND kind = %s ORDER BY revision, ord",
                 (session_id, kind),
             ).fetchall()
-        return tuple(_node(session_id, r) for r in rows)
+        return tuple(node_from_row(session_id, r) for r in rows)
 
     def load_graph(self, session_id: str) -> tuple[Node, ...]:
         """Every node of the session, in commit order. Raises ``SessionNotFoundError``."""
         with self._tx("load_graph") as cur:
             self._require_session(cur, session_id)
             rows = cur.execute(
-                f"SELECT {_NODE_COLUMNS} FROM lash_nodes WHERE session_id = %s ORDER BY revision, ord", (session_id,)
+                f"SELECT {NODE_COLUMNS} FROM lash_nodes WHERE session_id = %s ORDER BY revision, ord", (session_id,)
             ).fetchall()
-        return tuple(_node(session_id, r) for r in rows)
+        return tuple(node_from_row(session_id, r) for r in rows)
 
     def list_frames(self, session_id: str) -> list[Frame]:
         """The frames opened in the session, oldest first. Raises ``SessionNotFoundError``."""
@@ -991,17 +946,7 @@ class PostgresStore:
                 "WHERE session_id = %s ORDER BY revision",
                 (session_id,),
             ).fetchall()
-        return [
-            Frame(
-                frame_id=frame_id,
-                previous_frame_id=previous,
-                reason=reason,
-                opened_by=opened_by,
-                seed_node_ids=_decode(seeds, tuple[str, ...], f"session {session_id!r} frame {frame_id!r}"),
-                created_at=created_at,
-            )
-            for frame_id, previous, reason, opened_by, seeds, created_at in rows
-        ]
+        return [frame_from_row(session_id, row) for row in rows]
 
     def usage_ledger(self, session_id: str) -> UsageLedger:
         """The session's cumulative usage ledger. Raises ``SessionNotFoundError``."""
@@ -1012,14 +957,7 @@ class PostgresStore:
                 "FROM lash_usage WHERE session_id = %s",
                 (session_id,),
             ).fetchall()
-        return UsageLedger.of(
-            (
-                UsageKey(source=r[0], model=r[1], served_model=r[2]),
-                TokenUsage(**dict(zip(BUCKETS, r[3 : 3 + len(BUCKETS)], strict=True))),
-                r[-1],
-            )
-            for r in rows
-        )
+        return usage_ledger_from_rows(rows)
 
     def load_plugin_state(self, session_id: str) -> dict[str, str]:
         """Each plugin's latest committed snapshot (JSON text). Raises ``SessionNotFoundError``."""
